@@ -1,0 +1,31 @@
+//! The engine's error type.
+
+use crate::gguf::GgufError;
+
+/// Errors from loading or running a model.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Gguf(#[from] GgufError),
+    #[error("tensor computation failed: {0}")]
+    Candle(#[from] candle_core::Error),
+    #[error("model architecture {0:?} is not supported (supported: llama, qwen2, gemma3)")]
+    UnsupportedArchitecture(String),
+    #[error("kernel failed: {0}")]
+    Kernel(#[from] hearth_kernels::KernelError),
+    #[error(transparent)]
+    Sampler(#[from] crate::sampler::SamplerError),
+    #[error("invalid model: {0}")]
+    InvalidModel(String),
+    #[error("token id {id} is outside the vocabulary of {vocab} tokens")]
+    TokenOutOfRange { id: u32, vocab: usize },
+    #[error("the context is full: {needed} tokens needed, the model's context holds {limit}")]
+    ContextFull { needed: usize, limit: usize },
+    #[error("device {0} is not supported by this build for quantized weights yet")]
+    UnsupportedDevice(String),
+    #[error("empty input: at least one token is needed")]
+    EmptyInput,
+}
+
+/// Result with [`EngineError`].
+pub type Result<T> = std::result::Result<T, EngineError>;

@@ -1,0 +1,12 @@
+//! hearth's inference engine: GGUF models on candle with an explicit KV cache.
+
+pub mod error;
+pub mod generate;
+pub mod gguf;
+pub mod kv_cache;
+pub mod model;
+pub mod sampler;
+
+pub use error::{EngineError, Result};
+pub use kv_cache::KvCache;
+pub use model::{Logits, Model, ModelConfig};

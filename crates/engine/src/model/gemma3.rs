@@ -1,0 +1,110 @@
+//! Gemma 3: scaled embeddings, per-head RMS norm of queries and keys, norms after attention and
+//! feed-forward as well as before, a GELU-gated feed-forward block, and five sliding-window
+//! layers (local rotary base) for every global one.
+
+use candle_core::{Device, Tensor};
+
+use crate::error::Result;
+use crate::gguf::GgufFile;
+use crate::kv_cache::KvCache;
+use crate::model::config::ModelConfig;
+use crate::model::layers::{self, Activation, Embedding, GatedFfn, QLinear, RmsNorm, Rotary};
+
+#[derive(Debug, Clone)]
+struct Block {
+    attn_norm: RmsNorm,
+    q: QLinear,
+    k: QLinear,
+    v: QLinear,
+    q_norm: RmsNorm,
+    k_norm: RmsNorm,
+    o: QLinear,
+    post_attn_norm: RmsNorm,
+    ffn_norm: RmsNorm,
+    ffn: GatedFfn,
+    post_ffn_norm: RmsNorm,
+}
+
+/// A Gemma 3 decoder.
+#[derive(Debug, Clone)]
+pub struct Gemma3 {
+    cfg: ModelConfig,
+    embed: Embedding,
+    blocks: Vec<Block>,
+    norm: RmsNorm,
+    output: QLinear,
+    rotary_global: Rotary,
+    rotary_local: Rotary,
+}
+
+impl Gemma3 {
+    /// Loads the weights.
+    pub fn load(gguf: &GgufFile, cfg: &ModelConfig, device: &Device) -> Result<Self> {
+        let (d, hd, eps) = (cfg.n_embd, cfg.head_dim, cfg.rms_eps);
+        let embed = Embedding::load(gguf, "token_embd.weight", d)?;
+        let mut blocks = Vec::with_capacity(cfg.n_layer);
+        for il in 0..cfg.n_layer {
+            let name = |t: &str| format!("blk.{il}.{t}.weight");
+            blocks.push(Block {
+                attn_norm: RmsNorm::load(gguf, &name("attn_norm"), d, eps, device)?,
+                q: QLinear::load(gguf, &name("attn_q"), d, cfg.n_head * hd, false, device)?,
+                k: QLinear::load(gguf, &name("attn_k"), d, cfg.n_head_kv * hd, false, device)?,
+                v: QLinear::load(gguf, &name("attn_v"), d, cfg.n_head_kv * hd, false, device)?,
+                q_norm: RmsNorm::load(gguf, &name("attn_q_norm"), hd, eps, device)?,
+                k_norm: RmsNorm::load(gguf, &name("attn_k_norm"), hd, eps, device)?,
+                o: QLinear::load(gguf, &name("attn_output"), cfg.n_head * hd, d, false, device)?,
+                post_attn_norm: RmsNorm::load(gguf, &name("post_attention_norm"), d, eps, device)?,
+                ffn_norm: RmsNorm::load(gguf, &name("ffn_norm"), d, eps, device)?,
+                ffn: GatedFfn::load(gguf, il, d, cfg.n_ff, Activation::GeluTanh, device)?,
+                post_ffn_norm: RmsNorm::load(gguf, &name("post_ffw_norm"), d, eps, device)?,
+            });
+        }
+        let norm = RmsNorm::load(gguf, "output_norm.weight", d, eps, device)?;
+        let output = if gguf.tensors().contains_key("output.weight") {
+            QLinear::load(gguf, "output.weight", d, embed.vocab(), false, device)?
+        } else {
+            embed.as_linear()
+        };
+        Ok(Self {
+            cfg: cfg.clone(),
+            embed,
+            blocks,
+            norm,
+            output,
+            rotary_global: Rotary::new(hd, cfg.rope_base, cfg.rope_style),
+            rotary_local: Rotary::new(hd, cfg.rope_base_local, cfg.rope_style),
+        })
+    }
+
+    /// Runs `tokens` at the cache's next positions and returns the normed hidden states.
+    pub fn hidden(&self, tokens: &[u32], cache: &mut KvCache, device: &Device) -> Result<Tensor> {
+        let cfg = &self.cfg;
+        let pos = cache.len();
+        let scale = 1.0 / (cfg.head_dim as f64).sqrt();
+        let mut x = (self.embed.forward(tokens, device)? * (cfg.n_embd as f64).sqrt())?;
+        for (il, b) in self.blocks.iter().enumerate() {
+            let sliding = cfg.is_sliding(il);
+            let rotary = if sliding { &self.rotary_local } else { &self.rotary_global };
+            let h = b.attn_norm.forward(&x)?;
+            let q = layers::split_heads(&b.q.forward(&h)?, cfg.n_head, cfg.head_dim)?;
+            let k = layers::split_heads(&b.k.forward(&h)?, cfg.n_head_kv, cfg.head_dim)?;
+            let v = layers::split_heads(&b.v.forward(&h)?, cfg.n_head_kv, cfg.head_dim)?;
+            let q = rotary.forward(&b.q_norm.forward(&q)?, pos)?;
+            let k = rotary.forward(&b.k_norm.forward(&k)?, pos)?;
+            let (k_all, v_all) = cache.append(il, &k, &v)?;
+            let window = if sliding { cfg.sliding_window } else { None };
+            let att = layers::attention(&q, &k_all, &v_all, scale, window)?;
+            let att = b.post_attn_norm.forward(&b.o.forward(&layers::merge_heads(&att)?)?)?;
+            x = (x + att)?;
+            let h = b.ffn_norm.forward(&x)?;
+            x = (x + b.post_ffn_norm.forward(&b.ffn.forward(&h)?)?)?;
+        }
+        cache.commit(tokens.len());
+        self.norm.forward(&x)
+    }
+
+    /// Projects hidden states to vocabulary logits.
+    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        self.output.forward(hidden)
+    }
+}

@@ -1,0 +1,330 @@
+//! Building blocks shared by the model files: quantized linear layers over mapped weights,
+//! embeddings, RMS norm, rotary embeddings and grouped-query attention.
+
+use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Shape, Tensor};
+use hearth_kernels::GgmlType;
+
+use crate::error::{EngineError, Result};
+use crate::gguf::{GgufFile, TensorBytes};
+use crate::model::config::RopeStyle;
+
+/// A weight matrix of `n_out` rows of `k_in` elements, read in place from the GGUF map.
+#[derive(Debug, Clone)]
+pub struct QLinear {
+    op: QMatMul,
+    bias: Option<Tensor>,
+}
+
+#[derive(Debug, Clone)]
+struct QMatMul {
+    bytes: TensorBytes,
+    ggml_type: GgmlType,
+    n_out: usize,
+    k_in: usize,
+    name: String,
+}
+
+impl QLinear {
+    /// Loads `name` (and `name` with `.weight` swapped for `.bias` when `with_bias`).
+    pub fn load(gguf: &GgufFile, name: &str, k_in: usize, n_out: usize, with_bias: bool, device: &Device) -> Result<Self> {
+        let info = gguf.tensor_info(name)?;
+        if info.dims.len() != 2 || info.dims[0] != k_in || info.dims[1] != n_out {
+            return Err(EngineError::InvalidModel(format!(
+                "tensor {name} has shape {:?}, expected [{k_in}, {n_out}]",
+                info.dims
+            )));
+        }
+        let op = QMatMul {
+            bytes: gguf.tensor_bytes(name)?,
+            ggml_type: info.ggml_type,
+            n_out,
+            k_in,
+            name: name.to_string(),
+        };
+        let bias = if with_bias {
+            let bias_name = name.strip_suffix(".weight").map(|s| format!("{s}.bias")).unwrap_or_default();
+            Some(load_vector(gguf, &bias_name, n_out, device)?)
+        } else {
+            None
+        };
+        Ok(Self { op, bias })
+    }
+
+    /// Output features.
+    pub fn n_out(&self) -> usize {
+        self.op.n_out
+    }
+
+    /// The storage type of the weights.
+    pub fn ggml_type(&self) -> GgmlType {
+        self.op.ggml_type
+    }
+
+    /// `x · Wᵀ (+ b)` over the last dimension of `x`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let x = x.contiguous()?;
+        let y = x.apply_op1_no_bwd(&self.op)?;
+        Ok(match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        })
+    }
+}
+
+impl CustomOp1 for QMatMul {
+    fn name(&self) -> &'static str {
+        "hearth-qmatmul"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (start, end) = layout
+            .contiguous_offsets()
+            .ok_or_else(|| candle_core::Error::Msg(format!("{}: input is not contiguous", self.name)))?;
+        let x = &storage.as_slice::<f32>()?[start..end];
+        let dims = layout.shape().dims();
+        let k = dims.last().copied().unwrap_or(0);
+        if k != self.k_in {
+            return Err(candle_core::Error::Msg(format!(
+                "{}: input has {k} features, the weight expects {}",
+                self.name, self.k_in
+            )));
+        }
+        let m = x.len() / k.max(1);
+        let mut y = vec![0f32; m * self.n_out];
+        hearth_kernels::matmul(self.ggml_type, self.bytes.bytes(), self.n_out, k, x, m, &mut y)
+            .map_err(|e| candle_core::Error::Msg(format!("{}: {e}", self.name)))?;
+        let mut out_dims = dims.to_vec();
+        if let Some(last) = out_dims.last_mut() {
+            *last = self.n_out;
+        }
+        Ok((CpuStorage::F32(y), Shape::from(out_dims)))
+    }
+}
+
+/// Token embeddings, dequantized row by row from the mapped table.
+#[derive(Debug, Clone)]
+pub struct Embedding {
+    bytes: TensorBytes,
+    ggml_type: GgmlType,
+    n_embd: usize,
+    vocab: usize,
+    row_bytes: usize,
+}
+
+impl Embedding {
+    /// Loads the `[n_embd, vocab]` table `name`.
+    pub fn load(gguf: &GgufFile, name: &str, n_embd: usize) -> Result<Self> {
+        let info = gguf.tensor_info(name)?;
+        if info.dims.len() != 2 || info.dims[0] != n_embd {
+            return Err(EngineError::InvalidModel(format!(
+                "tensor {name} has shape {:?}, expected [{n_embd}, vocab]",
+                info.dims
+            )));
+        }
+        let row_bytes = info
+            .ggml_type
+            .bytes_for(n_embd)
+            .ok_or_else(|| EngineError::InvalidModel(format!("{name}: rows of {n_embd} do not fit {} blocks", info.ggml_type)))?;
+        Ok(Self { bytes: gguf.tensor_bytes(name)?, ggml_type: info.ggml_type, n_embd, vocab: info.dims[1], row_bytes })
+    }
+
+    /// Rows of the table.
+    pub fn vocab(&self) -> usize {
+        self.vocab
+    }
+
+    /// The `(tokens.len(), n_embd)` embeddings of `tokens`.
+    pub fn forward(&self, tokens: &[u32], device: &Device) -> Result<Tensor> {
+        let mut out = vec![0f32; tokens.len() * self.n_embd];
+        let table = self.bytes.bytes();
+        for (row, &t) in out.chunks_exact_mut(self.n_embd).zip(tokens) {
+            let id = t as usize;
+            if id >= self.vocab {
+                return Err(EngineError::TokenOutOfRange { id: t, vocab: self.vocab });
+            }
+            let src = &table[id * self.row_bytes..(id + 1) * self.row_bytes];
+            hearth_kernels::dequantize(self.ggml_type, src, row)?;
+        }
+        Ok(Tensor::from_vec(out, (tokens.len(), self.n_embd), device)?)
+    }
+
+    /// The same table used as the output projection (tied embeddings).
+    pub fn as_linear(&self) -> QLinear {
+        QLinear {
+            op: QMatMul {
+                bytes: self.bytes.clone(),
+                ggml_type: self.ggml_type,
+                n_out: self.vocab,
+                k_in: self.n_embd,
+                name: "token_embd.weight (tied output)".to_string(),
+            },
+            bias: None,
+        }
+    }
+}
+
+/// Loads an f32 vector of `len` elements (norm weights, biases).
+pub fn load_vector(gguf: &GgufFile, name: &str, len: usize, device: &Device) -> Result<Tensor> {
+    let info = gguf.tensor_info(name)?;
+    if info.elem_count() != len {
+        return Err(EngineError::InvalidModel(format!("tensor {name} has {} elements, expected {len}", info.elem_count())));
+    }
+    let mut v = vec![0f32; len];
+    hearth_kernels::dequantize(info.ggml_type, gguf.tensor_bytes(name)?.bytes(), &mut v)?;
+    Ok(Tensor::from_vec(v, len, device)?)
+}
+
+/// Root-mean-square normalisation with a learned scale.
+#[derive(Debug, Clone)]
+pub struct RmsNorm {
+    weight: Tensor,
+    eps: f32,
+}
+
+impl RmsNorm {
+    /// Loads the norm weight `name`.
+    pub fn load(gguf: &GgufFile, name: &str, len: usize, eps: f32, device: &Device) -> Result<Self> {
+        Ok(Self { weight: load_vector(gguf, name, len, device)?, eps })
+    }
+
+    /// Normalises over the last dimension.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps)?)
+    }
+}
+
+/// Rotary position embedding for one base frequency.
+#[derive(Debug, Clone)]
+pub struct Rotary {
+    inv_freq: Vec<f32>,
+    style: RopeStyle,
+}
+
+impl Rotary {
+    /// Rotary embedding over heads of `head_dim` with base `base`.
+    pub fn new(head_dim: usize, base: f32, style: RopeStyle) -> Self {
+        let inv_freq = (0..head_dim / 2).map(|i| 1.0 / base.powf(2.0 * i as f32 / head_dim as f32)).collect();
+        Self { inv_freq, style }
+    }
+
+    /// Rotates `x` of shape `(1, heads, seq, head_dim)` for positions `pos..pos + seq`.
+    pub fn forward(&self, x: &Tensor, pos: usize) -> Result<Tensor> {
+        let seq = x.dim(2)?;
+        let half = self.inv_freq.len();
+        let mut cos = Vec::with_capacity(seq * half);
+        let mut sin = Vec::with_capacity(seq * half);
+        for p in pos..pos + seq {
+            for &f in &self.inv_freq {
+                // f64 keeps large positions accurate, as llama.cpp's theta computation does in f32
+                // only for small ones; the difference matters past a few thousand tokens.
+                let theta = p as f64 * f as f64;
+                cos.push(theta.cos() as f32);
+                sin.push(theta.sin() as f32);
+            }
+        }
+        let cos = Tensor::from_vec(cos, (seq, half), x.device())?;
+        let sin = Tensor::from_vec(sin, (seq, half), x.device())?;
+        let x = x.contiguous()?;
+        Ok(match self.style {
+            RopeStyle::Interleaved => candle_nn::rotary_emb::rope_i(&x, &cos, &sin)?,
+            RopeStyle::Neox => candle_nn::rotary_emb::rope(&x, &cos, &sin)?,
+        })
+    }
+}
+
+/// Causal grouped-query attention of `q` `(1, n_head, seq, hd)` over the cached keys and values
+/// `(1, n_kv, total, hd)`, where the queries are the last `seq` of `total` positions.
+/// `window` limits each query to the keys less than `window` positions behind it.
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, window: Option<usize>) -> Result<Tensor> {
+    let (_, n_head, seq, hd) = q.dims4()?;
+    let (_, n_kv, total, _) = k.dims4()?;
+    let n_rep = n_head / n_kv;
+    // Heads that share a key/value head are adjacent, so folding them into the row dimension
+    // lets one matmul serve the whole group without copying K and V per head.
+    let q = (q.contiguous()? * scale)?.reshape((1, n_kv, n_rep * seq, hd))?;
+    let att = q.matmul(&k.t()?)?;
+    let past = total - seq;
+    let needs_mask = seq > 1 || window.is_some_and(|w| total > w);
+    let att = if needs_mask {
+        let mut mask = vec![0f32; seq * total];
+        for i in 0..seq {
+            let qpos = past + i;
+            for (j, m) in mask[i * total..(i + 1) * total].iter_mut().enumerate() {
+                let masked = j > qpos || window.is_some_and(|w| qpos - j.min(qpos) >= w);
+                if masked {
+                    *m = f32::NEG_INFINITY;
+                }
+            }
+        }
+        let mask = Tensor::from_vec(mask, (seq, total), q.device())?;
+        att.reshape((1, n_kv, n_rep, seq, total))?.broadcast_add(&mask)?.reshape((1, n_kv, n_rep * seq, total))?
+    } else {
+        att
+    };
+    let att = candle_nn::ops::softmax_last_dim(&att)?;
+    let out = att.matmul(&v.contiguous()?)?;
+    Ok(out.reshape((1, n_head, seq, hd))?)
+}
+
+/// Splits `(seq, heads * hd)` into `(1, heads, seq, hd)`.
+pub fn split_heads(x: &Tensor, heads: usize, hd: usize) -> Result<Tensor> {
+    let seq = x.dim(0)?;
+    Ok(x.reshape((1, seq, heads, hd))?.transpose(1, 2)?.contiguous()?)
+}
+
+/// Joins `(1, heads, seq, hd)` back into `(seq, heads * hd)`.
+pub fn merge_heads(x: &Tensor) -> Result<Tensor> {
+    let (_, heads, seq, hd) = x.dims4()?;
+    Ok(x.transpose(1, 2)?.contiguous()?.reshape((seq, heads * hd))?)
+}
+
+/// The f32 logits of the last row of `(seq, vocab)`.
+pub fn last_row(x: &Tensor) -> Result<Tensor> {
+    let seq = x.dim(0)?;
+    Ok(x.narrow(0, seq - 1, 1)?)
+}
+
+/// Ensures activations are f32, the dtype the CPU kernels compute in.
+pub fn ensure_f32(x: &Tensor) -> Result<Tensor> {
+    Ok(if x.dtype() == DType::F32 { x.clone() } else { x.to_dtype(DType::F32)? })
+}
+
+/// SiLU-gated or GELU-gated feed-forward block.
+#[derive(Debug, Clone)]
+pub struct GatedFfn {
+    pub gate: QLinear,
+    pub up: QLinear,
+    pub down: QLinear,
+    pub activation: Activation,
+}
+
+/// The gate activation of a feed-forward block.
+#[derive(Debug, Clone, Copy)]
+pub enum Activation {
+    Silu,
+    /// tanh-approximated GELU, as ggml computes it.
+    GeluTanh,
+}
+
+impl GatedFfn {
+    /// Loads `blk.{il}.ffn_{gate,up,down}.weight`.
+    pub fn load(gguf: &GgufFile, il: usize, n_embd: usize, n_ff: usize, activation: Activation, device: &Device) -> Result<Self> {
+        Ok(Self {
+            gate: QLinear::load(gguf, &format!("blk.{il}.ffn_gate.weight"), n_embd, n_ff, false, device)?,
+            up: QLinear::load(gguf, &format!("blk.{il}.ffn_up.weight"), n_embd, n_ff, false, device)?,
+            down: QLinear::load(gguf, &format!("blk.{il}.ffn_down.weight"), n_ff, n_embd, false, device)?,
+            activation,
+        })
+    }
+
+    /// `down(act(gate(x)) * up(x))`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let gate = self.gate.forward(x)?;
+        let gate = match self.activation {
+            Activation::Silu => candle_nn::ops::silu(&gate)?,
+            Activation::GeluTanh => gate.gelu()?,
+        };
+        let h = (gate * self.up.forward(x)?)?;
+        self.down.forward(&h)
+    }
+}

@@ -1,0 +1,90 @@
+//! Llama: pre-norm decoder with grouped-query attention, rotary embeddings and a SiLU-gated
+//! feed-forward block. SmolLM2 is a llama; Qwen2 reuses this decoder with q/k/v biases.
+
+use candle_core::{Device, Tensor};
+
+use crate::error::Result;
+use crate::gguf::GgufFile;
+use crate::kv_cache::KvCache;
+use crate::model::config::ModelConfig;
+use crate::model::layers::{self, Activation, Embedding, GatedFfn, QLinear, RmsNorm, Rotary};
+
+#[derive(Debug, Clone)]
+struct Block {
+    attn_norm: RmsNorm,
+    q: QLinear,
+    k: QLinear,
+    v: QLinear,
+    o: QLinear,
+    ffn_norm: RmsNorm,
+    ffn: GatedFfn,
+}
+
+/// A llama-family decoder.
+#[derive(Debug, Clone)]
+pub struct Llama {
+    cfg: ModelConfig,
+    embed: Embedding,
+    blocks: Vec<Block>,
+    norm: RmsNorm,
+    output: QLinear,
+    rotary: Rotary,
+}
+
+impl Llama {
+    /// Loads the weights; `qkv_bias` adds the Q/K/V biases Qwen2 has.
+    pub fn load(gguf: &GgufFile, cfg: &ModelConfig, qkv_bias: bool, device: &Device) -> Result<Self> {
+        let (d, hd) = (cfg.n_embd, cfg.head_dim);
+        let embed = Embedding::load(gguf, "token_embd.weight", d)?;
+        let mut blocks = Vec::with_capacity(cfg.n_layer);
+        for il in 0..cfg.n_layer {
+            let name = |t: &str| format!("blk.{il}.{t}.weight");
+            blocks.push(Block {
+                attn_norm: RmsNorm::load(gguf, &name("attn_norm"), d, cfg.rms_eps, device)?,
+                q: QLinear::load(gguf, &name("attn_q"), d, cfg.n_head * hd, qkv_bias, device)?,
+                k: QLinear::load(gguf, &name("attn_k"), d, cfg.n_head_kv * hd, qkv_bias, device)?,
+                v: QLinear::load(gguf, &name("attn_v"), d, cfg.n_head_kv * hd, qkv_bias, device)?,
+                o: QLinear::load(gguf, &name("attn_output"), cfg.n_head * hd, d, false, device)?,
+                ffn_norm: RmsNorm::load(gguf, &name("ffn_norm"), d, cfg.rms_eps, device)?,
+                ffn: GatedFfn::load(gguf, il, d, cfg.n_ff, Activation::Silu, device)?,
+            });
+        }
+        let norm = RmsNorm::load(gguf, "output_norm.weight", d, cfg.rms_eps, device)?;
+        let output = if gguf.tensors().contains_key("output.weight") {
+            QLinear::load(gguf, "output.weight", d, embed.vocab(), false, device)?
+        } else {
+            embed.as_linear()
+        };
+        let rotary = Rotary::new(hd, cfg.rope_base, cfg.rope_style);
+        Ok(Self { cfg: cfg.clone(), embed, blocks, norm, output, rotary })
+    }
+
+    /// Runs `tokens` at the cache's next positions and returns the final hidden states
+    /// `(seq, n_embd)` after the output norm.
+    pub fn hidden(&self, tokens: &[u32], cache: &mut KvCache, device: &Device) -> Result<Tensor> {
+        let cfg = &self.cfg;
+        let pos = cache.len();
+        let scale = 1.0 / (cfg.head_dim as f64).sqrt();
+        let mut x = self.embed.forward(tokens, device)?;
+        for (il, b) in self.blocks.iter().enumerate() {
+            let h = b.attn_norm.forward(&x)?;
+            let q = layers::split_heads(&b.q.forward(&h)?, cfg.n_head, cfg.head_dim)?;
+            let k = layers::split_heads(&b.k.forward(&h)?, cfg.n_head_kv, cfg.head_dim)?;
+            let v = layers::split_heads(&b.v.forward(&h)?, cfg.n_head_kv, cfg.head_dim)?;
+            let q = self.rotary.forward(&q, pos)?;
+            let k = self.rotary.forward(&k, pos)?;
+            let (k_all, v_all) = cache.append(il, &k, &v)?;
+            let att = layers::attention(&q, &k_all, &v_all, scale, None)?;
+            x = (x + b.o.forward(&layers::merge_heads(&att)?)?)?;
+            let h = b.ffn_norm.forward(&x)?;
+            x = (x + b.ffn.forward(&h)?)?;
+        }
+        cache.commit(tokens.len());
+        self.norm.forward(&x)
+    }
+
+    /// Projects hidden states to vocabulary logits.
+    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        self.output.forward(hidden)
+    }
+}
