@@ -1,0 +1,47 @@
+//! Hand-written compute kernels for hearth.
+//!
+//! Quantized weights stay in the bytes of the mapped GGUF file; these kernels read them in place.
+//! SIMD paths are chosen at run time, so a default x86-64 build still uses AVX2 where the CPU has it.
+
+mod activation;
+mod cpu;
+mod error;
+mod matmul;
+mod quant;
+mod types;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::KernelError;
+pub use types::GgmlType;
+
+/// Dequantizes `dst.len()` elements of type `ty` from `src` (whole blocks) into `dst`.
+///
+/// `src` must hold exactly the bytes of those elements (`ty.bytes_for(dst.len())`).
+pub fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), KernelError> {
+    quant::dequantize(ty, src, dst)
+}
+
+/// y[i*n + j] = sum_l x[i*k + l] * W[j][l] for i < m, j < n, where W is `n` rows of `k` elements of
+/// type `ty` stored contiguously in `w` (row j at byte j * ty.bytes_for(k)).
+///
+/// Work is spread over the current rayon pool by chunks of weight rows.
+pub fn matmul(
+    ty: GgmlType,
+    w: &[u8],
+    n: usize,
+    k: usize,
+    x: &[f32],
+    m: usize,
+    y: &mut [f32],
+) -> Result<(), KernelError> {
+    matmul::matmul_on(cpu::detected(), ty, w, n, k, x, m, y)
+}
+
+/// "avx2+fma", "neon" or "scalar": which path matmul takes on this CPU.
+pub fn simd_level() -> &'static str {
+    cpu::detected().name()
+}
