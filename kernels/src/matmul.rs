@@ -13,33 +13,65 @@ use crate::{GgmlType, KernelError};
 /// slice lengths and reads only whole blocks present in both slices.
 pub(crate) type DotFn<A> = unsafe fn(&[u8], &[A]) -> f32;
 
+/// Dot products of one weight row with four activation rows, unpacking the weights once.
+pub(crate) type Dot4Fn<A> = unsafe fn(&[u8], [&[A]; 4]) -> [f32; 4];
+
+/// The kernels for one weight type and activation form.
+pub(crate) struct RowKernel<A> {
+    one: DotFn<A>,
+    four: Option<Dot4Fn<A>>,
+}
+
+impl<A> Clone for RowKernel<A> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<A> Copy for RowKernel<A> {}
+
+impl<A> RowKernel<A> {
+    /// A kernel with only the one-row form.
+    pub(crate) fn one(one: DotFn<A>) -> Self {
+        RowKernel { one, four: None }
+    }
+
+    /// A kernel with both forms.
+    pub(crate) fn four(one: DotFn<A>, four: Dot4Fn<A>) -> Self {
+        RowKernel {
+            one,
+            four: Some(four),
+        }
+    }
+}
+
 /// The row kernel for a weight type, keyed by the activation form it needs.
 #[derive(Clone, Copy)]
 pub(crate) enum RowDot {
     /// Activations stay f32.
-    Float(DotFn<f32>),
+    Float(RowKernel<f32>),
     /// Activations become 32-element 8-bit blocks.
-    Q8(DotFn<Q8Block>),
+    Q8(RowKernel<Q8Block>),
     /// Activations become 256-element 8-bit blocks with sixteen-element sums.
-    Q8K(DotFn<Q8KBlock>),
+    Q8K(RowKernel<Q8KBlock>),
 }
 
 /// Portable kernels, defined for every weight type matmul supports.
 fn scalar_dot(ty: GgmlType) -> Option<RowDot> {
     Some(match ty {
-        GgmlType::F32 => RowDot::Float(float::dot_f32),
-        GgmlType::F16 => RowDot::Float(float::dot_f16),
-        GgmlType::BF16 => RowDot::Float(float::dot_bf16),
-        GgmlType::Q4_0 => RowDot::Q8(legacy::dot_q4_0),
-        GgmlType::Q4_1 => RowDot::Q8(legacy::dot_q4_1),
-        GgmlType::Q5_0 => RowDot::Q8(legacy::dot_q5_0),
-        GgmlType::Q5_1 => RowDot::Q8(legacy::dot_q5_1),
-        GgmlType::Q8_0 => RowDot::Q8(legacy::dot_q8_0),
-        GgmlType::Q2K => RowDot::Q8K(k_low::dot_q2k),
-        GgmlType::Q3K => RowDot::Q8K(k_low::dot_q3k),
-        GgmlType::Q4K => RowDot::Q8K(k_high::dot_q4k),
-        GgmlType::Q5K => RowDot::Q8K(k_high::dot_q5k),
-        GgmlType::Q6K => RowDot::Q8K(k_high::dot_q6k),
+        GgmlType::F32 => RowDot::Float(RowKernel::one(float::dot_f32)),
+        GgmlType::F16 => RowDot::Float(RowKernel::one(float::dot_f16)),
+        GgmlType::BF16 => RowDot::Float(RowKernel::one(float::dot_bf16)),
+        GgmlType::Q4_0 => RowDot::Q8(RowKernel::one(legacy::dot_q4_0)),
+        GgmlType::Q4_1 => RowDot::Q8(RowKernel::one(legacy::dot_q4_1)),
+        GgmlType::Q5_0 => RowDot::Q8(RowKernel::one(legacy::dot_q5_0)),
+        GgmlType::Q5_1 => RowDot::Q8(RowKernel::one(legacy::dot_q5_1)),
+        GgmlType::Q8_0 => RowDot::Q8(RowKernel::one(legacy::dot_q8_0)),
+        GgmlType::Q2K => RowDot::Q8K(RowKernel::one(k_low::dot_q2k)),
+        GgmlType::Q3K => RowDot::Q8K(RowKernel::one(k_low::dot_q3k)),
+        GgmlType::Q4K => RowDot::Q8K(RowKernel::one(k_high::dot_q4k)),
+        GgmlType::Q5K => RowDot::Q8K(RowKernel::one(k_high::dot_q5k)),
+        GgmlType::Q6K => RowDot::Q8K(RowKernel::one(k_high::dot_q6k)),
         GgmlType::Q8_1 | GgmlType::Q8K => return None,
     })
 }
@@ -182,7 +214,14 @@ fn rows_per_chunk(s: Shape) -> usize {
 }
 
 /// Computes every output, spreading chunks of weight rows over the rayon pool.
-fn run_rows<A: Sync>(s: Shape, w: &[u8], acts: &[A], act_len: usize, y: &mut [f32], dot: DotFn<A>) {
+fn run_rows<A: Sync>(
+    s: Shape,
+    w: &[u8],
+    acts: &[A],
+    act_len: usize,
+    y: &mut [f32],
+    kernel: RowKernel<A>,
+) {
     let rows = rows_per_chunk(s);
     let chunk_bytes = rows * s.row_bytes;
     if s.m == 1 {
@@ -190,8 +229,8 @@ fn run_rows<A: Sync>(s: Shape, w: &[u8], acts: &[A], act_len: usize, y: &mut [f3
             .zip(w.par_chunks(chunk_bytes))
             .for_each(|(ys, ws)| {
                 for (out, row) in ys.iter_mut().zip(ws.chunks_exact(s.row_bytes)) {
-                    // SAFETY: `dot` came from `row_dot` for a path whose CPU features were detected.
-                    *out = unsafe { dot(row, acts) };
+                    // SAFETY: the kernel came from `row_dot` for a path whose CPU features were detected.
+                    *out = unsafe { (kernel.one)(row, acts) };
                 }
             });
         return;
@@ -202,23 +241,55 @@ fn run_rows<A: Sync>(s: Shape, w: &[u8], acts: &[A], act_len: usize, y: &mut [f3
     staged
         .par_chunks_mut(rows * s.m)
         .zip(w.par_chunks(chunk_bytes))
-        .for_each(|(out, ws)| {
-            let chunk_rows = ws.len() / s.row_bytes;
-            for (outs, a) in out
-                .chunks_exact_mut(chunk_rows)
-                .zip(acts.chunks_exact(act_len))
-            {
-                for (o, row) in outs.iter_mut().zip(ws.chunks_exact(s.row_bytes)) {
-                    // SAFETY: as above.
-                    *o = unsafe { dot(row, a) };
-                }
-            }
-        });
+        .for_each(|(out, ws)| chunk_all_rows(s, ws, acts, act_len, out, kernel));
     for (c, out) in staged.chunks(rows * s.m).enumerate() {
         let chunk_rows = out.len() / s.m;
         for (i, outs) in out.chunks_exact(chunk_rows).enumerate() {
             let start = i * s.n + c * rows;
             y[start..start + chunk_rows].copy_from_slice(outs);
+        }
+    }
+}
+
+/// Dots every weight row of the chunk `ws` with every activation row, four activation rows at a
+/// time where the kernel can: those four stay in L1 while the chunk's weights stream from L2.
+fn chunk_all_rows<A>(
+    s: Shape,
+    ws: &[u8],
+    acts: &[A],
+    act_len: usize,
+    out: &mut [f32],
+    kernel: RowKernel<A>,
+) {
+    let chunk_rows = ws.len() / s.row_bytes;
+    let mut act_rows = acts.chunks_exact(act_len);
+    let mut outs = out.chunks_exact_mut(chunk_rows);
+    if let Some(four) = kernel.four {
+        while act_rows.len() >= 4 {
+            let (Some(a0), Some(a1), Some(a2), Some(a3)) = (
+                act_rows.next(),
+                act_rows.next(),
+                act_rows.next(),
+                act_rows.next(),
+            ) else {
+                break;
+            };
+            let (Some(o0), Some(o1), Some(o2), Some(o3)) =
+                (outs.next(), outs.next(), outs.next(), outs.next())
+            else {
+                break;
+            };
+            for (j, row) in ws.chunks_exact(s.row_bytes).enumerate() {
+                // SAFETY: as in `run_rows`.
+                let [y0, y1, y2, y3] = unsafe { four(row, [a0, a1, a2, a3]) };
+                (o0[j], o1[j], o2[j], o3[j]) = (y0, y1, y2, y3);
+            }
+        }
+    }
+    for (o, a) in outs.zip(act_rows) {
+        for (y, row) in o.iter_mut().zip(ws.chunks_exact(s.row_bytes)) {
+            // SAFETY: as in `run_rows`.
+            *y = unsafe { (kernel.one)(row, a) };
         }
     }
 }

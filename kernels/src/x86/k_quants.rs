@@ -2,11 +2,12 @@
 //!
 //! Weight quants stay unsigned for `maddubs`; the per-sub-block scales multiply the i16 pair sums
 //! in `madd`, and mins (Q4_K, Q5_K) or the -32 offset (Q6_K) are applied once per block through the
-//! activations' sixteen-element sums.
+//! activations' sixteen-element sums. As for the 32-element formats, each kernel has a one-row and
+//! a four-row form, the latter unpacking each weight block once for four activation rows.
 
 use std::arch::x86_64::*;
 
-use super::{f16_to_f32, hsum_epi32_128, hsum_ps, load_i8x32, load16, load32};
+use super::{f16_pair, hsum_ps, load_i8x32, load16, load32};
 use crate::activation::Q8KBlock;
 use crate::quant::k_high::{Q4K_BYTES, Q5K_BYTES, Q6K_BYTES, k4_scales_mins};
 
@@ -19,22 +20,6 @@ fn act32(a: &Q8KBlock, at: usize) -> __m256i {
         None => _mm256_setzero_si256(),
     }
 }
-
-/// `pshufb` controls that broadcast i16 lane `s` of a 128-bit register to all eight lanes.
-const BROADCAST_I16: [[u8; 16]; 8] = {
-    let mut table = [[0u8; 16]; 8];
-    let mut s = 0;
-    while s < 8 {
-        let mut i = 0;
-        while i < 8 {
-            table[s][2 * i] = 2 * s as u8;
-            table[s][2 * i + 1] = 2 * s as u8 + 1;
-            i += 1;
-        }
-        s += 1;
-    }
-    table
-};
 
 /// `pshufb` controls that put i8 `2t` in bytes 0..8 and i8 `2t + 1` in bytes 8..16.
 const PAIR_I8: [[u8; 16]; 8] = {
@@ -54,113 +39,122 @@ const PAIR_I8: [[u8; 16]; 8] = {
 
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn control(table: &[[u8; 16]; 8], i: usize) -> __m128i {
+fn pair_control(i: usize) -> __m128i {
     // SAFETY: each row is 16 bytes.
-    unsafe { _mm_loadu_si128(table[i].as_ptr().cast()) }
+    unsafe { _mm_loadu_si128(PAIR_I8[i].as_ptr().cast()) }
 }
 
-/// Q4_K/Q5_K block header: the scales as a 256-bit register holding the eight i16 scales in both
-/// halves, and the sum over sub-blocks of `min * sum(activations)`.
+/// The activations' sixteen-element sums.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn k4_header(b: &[u8], a: &Q8KBlock) -> (__m256i, i32) {
-    let packed = k4_scales_mins(&b[4..16]);
-    // SAFETY: `packed` is 16 bytes.
-    let wide = _mm256_cvtepu8_epi16(unsafe { load16(&packed, 0) });
-    let scales = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(wide));
-    let mins = _mm256_extracti128_si256::<1>(wide);
+fn bsums(a: &Q8KBlock) -> __m256i {
     // SAFETY: bsums is 16 i16, 32 bytes.
-    let bsums = unsafe { _mm256_loadu_si256(a.bsums.as_ptr().cast()) };
-    let pair_sums = _mm_hadd_epi16(
-        _mm256_castsi256_si128(bsums),
-        _mm256_extracti128_si256::<1>(bsums),
-    );
-    (scales, hsum_epi32_128(_mm_madd_epi16(mins, pair_sums)))
+    unsafe { _mm256_loadu_si256(a.bsums.as_ptr().cast()) }
 }
 
-/// Scaled sum of one 32-element sub-block: `scale[s] * sum(q * a)` in eight i32 lanes.
+/// Adds `d * a.d * sum` to `acc`, and subtracts `dmin * a.d * min_sum` when there are mins.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn scaled_sub(q: __m256i, act: __m256i, scales: __m256i, s: usize) -> __m256i {
-    let scale = _mm256_shuffle_epi8(
-        scales,
-        _mm256_broadcastsi128_si256(control(&BROADCAST_I16, s)),
-    );
-    _mm256_madd_epi16(_mm256_maddubs_epi16(q, act), scale)
-}
-
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn dot_q4k(w: &[u8], act: &[Q8KBlock]) -> f32 {
-    let low = _mm256_set1_epi8(0x0F);
-    let mut acc = _mm256_setzero_ps();
-    let mut acc_min = 0f32;
-    for (b, a) in w.as_chunks::<Q4K_BYTES>().0.iter().zip(act) {
-        let (scales, min_sum) = k4_header(b, a);
-        let mut sum = _mm256_setzero_si256();
-        for c in 0..4 {
-            // SAFETY: the block has 144 bytes; chunk c's quants are bytes 16 + 32c .. 48 + 32c.
-            let bits = unsafe { load32(b, 16 + 32 * c) };
-            let lo = _mm256_and_si256(bits, low);
-            let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(bits), low);
-            sum = _mm256_add_epi32(sum, scaled_sub(lo, act32(a, 64 * c), scales, 2 * c));
-            sum = _mm256_add_epi32(
-                sum,
-                scaled_sub(hi, act32(a, 64 * c + 32), scales, 2 * c + 1),
-            );
+fn accumulate(
+    acc: __m256,
+    d_dmin: __m128,
+    a: &Q8KBlock,
+    sum: __m256i,
+    min_sum: Option<__m128i>,
+) -> __m256 {
+    let scaled = _mm_mul_ps(d_dmin, _mm_set1_ps(a.d));
+    let acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(scaled), _mm256_cvtepi32_ps(sum), acc);
+    match min_sum {
+        Some(m) => {
+            let dmin = _mm256_broadcastss_ps(_mm_movehdup_ps(scaled));
+            // The four min lanes, zero-extended: the upper four lanes add nothing.
+            let mins = _mm256_zextsi128_si256(m);
+            _mm256_fnmadd_ps(dmin, _mm256_cvtepi32_ps(mins), acc)
         }
-        let d = f16_to_f32(b[0], b[1]) * a.d;
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sum), acc);
-        acc_min += f16_to_f32(b[2], b[3]) * a.d * min_sum as f32;
+        None => acc,
     }
-    hsum_ps(acc) - acc_min
 }
 
+/// Q4_K (`FIVE` false) or Q5_K (`FIVE` true) row against `R` activation rows.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn dot_q5k(w: &[u8], act: &[Q8KBlock]) -> f32 {
+fn k4_rows<const BYTES: usize, const R: usize, const FIVE: bool>(
+    w: &[u8],
+    acts: [&[Q8KBlock]; R],
+) -> [f32; R] {
     let low = _mm256_set1_epi8(0x0F);
-    let bit0 = _mm256_set1_epi8(1);
-    let bit1 = _mm256_set1_epi8(2);
-    let mut acc = _mm256_setzero_ps();
-    let mut acc_min = 0f32;
-    for (b, a) in w.as_chunks::<Q5K_BYTES>().0.iter().zip(act) {
-        let (scales, min_sum) = k4_header(b, a);
-        // SAFETY: the block has 176 bytes; qh is bytes 16..48.
-        let mut qh = unsafe { load32(b, 16) };
-        let mut sum = _mm256_setzero_si256();
+    let blocks = w.as_chunks::<BYTES>().0;
+    let count = acts.iter().fold(blocks.len(), |n, a| n.min(a.len()));
+    let acts = acts.map(|a| &a[..count]);
+    let mut acc = [_mm256_setzero_ps(); R];
+    let qs_at = if FIVE { 48 } else { 16 };
+    for (i, b) in blocks[..count].iter().enumerate() {
+        let packed = k4_scales_mins(&b[4..16]);
+        // SAFETY: `packed` is 16 bytes.
+        let mins = _mm_cvtepu8_epi16(_mm_srli_si128::<8>(unsafe { load16(&packed, 0) }));
+        // SAFETY (loads below): the block has BYTES bytes (176 for Q5_K, whose qh is bytes 16..48);
+        // chunk c's quants are bytes qs_at + 32c .. qs_at + 32c + 32, inside the block.
+        let mut qh = if FIVE {
+            unsafe { load32(b, 16) }
+        } else {
+            _mm256_setzero_si256()
+        };
+        let mut sum = [_mm256_setzero_si256(); R];
         for c in 0..4 {
-            // SAFETY: chunk c's low quants are bytes 48 + 32c .. 80 + 32c of the 176.
-            let bits = unsafe { load32(b, 48 + 32 * c) };
-            // Bits 2c and 2c+1 of qh, already shifted down to bits 0 and 1, become bit 4.
-            let lo_high = _mm256_slli_epi16::<4>(_mm256_and_si256(qh, bit0));
-            let hi_high = _mm256_slli_epi16::<3>(_mm256_and_si256(qh, bit1));
-            let lo = _mm256_or_si256(_mm256_and_si256(bits, low), lo_high);
-            let hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(bits), low), hi_high);
-            sum = _mm256_add_epi32(sum, scaled_sub(lo, act32(a, 64 * c), scales, 2 * c));
-            sum = _mm256_add_epi32(
-                sum,
-                scaled_sub(hi, act32(a, 64 * c + 32), scales, 2 * c + 1),
-            );
-            qh = _mm256_srli_epi16::<2>(qh);
+            let bits = unsafe { load32(b, qs_at + 32 * c) };
+            let mut lo = _mm256_and_si256(bits, low);
+            let mut hi = _mm256_and_si256(_mm256_srli_epi16::<4>(bits), low);
+            if FIVE {
+                // Bits 2c and 2c+1 of qh, shifted down to bits 0 and 1 so far, become bit 4.
+                lo = _mm256_or_si256(
+                    lo,
+                    _mm256_slli_epi16::<4>(_mm256_and_si256(qh, _mm256_set1_epi8(1))),
+                );
+                hi = _mm256_or_si256(
+                    hi,
+                    _mm256_slli_epi16::<3>(_mm256_and_si256(qh, _mm256_set1_epi8(2))),
+                );
+                qh = _mm256_srli_epi16::<2>(qh);
+            }
+            let scale_lo = _mm256_set1_epi16(i16::from(packed[2 * c]));
+            let scale_hi = _mm256_set1_epi16(i16::from(packed[2 * c + 1]));
+            for r in 0..R {
+                let a = &acts[r][i];
+                let p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, act32(a, 64 * c)), scale_lo);
+                let p_hi =
+                    _mm256_madd_epi16(_mm256_maddubs_epi16(hi, act32(a, 64 * c + 32)), scale_hi);
+                sum[r] = _mm256_add_epi32(sum[r], _mm256_add_epi32(p_lo, p_hi));
+            }
         }
-        let d = f16_to_f32(b[0], b[1]) * a.d;
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sum), acc);
-        acc_min += f16_to_f32(b[2], b[3]) * a.d * min_sum as f32;
+        let d_dmin = f16_pair(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        for r in 0..R {
+            let a = &acts[r][i];
+            let b16 = bsums(a);
+            let pair_sums = _mm_hadd_epi16(
+                _mm256_castsi256_si128(b16),
+                _mm256_extracti128_si256::<1>(b16),
+            );
+            let min_sum = _mm_madd_epi16(mins, pair_sums);
+            acc[r] = accumulate(acc[r], d_dmin, a, sum[r], Some(min_sum));
+        }
     }
-    hsum_ps(acc) - acc_min
+    acc.map(|v| hsum_ps(v))
 }
 
+/// Q6_K row against `R` activation rows.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn dot_q6k(w: &[u8], act: &[Q8KBlock]) -> f32 {
+fn q6k_rows<const R: usize>(w: &[u8], acts: [&[Q8KBlock]; R]) -> [f32; R] {
     let low = _mm256_set1_epi8(0x0F);
-    let mut acc = _mm256_setzero_ps();
-    for (b, a) in w.as_chunks::<Q6K_BYTES>().0.iter().zip(act) {
+    let blocks = w.as_chunks::<Q6K_BYTES>().0;
+    let count = acts.iter().fold(blocks.len(), |n, a| n.min(a.len()));
+    let acts = acts.map(|a| &a[..count]);
+    let mut acc = [_mm256_setzero_ps(); R];
+    for (i, b) in blocks[..count].iter().enumerate() {
         // SAFETY: the block has 210 bytes; the i8 scales are bytes 192..208.
         let scales = unsafe { load16(b, 192) };
-        // SAFETY: bsums is 16 i16, 32 bytes.
-        let bsums = unsafe { _mm256_loadu_si256(a.bsums.as_ptr().cast()) };
-        // The -32 offset of every quant, as 32 * scale * sum(activations) per sub-block.
-        let offset = _mm256_slli_epi32::<5>(_mm256_madd_epi16(bsums, _mm256_cvtepi8_epi16(scales)));
-        let mut sum = _mm256_setzero_si256();
+        let scales16 = _mm256_cvtepi8_epi16(scales);
+        let mut sum = [_mm256_setzero_si256(); R];
         for n in 0..2 {
             // SAFETY: ql is bytes 0..128 and qh bytes 128..192 of the 210.
             let (ql0, ql1, qh) = unsafe {
@@ -189,15 +183,51 @@ pub(super) fn dot_q6k(w: &[u8], act: &[Q8KBlock]) -> f32 {
                 ),
             ];
             for (t, q) in quarters.into_iter().enumerate() {
-                let p = _mm256_maddubs_epi16(q, act32(a, 128 * n + 32 * t));
-                let scale =
-                    _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, control(&PAIR_I8, 4 * n + t)));
-                sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, scale));
+                // Lanes 0..8 take the scale of the quarter's first sixteen, lanes 8..16 the second's.
+                let scale = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, pair_control(4 * n + t)));
+                for r in 0..R {
+                    let p = _mm256_maddubs_epi16(q, act32(&acts[r][i], 128 * n + 32 * t));
+                    sum[r] = _mm256_add_epi32(sum[r], _mm256_madd_epi16(p, scale));
+                }
             }
         }
-        sum = _mm256_sub_epi32(sum, offset);
-        let d = f16_to_f32(b[208], b[209]) * a.d;
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sum), acc);
+        let d = f16_pair(u32::from(u16::from_le_bytes([b[208], b[209]])));
+        for r in 0..R {
+            let a = &acts[r][i];
+            // The -32 offset of every quant, as 32 * scale * sum(activations) per sub-block.
+            let offset = _mm256_slli_epi32::<5>(_mm256_madd_epi16(bsums(a), scales16));
+            acc[r] = accumulate(acc[r], d, a, _mm256_sub_epi32(sum[r], offset), None);
+        }
     }
-    hsum_ps(acc)
+    acc.map(|v| hsum_ps(v))
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn dot_q4k(w: &[u8], act: &[Q8KBlock]) -> f32 {
+    k4_rows::<Q4K_BYTES, 1, false>(w, [act])[0]
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn dot_q4k_x4(w: &[u8], acts: [&[Q8KBlock]; 4]) -> [f32; 4] {
+    k4_rows::<Q4K_BYTES, 4, false>(w, acts)
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn dot_q5k(w: &[u8], act: &[Q8KBlock]) -> f32 {
+    k4_rows::<Q5K_BYTES, 1, true>(w, [act])[0]
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn dot_q5k_x4(w: &[u8], acts: [&[Q8KBlock]; 4]) -> [f32; 4] {
+    k4_rows::<Q5K_BYTES, 4, true>(w, acts)
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn dot_q6k(w: &[u8], act: &[Q8KBlock]) -> f32 {
+    q6k_rows::<1>(w, [act])[0]
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn dot_q6k_x4(w: &[u8], acts: [&[Q8KBlock]; 4]) -> [f32; 4] {
+    q6k_rows::<4>(w, acts)
 }
