@@ -32,6 +32,8 @@ pub(crate) struct Q8KBlock {
     pub(crate) qs: [i8; 256],
     /// Sum of each run of 16 quants; the K-quants' minimums and offsets multiply these.
     pub(crate) bsums: [i16; 16],
+    /// `d` times the sum of each run of 32 quants: what a Q4_K/Q5_K sub-block's min multiplies.
+    pub(crate) scaled_sums_32: [f32; 8],
     /// Scale: activation ≈ d * q.
     pub(crate) d: f32,
 }
@@ -40,6 +42,7 @@ impl Q8KBlock {
     pub(crate) const ZERO: Q8KBlock = Q8KBlock {
         qs: [0; 256],
         bsums: [0; 16],
+        scaled_sums_32: [0.0; 8],
         d: 0.0,
     };
 }
@@ -84,6 +87,13 @@ pub(crate) fn quantize_q8k(x: &[f32], out: &mut [Q8KBlock]) {
         for (s, qs) in block.bsums.iter_mut().zip(block.qs.as_chunks::<16>().0) {
             *s = qs.iter().map(|&q| i16::from(q)).sum();
         }
+        for (s, pair) in block
+            .scaled_sums_32
+            .iter_mut()
+            .zip(block.bsums.as_chunks::<2>().0)
+        {
+            *s = d * f32::from(pair[0] + pair[1]);
+        }
         block.d = d;
     }
 }
@@ -125,6 +135,9 @@ mod tests {
         }
         for (&v, &q) in x.iter().zip(&b.qs) {
             assert!((v - b.d * f32::from(q)).abs() <= b.d * 0.5 + 1e-6);
+        }
+        for (j, &s) in b.scaled_sums_32.iter().enumerate() {
+            assert_eq!(s, b.d * f32::from(b.bsums[2 * j] + b.bsums[2 * j + 1]));
         }
     }
 

@@ -52,27 +52,23 @@ fn bsums(a: &Q8KBlock) -> __m256i {
     unsafe { _mm256_loadu_si256(a.bsums.as_ptr().cast()) }
 }
 
-/// Adds `d * a.d * sum` to `acc`, and subtracts `dmin * a.d * min_sum` when there are mins.
+/// Adds `d * a.d * sum` to `acc`, with `d` already in every lane.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn accumulate(
-    acc: __m256,
-    d_dmin: __m128,
-    a: &Q8KBlock,
-    sum: __m256i,
-    min_sum: Option<__m128i>,
-) -> __m256 {
-    let scaled = _mm_mul_ps(d_dmin, _mm_set1_ps(a.d));
-    let acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(scaled), _mm256_cvtepi32_ps(sum), acc);
-    match min_sum {
-        Some(m) => {
-            let dmin = _mm256_broadcastss_ps(_mm_movehdup_ps(scaled));
-            // The four min lanes, zero-extended: the upper four lanes add nothing.
-            let mins = _mm256_zextsi128_si256(m);
-            _mm256_fnmadd_ps(dmin, _mm256_cvtepi32_ps(mins), acc)
-        }
-        None => acc,
-    }
+fn accumulate(acc: __m256, d: __m256, a: &Q8KBlock, sum: __m256i) -> __m256 {
+    _mm256_fmadd_ps(
+        _mm256_mul_ps(_mm256_cvtepi32_ps(sum), _mm256_set1_ps(a.d)),
+        d,
+        acc,
+    )
+}
+
+/// The f32 at `v[0..8]`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn load_f32x8(v: &[f32; 8]) -> __m256 {
+    // SAFETY: the array is 8 floats.
+    unsafe { _mm256_loadu_ps(v.as_ptr()) }
 }
 
 /// Q4_K (`FIVE` false) or Q5_K (`FIVE` true) row against `R` activation rows.
@@ -90,8 +86,15 @@ fn k4_rows<const BYTES: usize, const R: usize, const FIVE: bool>(
     let qs_at = if FIVE { 48 } else { 16 };
     for (i, b) in blocks[..count].iter().enumerate() {
         let packed = k4_scales_mins(&b[4..16]);
-        // SAFETY: `packed` is 16 bytes.
-        let mins = _mm_cvtepu8_epi16(_mm_srli_si128::<8>(unsafe { load16(&packed, 0) }));
+        let d_dmin = f16_pair(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        let d = _mm256_broadcastss_ps(d_dmin);
+        // dmin times each sub-block's min: the weight side of the min term.
+        // SAFETY: `packed` is 16 bytes; the mins are bytes 8..16.
+        let mins = _mm256_cvtepu8_epi32(_mm_srli_si128::<8>(unsafe { load16(&packed, 0) }));
+        let weighted_mins = _mm256_mul_ps(
+            _mm256_broadcastss_ps(_mm_movehdup_ps(d_dmin)),
+            _mm256_cvtepi32_ps(mins),
+        );
         // SAFETY (loads below): the block has BYTES bytes (176 for Q5_K, whose qh is bytes 16..48);
         // chunk c's quants are bytes qs_at + 32c .. qs_at + 32c + 32, inside the block.
         let mut qh = if FIVE {
@@ -126,16 +129,10 @@ fn k4_rows<const BYTES: usize, const R: usize, const FIVE: bool>(
                 sum[r] = _mm256_add_epi32(sum[r], _mm256_add_epi32(p_lo, p_hi));
             }
         }
-        let d_dmin = f16_pair(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
         for r in 0..R {
             let a = &acts[r][i];
-            let b16 = bsums(a);
-            let pair_sums = _mm_hadd_epi16(
-                _mm256_castsi256_si128(b16),
-                _mm256_extracti128_si256::<1>(b16),
-            );
-            let min_sum = _mm_madd_epi16(mins, pair_sums);
-            acc[r] = accumulate(acc[r], d_dmin, a, sum[r], Some(min_sum));
+            let acc_r = accumulate(acc[r], d, a, sum[r]);
+            acc[r] = _mm256_fnmadd_ps(weighted_mins, load_f32x8(&a.scaled_sums_32), acc_r);
         }
     }
     acc.map(|v| hsum_ps(v))
@@ -191,12 +188,12 @@ fn q6k_rows<const R: usize>(w: &[u8], acts: [&[Q8KBlock]; R]) -> [f32; R] {
                 }
             }
         }
-        let d = f16_pair(u32::from(u16::from_le_bytes([b[208], b[209]])));
+        let d = _mm256_broadcastss_ps(f16_pair(u32::from(u16::from_le_bytes([b[208], b[209]]))));
         for r in 0..R {
             let a = &acts[r][i];
             // The -32 offset of every quant, as 32 * scale * sum(activations) per sub-block.
             let offset = _mm256_slli_epi32::<5>(_mm256_madd_epi16(bsums(a), scales16));
-            acc[r] = accumulate(acc[r], d, a, _mm256_sub_epi32(sum[r], offset), None);
+            acc[r] = accumulate(acc[r], d, a, _mm256_sub_epi32(sum[r], offset));
         }
     }
     acc.map(|v| hsum_ps(v))
