@@ -37,6 +37,7 @@ impl<A> RowKernel<A> {
     }
 
     /// A kernel with both forms.
+    #[cfg(target_arch = "x86_64")]
     pub(crate) fn four(one: DotFn<A>, four: Dot4Fn<A>) -> Self {
         RowKernel {
             one,
