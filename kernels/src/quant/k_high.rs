@@ -10,7 +10,7 @@
 //!   element `n*128 + t*32 + l` has low nibble `ql[n*64 + (t%2)*32 + l] >> (4*(t/2))` and high
 //!   bits `(qh[n*32 + l] >> (2*t)) & 3`; value = d * scales[element / 16] * (q - 32).
 
-use super::f16_le;
+use super::{bytes_at, dot_u8_i8, f16_le, two_pass};
 use crate::activation::Q8KBlock;
 
 pub(crate) const Q4K_BYTES: usize = 144;
@@ -40,7 +40,7 @@ pub(crate) fn k4_scales_mins(p: &[u8]) -> [u8; 16] {
 
 /// The 256 unsigned 4-bit values of a Q4_K/Q5_K `qs` array, in element order.
 #[inline(always)]
-fn q4k_nibbles(qs: &[u8]) -> [u8; 256] {
+fn q4k_nibbles(qs: &[u8; 128]) -> [u8; 256] {
     let mut q = [0u8; 256];
     for c in 0..4 {
         for l in 0..32 {
@@ -54,8 +54,8 @@ fn q4k_nibbles(qs: &[u8]) -> [u8; 256] {
 /// The 256 unsigned 5-bit Q5_K values of a block, in element order.
 #[inline(always)]
 fn q5k_values(b: &[u8]) -> [u8; 256] {
-    let mut q = q4k_nibbles(&b[48..176]);
-    let qh = &b[16..48];
+    let mut q = q4k_nibbles(bytes_at(b, 48));
+    let qh = bytes_at::<32>(b, 16);
     for (e, v) in q.iter_mut().enumerate() {
         *v |= ((qh[e % 32] >> (e / 32)) & 1) << 4;
     }
@@ -65,7 +65,7 @@ fn q5k_values(b: &[u8]) -> [u8; 256] {
 /// The 256 unsigned 6-bit Q6_K values (before the -32 offset), in element order.
 #[inline(always)]
 fn q6k_values(b: &[u8]) -> [u8; 256] {
-    let (ql, qh) = (&b[0..128], &b[128..192]);
+    let (ql, qh) = (bytes_at::<128>(b, 0), bytes_at::<64>(b, 128));
     let mut q = [0u8; 256];
     for n in 0..2 {
         for t in 0..4 {
@@ -100,7 +100,7 @@ pub(crate) fn dequantize_q4k(src: &[u8], dst: &mut [f32]) {
         .iter()
         .zip(dst.as_chunks_mut::<256>().0)
     {
-        write_scaled_with_mins(b, &q4k_nibbles(&b[16..144]), out);
+        write_scaled_with_mins(b, &q4k_nibbles(bytes_at(b, 16)), out);
     }
 }
 
@@ -138,58 +138,68 @@ pub(crate) fn dequantize_q6k(src: &[u8], dst: &mut [f32]) {
 fn scaled_sums_32(q: &[u8; 256], a: &Q8KBlock, scales_mins: &[u8; 16]) -> (i32, i32) {
     let (sc, mn) = scales_mins.split_at(8);
     let mut sum_q = 0i32;
+    for ((q, y), &scale) in q
+        .as_chunks::<32>()
+        .0
+        .iter()
+        .zip(a.qs.as_chunks::<32>().0)
+        .zip(sc)
+    {
+        sum_q += i32::from(scale) * dot_u8_i8(q, y);
+    }
     let mut sum_min = 0i32;
-    for sub in 0..8 {
-        let s: i32 = q[sub * 32..sub * 32 + 32]
-            .iter()
-            .zip(&a.qs[sub * 32..sub * 32 + 32])
-            .map(|(&q, &y)| i32::from(q) * i32::from(y))
-            .sum();
-        sum_q += i32::from(sc[sub]) * s;
-        sum_min +=
-            i32::from(mn[sub]) * (i32::from(a.bsums[2 * sub]) + i32::from(a.bsums[2 * sub + 1]));
+    for (pair, &min) in a.bsums.as_chunks::<2>().0.iter().zip(mn) {
+        sum_min += i32::from(min) * (i32::from(pair[0]) + i32::from(pair[1]));
     }
     (sum_q, sum_min)
 }
 
+/// `d * sum_q - dmin * sum_min`, scaled by the activations' scale.
+#[inline(always)]
+fn scale_with_mins(b: &[u8], a: &Q8KBlock, (sum_q, sum_min): (i32, i32)) -> f32 {
+    let (d, dmin) = (f16_le(b[0], b[1]), f16_le(b[2], b[3]));
+    a.d * (d * sum_q as f32 - dmin * sum_min as f32)
+}
+
 pub(crate) fn dot_q4k(w: &[u8], act: &[Q8KBlock]) -> f32 {
-    let mut acc = 0f32;
-    for (b, a) in w.as_chunks::<Q4K_BYTES>().0.iter().zip(act) {
-        let scales_mins = k4_scales_mins(&b[4..16]);
-        let (sum_q, sum_min) = scaled_sums_32(&q4k_nibbles(&b[16..144]), a, &scales_mins);
-        let (d, dmin) = (f16_le(b[0], b[1]), f16_le(b[2], b[3]));
-        acc += a.d * (d * sum_q as f32 - dmin * sum_min as f32);
-    }
-    acc
+    two_pass(
+        w.as_chunks::<Q4K_BYTES>().0,
+        act,
+        |b, a| scaled_sums_32(&q4k_nibbles(bytes_at(b, 16)), a, &k4_scales_mins(&b[4..16])),
+        |b, a, sums| scale_with_mins(b, a, sums),
+    )
 }
 
 pub(crate) fn dot_q5k(w: &[u8], act: &[Q8KBlock]) -> f32 {
-    let mut acc = 0f32;
-    for (b, a) in w.as_chunks::<Q5K_BYTES>().0.iter().zip(act) {
-        let scales_mins = k4_scales_mins(&b[4..16]);
-        let (sum_q, sum_min) = scaled_sums_32(&q5k_values(b), a, &scales_mins);
-        let (d, dmin) = (f16_le(b[0], b[1]), f16_le(b[2], b[3]));
-        acc += a.d * (d * sum_q as f32 - dmin * sum_min as f32);
-    }
-    acc
+    two_pass(
+        w.as_chunks::<Q5K_BYTES>().0,
+        act,
+        |b, a| scaled_sums_32(&q5k_values(b), a, &k4_scales_mins(&b[4..16])),
+        |b, a, sums| scale_with_mins(b, a, sums),
+    )
 }
 
 pub(crate) fn dot_q6k(w: &[u8], act: &[Q8KBlock]) -> f32 {
-    let mut acc = 0f32;
-    for (b, a) in w.as_chunks::<Q6K_BYTES>().0.iter().zip(act) {
-        let q = q6k_values(b);
-        let mut sum = 0i32;
-        for sub in 0..16 {
-            let s: i32 = q[sub * 16..sub * 16 + 16]
+    two_pass(
+        w.as_chunks::<Q6K_BYTES>().0,
+        act,
+        |b, a| {
+            let q = q6k_values(b);
+            let scales = bytes_at::<16>(b, 192);
+            let mut sum = 0i32;
+            for (((q, y), &bsum), &scale) in q
+                .as_chunks::<16>()
+                .0
                 .iter()
-                .zip(&a.qs[sub * 16..sub * 16 + 16])
-                .map(|(&q, &y)| i32::from(q) * i32::from(y))
-                .sum();
-            // The -32 offset folds into the activations' sum of this sub-block.
-            let scale = i32::from(b[192 + sub] as i8);
-            sum += scale * (s - 32 * i32::from(a.bsums[sub]));
-        }
-        acc += a.d * f16_le(b[208], b[209]) * sum as f32;
-    }
-    acc
+                .zip(a.qs.as_chunks::<16>().0)
+                .zip(&a.bsums)
+                .zip(scales)
+            {
+                // The -32 offset folds into the activations' sum of this sub-block.
+                sum += i32::from(scale as i8) * (dot_u8_i8(q, y) - 32 * i32::from(bsum));
+            }
+            sum
+        },
+        |b, a, sum| a.d * f16_le(b[208], b[209]) * sum as f32,
+    )
 }

@@ -10,7 +10,7 @@
 //!   value = d * (scale - 32) * q.
 //! - Q8_K (292 B): d as f32, qs[256] as i8, bsums[16] as i16.
 
-use super::f16_le;
+use super::{bytes_at, dot_s8_i8, dot_u8_i8, f16_le, two_pass};
 use crate::activation::Q8KBlock;
 
 pub(crate) const Q2K_BYTES: usize = 84;
@@ -19,7 +19,7 @@ pub(crate) const Q8K_BYTES: usize = 292;
 
 /// The sixteen Q3_K scales, with their storage offset of 32 removed.
 #[inline(always)]
-pub(crate) fn q3k_scales(packed: &[u8]) -> [i8; 16] {
+pub(crate) fn q3k_scales(packed: &[u8; 12]) -> [i8; 16] {
     let mut out = [0i8; 16];
     for (i, s) in out.iter_mut().enumerate() {
         let low = (packed[i % 8] >> (4 * (i / 8))) & 0x0F;
@@ -31,7 +31,7 @@ pub(crate) fn q3k_scales(packed: &[u8]) -> [i8; 16] {
 
 /// The 256 unsigned 2-bit values of a Q2_K/Q3_K `qs` array, in element order.
 #[inline(always)]
-fn two_bits(qs: &[u8]) -> [u8; 256] {
+fn two_bits(qs: &[u8; 64]) -> [u8; 256] {
     let mut q = [0u8; 256];
     for n in 0..2 {
         for j in 0..4 {
@@ -46,7 +46,7 @@ fn two_bits(qs: &[u8]) -> [u8; 256] {
 /// The 256 signed Q3_K values (-4..=3) of a block, in element order.
 #[inline(always)]
 fn q3k_values(b: &[u8; Q3K_BYTES]) -> [i8; 256] {
-    let q = two_bits(&b[32..96]);
+    let q = two_bits(bytes_at(b, 32));
     let mut out = [0i8; 256];
     for n in 0..2 {
         for j in 0..4 {
@@ -69,7 +69,7 @@ pub(crate) fn dequantize_q2k(src: &[u8], dst: &mut [f32]) {
         .zip(dst.as_chunks_mut::<256>().0)
     {
         let (d, dmin) = (f16_le(b[80], b[81]), f16_le(b[82], b[83]));
-        let q = two_bits(&b[16..80]);
+        let q = two_bits(bytes_at(b, 16));
         for (sub, (o, q)) in out.chunks_exact_mut(16).zip(q.chunks_exact(16)).enumerate() {
             let scale = d * f32::from(b[sub] & 0x0F);
             let min = dmin * f32::from(b[sub] >> 4);
@@ -88,7 +88,7 @@ pub(crate) fn dequantize_q3k(src: &[u8], dst: &mut [f32]) {
         .zip(dst.as_chunks_mut::<256>().0)
     {
         let d = f16_le(b[108], b[109]);
-        let scales = q3k_scales(&b[96..108]);
+        let scales = q3k_scales(bytes_at(b, 96));
         let q = q3k_values(b);
         for ((o, q), &s) in out
             .chunks_exact_mut(16)
@@ -118,41 +118,53 @@ pub(crate) fn dequantize_q8k(src: &[u8], dst: &mut [f32]) {
 }
 
 pub(crate) fn dot_q2k(w: &[u8], act: &[Q8KBlock]) -> f32 {
-    let mut acc = 0f32;
-    for (b, a) in w.as_chunks::<Q2K_BYTES>().0.iter().zip(act) {
-        let q = two_bits(&b[16..80]);
-        let mut sum_q = 0i32;
-        let mut sum_min = 0i32;
-        for sub in 0..16 {
-            let s: i32 = q[sub * 16..sub * 16 + 16]
+    two_pass(
+        w.as_chunks::<Q2K_BYTES>().0,
+        act,
+        |b, a| {
+            let q = two_bits(bytes_at(b, 16));
+            let scales = bytes_at::<16>(b, 0);
+            let mut sum_q = 0i32;
+            let mut sum_min = 0i32;
+            for (((q, y), &bsum), &sc) in q
+                .as_chunks::<16>()
+                .0
                 .iter()
-                .zip(&a.qs[sub * 16..sub * 16 + 16])
-                .map(|(&q, &y)| i32::from(q) * i32::from(y))
-                .sum();
-            sum_q += i32::from(b[sub] & 0x0F) * s;
-            sum_min += i32::from(b[sub] >> 4) * i32::from(a.bsums[sub]);
-        }
-        let (d, dmin) = (f16_le(b[80], b[81]), f16_le(b[82], b[83]));
-        acc += a.d * (d * sum_q as f32 - dmin * sum_min as f32);
-    }
-    acc
+                .zip(a.qs.as_chunks::<16>().0)
+                .zip(&a.bsums)
+                .zip(scales)
+            {
+                sum_q += i32::from(sc & 0x0F) * dot_u8_i8(q, y);
+                sum_min += i32::from(sc >> 4) * i32::from(bsum);
+            }
+            (sum_q, sum_min)
+        },
+        |b, a, (sum_q, sum_min)| {
+            let (d, dmin) = (f16_le(b[80], b[81]), f16_le(b[82], b[83]));
+            a.d * (d * sum_q as f32 - dmin * sum_min as f32)
+        },
+    )
 }
 
 pub(crate) fn dot_q3k(w: &[u8], act: &[Q8KBlock]) -> f32 {
-    let mut acc = 0f32;
-    for (b, a) in w.as_chunks::<Q3K_BYTES>().0.iter().zip(act) {
-        let scales = q3k_scales(&b[96..108]);
-        let q = q3k_values(b);
-        let mut sum = 0i32;
-        for (sub, &scale) in scales.iter().enumerate() {
-            let s: i32 = q[sub * 16..sub * 16 + 16]
+    two_pass(
+        w.as_chunks::<Q3K_BYTES>().0,
+        act,
+        |b, a| {
+            let scales = q3k_scales(bytes_at(b, 96));
+            let q = q3k_values(b);
+            let mut sum = 0i32;
+            for ((q, y), &scale) in q
+                .as_chunks::<16>()
+                .0
                 .iter()
-                .zip(&a.qs[sub * 16..sub * 16 + 16])
-                .map(|(&q, &y)| i32::from(q) * i32::from(y))
-                .sum();
-            sum += i32::from(scale) * s;
-        }
-        acc += a.d * f16_le(b[108], b[109]) * sum as f32;
-    }
-    acc
+                .zip(a.qs.as_chunks::<16>().0)
+                .zip(&scales)
+            {
+                sum += i32::from(scale) * dot_s8_i8(q, y);
+            }
+            sum
+        },
+        |b, a, sum| a.d * f16_le(b[108], b[109]) * sum as f32,
+    )
 }
