@@ -236,35 +236,35 @@ fn run_rows<A: Sync>(
             });
         return;
     }
-    // Each chunk writes its outputs contiguously (activation row by activation row) into `staged`,
-    // which is then scattered into y; that keeps the parallel writes disjoint without unsafe.
-    let mut staged = vec![0f32; s.m * s.n];
-    staged
-        .par_chunks_mut(rows * s.m)
-        .zip(w.par_chunks(chunk_bytes))
-        .for_each(|(out, ws)| chunk_all_rows(s, ws, acts, act_len, out, kernel));
-    for (c, out) in staged.chunks(rows * s.m).enumerate() {
-        let chunk_rows = out.len() / s.m;
-        for (i, outs) in out.chunks_exact(chunk_rows).enumerate() {
-            let start = i * s.n + c * rows;
-            y[start..start + chunk_rows].copy_from_slice(outs);
+    // Chunk c owns columns c*rows.. of every output row: hand each chunk its pieces of all m rows,
+    // which keeps the parallel writes disjoint without unsafe or a staging copy.
+    let mut pieces: Vec<Vec<&mut [f32]>> = (0..s.n.div_ceil(rows))
+        .map(|_| Vec::with_capacity(s.m))
+        .collect();
+    for y_row in y.chunks_exact_mut(s.n) {
+        for (chunk, piece) in pieces.iter_mut().zip(y_row.chunks_mut(rows)) {
+            chunk.push(piece);
         }
     }
+    pieces
+        .into_par_iter()
+        .zip(w.par_chunks(chunk_bytes))
+        .for_each(|(mut outs, ws)| chunk_all_rows(s, ws, acts, act_len, &mut outs, kernel));
 }
 
-/// Dots every weight row of the chunk `ws` with every activation row, four activation rows at a
-/// time where the kernel can: those four stay in L1 while the chunk's weights stream from L2.
+/// Dots every weight row of the chunk `ws` with every activation row, writing row i's results to
+/// `outs[i]`; four activation rows at a time where the kernel can: those four stay in L1 while the
+/// chunk's weights stream from L2.
 fn chunk_all_rows<A>(
     s: Shape,
     ws: &[u8],
     acts: &[A],
     act_len: usize,
-    out: &mut [f32],
+    outs: &mut [&mut [f32]],
     kernel: RowKernel<A>,
 ) {
-    let chunk_rows = ws.len() / s.row_bytes;
     let mut act_rows = acts.chunks_exact(act_len);
-    let mut outs = out.chunks_exact_mut(chunk_rows);
+    let mut outs = outs.iter_mut();
     if let Some(four) = kernel.four {
         while act_rows.len() >= 4 {
             let (Some(a0), Some(a1), Some(a2), Some(a3)) = (
@@ -280,10 +280,15 @@ fn chunk_all_rows<A>(
             else {
                 break;
             };
-            for (j, row) in ws.chunks_exact(s.row_bytes).enumerate() {
+            let rows = ws.chunks_exact(s.row_bytes);
+            for ((((row, y0), y1), y2), y3) in rows
+                .zip(o0.iter_mut())
+                .zip(o1.iter_mut())
+                .zip(o2.iter_mut())
+                .zip(o3.iter_mut())
+            {
                 // SAFETY: as in `run_rows`.
-                let [y0, y1, y2, y3] = unsafe { four(row, [a0, a1, a2, a3]) };
-                (o0[j], o1[j], o2[j], o3[j]) = (y0, y1, y2, y3);
+                [*y0, *y1, *y2, *y3] = unsafe { four(row, [a0, a1, a2, a3]) };
             }
         }
     }
