@@ -1,0 +1,6 @@
+//! One module per subcommand.
+
+pub mod bench;
+pub mod common;
+pub mod list;
+pub mod pull;

