@@ -40,6 +40,11 @@ impl KvCache {
         &self.tokens
     }
 
+    /// Blocks this sequence holds in layer group `g` (shared ones included).
+    pub fn held_blocks(&self, g: usize) -> usize {
+        self.tables.get(g).map_or(0, |t| t.iter().flatten().count())
+    }
+
     /// The pool this sequence's blocks live in.
     pub fn pool(&self) -> &KvPool {
         &self.pool
