@@ -6,7 +6,9 @@ pub mod gguf;
 pub mod kv_cache;
 pub mod model;
 pub mod sampler;
+pub mod tokenizer;
 
 pub use error::{EngineError, Result};
 pub use kv_cache::KvCache;
 pub use model::{Logits, Model, ModelConfig};
+pub use tokenizer::Tokenizer;
