@@ -1,5 +1,6 @@
 //! hearth's inference engine: GGUF models on candle with an explicit KV cache.
 
+pub mod chat_template;
 pub mod error;
 pub mod generate;
 pub mod gguf;
