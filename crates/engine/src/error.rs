@@ -27,6 +27,10 @@ pub enum EngineError {
     UnsupportedDevice(String),
     #[error("empty input: at least one token is needed")]
     EmptyInput,
+    #[error(transparent)]
+    Kv(#[from] crate::kv::KvError),
+    #[error("a batched step of {rows} tokens is over the limit of {limit}")]
+    BatchTooLarge { rows: usize, limit: usize },
 }
 
 /// Result with [`EngineError`].

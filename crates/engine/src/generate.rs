@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use candle_core::Tensor;
 
 use crate::error::{EngineError, Result};
-use crate::kv_cache::KvCache;
+use crate::kv::KvCache;
 use crate::model::{Logits, Model};
 use crate::sampler::Sampler;
 

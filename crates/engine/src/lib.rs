@@ -4,12 +4,12 @@ pub mod chat_template;
 pub mod error;
 pub mod generate;
 pub mod gguf;
-pub mod kv_cache;
+pub mod kv;
 pub mod model;
 pub mod sampler;
 pub mod tokenizer;
 
 pub use error::{EngineError, Result};
-pub use kv_cache::KvCache;
-pub use model::{Logits, Model, ModelConfig};
+pub use kv::{KvCache, KvPool};
+pub use model::{BatchInput, Logits, Model, ModelConfig};
 pub use tokenizer::Tokenizer;

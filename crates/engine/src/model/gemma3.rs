@@ -6,9 +6,9 @@ use candle_core::{Device, Tensor};
 
 use crate::error::Result;
 use crate::gguf::GgufFile;
-use crate::kv_cache::KvCache;
+use crate::kv::ForwardStep;
 use crate::model::config::ModelConfig;
-use crate::model::layers::{self, Activation, Embedding, GatedFfn, QLinear, RmsNorm, Rotary};
+use crate::model::layers::{Activation, Embedding, GatedFfn, QLinear, RmsNorm, Rotary};
 
 #[derive(Debug, Clone)]
 struct Block {
@@ -76,30 +76,27 @@ impl Gemma3 {
         })
     }
 
-    /// Runs `tokens` at the cache's next positions and returns the normed hidden states.
-    pub fn hidden(&self, tokens: &[u32], cache: &mut KvCache, device: &Device) -> Result<Tensor> {
+    /// Runs `tokens`, the rows of `step`, and returns the normed hidden states.
+    pub fn hidden(&self, tokens: &[u32], step: &mut ForwardStep<'_>, device: &Device) -> Result<Tensor> {
         let cfg = &self.cfg;
-        let pos = cache.len();
-        let scale = 1.0 / (cfg.head_dim as f64).sqrt();
+        let (rows, hd) = (tokens.len(), cfg.head_dim);
+        let scale = 1.0 / (hd as f32).sqrt();
         let mut x = (self.embed.forward(tokens, device)? * (cfg.n_embd as f64).sqrt())?;
         for (il, b) in self.blocks.iter().enumerate() {
-            let sliding = cfg.is_sliding(il);
-            let rotary = if sliding { &self.rotary_local } else { &self.rotary_global };
+            let rotary = if cfg.is_sliding(il) { &self.rotary_local } else { &self.rotary_global };
             let h = b.attn_norm.forward(&x)?;
-            let q = layers::split_heads(&b.q.forward(&h)?, cfg.n_head, cfg.head_dim)?;
-            let k = layers::split_heads(&b.k.forward(&h)?, cfg.n_head_kv, cfg.head_dim)?;
-            let v = layers::split_heads(&b.v.forward(&h)?, cfg.n_head_kv, cfg.head_dim)?;
-            let q = rotary.forward(&b.q_norm.forward(&q)?, pos)?;
-            let k = rotary.forward(&b.k_norm.forward(&k)?, pos)?;
-            let (k_all, v_all) = cache.append(il, &k, &v)?;
-            let window = if sliding { cfg.sliding_window } else { None };
-            let att = layers::attention(&q, &k_all, &v_all, scale, window)?;
-            let att = b.post_attn_norm.forward(&b.o.forward(&layers::merge_heads(&att)?)?)?;
+            // Queries and keys are normed per head before rotation.
+            let per_head = |t: Tensor, norm: &RmsNorm, heads: usize| -> Result<Tensor> {
+                Ok(norm.forward(&t.reshape((rows, heads, hd))?)?.reshape((rows, heads * hd))?)
+            };
+            let q = per_head(b.q.forward(&h)?, &b.q_norm, cfg.n_head)?;
+            let k = per_head(b.k.forward(&h)?, &b.k_norm, cfg.n_head_kv)?;
+            let att = step.attention(il, &q, &k, &b.v.forward(&h)?, rotary, scale)?;
+            let att = b.post_attn_norm.forward(&b.o.forward(&att)?)?;
             x = (x + att)?;
             let h = b.ffn_norm.forward(&x)?;
             x = (x + b.post_ffn_norm.forward(&b.ffn.forward(&h)?)?)?;
         }
-        cache.commit(tokens.len());
         self.norm.forward(&x)
     }
 

@@ -1,5 +1,6 @@
 //! Building blocks shared by the model files: quantized linear layers over mapped weights,
-//! embeddings, RMS norm, rotary embeddings and grouped-query attention.
+//! embeddings, RMS norm, rotary embeddings and the gated feed-forward block (attention runs over
+//! the paged KV cache, in `kv::attention`).
 
 use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Shape, Tensor};
 use hearth_kernels::GgmlType;
@@ -26,7 +27,14 @@ struct QMatMul {
 
 impl QLinear {
     /// Loads `name` (and `name` with `.weight` swapped for `.bias` when `with_bias`).
-    pub fn load(gguf: &GgufFile, name: &str, k_in: usize, n_out: usize, with_bias: bool, device: &Device) -> Result<Self> {
+    pub fn load(
+        gguf: &GgufFile,
+        name: &str,
+        k_in: usize,
+        n_out: usize,
+        with_bias: bool,
+        device: &Device,
+    ) -> Result<Self> {
         let info = gguf.tensor_info(name)?;
         if info.dims.len() != 2 || info.dims[0] != k_in || info.dims[1] != n_out {
             return Err(EngineError::InvalidModel(format!(
@@ -34,13 +42,8 @@ impl QLinear {
                 info.dims
             )));
         }
-        let op = QMatMul {
-            bytes: gguf.tensor_bytes(name)?,
-            ggml_type: info.ggml_type,
-            n_out,
-            k_in,
-            name: name.to_string(),
-        };
+        let op =
+            QMatMul { bytes: gguf.tensor_bytes(name)?, ggml_type: info.ggml_type, n_out, k_in, name: name.to_string() };
         let bias = if with_bias {
             let bias_name = name.strip_suffix(".weight").map(|s| format!("{s}.bias")).unwrap_or_default();
             Some(load_vector(gguf, &bias_name, n_out, device)?)
@@ -121,10 +124,9 @@ impl Embedding {
                 info.dims
             )));
         }
-        let row_bytes = info
-            .ggml_type
-            .bytes_for(n_embd)
-            .ok_or_else(|| EngineError::InvalidModel(format!("{name}: rows of {n_embd} do not fit {} blocks", info.ggml_type)))?;
+        let row_bytes = info.ggml_type.bytes_for(n_embd).ok_or_else(|| {
+            EngineError::InvalidModel(format!("{name}: rows of {n_embd} do not fit {} blocks", info.ggml_type))
+        })?;
         Ok(Self { bytes: gguf.tensor_bytes(name)?, ggml_type: info.ggml_type, n_embd, vocab: info.dims[1], row_bytes })
     }
 
@@ -167,7 +169,10 @@ impl Embedding {
 pub fn load_vector(gguf: &GgufFile, name: &str, len: usize, device: &Device) -> Result<Tensor> {
     let info = gguf.tensor_info(name)?;
     if info.elem_count() != len {
-        return Err(EngineError::InvalidModel(format!("tensor {name} has {} elements, expected {len}", info.elem_count())));
+        return Err(EngineError::InvalidModel(format!(
+            "tensor {name} has {} elements, expected {len}",
+            info.elem_count()
+        )));
     }
     let mut v = vec![0f32; len];
     hearth_kernels::dequantize(info.ggml_type, gguf.tensor_bytes(name)?.bytes(), &mut v)?;
@@ -207,75 +212,32 @@ impl Rotary {
         Self { inv_freq, style }
     }
 
-    /// Rotates `x` of shape `(1, heads, seq, head_dim)` for positions `pos..pos + seq`.
-    pub fn forward(&self, x: &Tensor, pos: usize) -> Result<Tensor> {
-        let seq = x.dim(2)?;
+    /// Rotates `x`, rows of `heads * head_dim` values, row `i` to position `positions[i]`.
+    pub fn apply_rows(&self, x: &mut [f32], heads: usize, positions: &[usize]) {
         let half = self.inv_freq.len();
-        let mut cos = Vec::with_capacity(seq * half);
-        let mut sin = Vec::with_capacity(seq * half);
-        for p in pos..pos + seq {
-            for &f in &self.inv_freq {
-                // f64 keeps large positions accurate, as llama.cpp's theta computation does in f32
-                // only for small ones; the difference matters past a few thousand tokens.
+        let hd = 2 * half;
+        let (mut cos, mut sin) = (vec![0f32; half], vec![0f32; half]);
+        for (row, &p) in x.chunks_exact_mut(heads * hd).zip(positions) {
+            for ((c, s), &f) in cos.iter_mut().zip(&mut sin).zip(&self.inv_freq) {
+                // f64 keeps large positions accurate; in f32 the angle loses digits past a few
+                // thousand tokens.
                 let theta = p as f64 * f as f64;
-                cos.push(theta.cos() as f32);
-                sin.push(theta.sin() as f32);
+                *c = theta.cos() as f32;
+                *s = theta.sin() as f32;
             }
-        }
-        let cos = Tensor::from_vec(cos, (seq, half), x.device())?;
-        let sin = Tensor::from_vec(sin, (seq, half), x.device())?;
-        let x = x.contiguous()?;
-        Ok(match self.style {
-            RopeStyle::Interleaved => candle_nn::rotary_emb::rope_i(&x, &cos, &sin)?,
-            RopeStyle::Neox => candle_nn::rotary_emb::rope(&x, &cos, &sin)?,
-        })
-    }
-}
-
-/// Causal grouped-query attention of `q` `(1, n_head, seq, hd)` over the cached keys and values
-/// `(1, n_kv, total, hd)`, where the queries are the last `seq` of `total` positions.
-/// `window` limits each query to the keys less than `window` positions behind it.
-pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, window: Option<usize>) -> Result<Tensor> {
-    let (_, n_head, seq, hd) = q.dims4()?;
-    let (_, n_kv, total, _) = k.dims4()?;
-    let n_rep = n_head / n_kv;
-    // Heads that share a key/value head are adjacent, so folding them into the row dimension
-    // lets one matmul serve the whole group without copying K and V per head.
-    let q = (q.contiguous()? * scale)?.reshape((1, n_kv, n_rep * seq, hd))?;
-    let att = q.matmul(&k.t()?)?;
-    let past = total - seq;
-    let needs_mask = seq > 1 || window.is_some_and(|w| total > w);
-    let att = if needs_mask {
-        let mut mask = vec![0f32; seq * total];
-        for i in 0..seq {
-            let qpos = past + i;
-            for (j, m) in mask[i * total..(i + 1) * total].iter_mut().enumerate() {
-                let masked = j > qpos || window.is_some_and(|w| qpos - j.min(qpos) >= w);
-                if masked {
-                    *m = f32::NEG_INFINITY;
+            for head in row.chunks_exact_mut(hd) {
+                for i in 0..half {
+                    let (a, b) = match self.style {
+                        RopeStyle::Interleaved => (2 * i, 2 * i + 1),
+                        RopeStyle::Neox => (i, i + half),
+                    };
+                    let (x0, x1) = (head[a], head[b]);
+                    head[a] = x0 * cos[i] - x1 * sin[i];
+                    head[b] = x0 * sin[i] + x1 * cos[i];
                 }
             }
         }
-        let mask = Tensor::from_vec(mask, (seq, total), q.device())?;
-        att.reshape((1, n_kv, n_rep, seq, total))?.broadcast_add(&mask)?.reshape((1, n_kv, n_rep * seq, total))?
-    } else {
-        att
-    };
-    let att = candle_nn::ops::softmax_last_dim(&att)?;
-    let out = att.matmul(&v.contiguous()?)?;
-    Ok(out.reshape((1, n_head, seq, hd))?)
-}
-
-/// Splits `(seq, heads * hd)` into `(1, heads, seq, hd)`.
-pub fn split_heads(x: &Tensor, heads: usize, hd: usize) -> Result<Tensor> {
-    let seq = x.dim(0)?;
-    Ok(x.reshape((1, seq, heads, hd))?.transpose(1, 2)?.contiguous()?)
-}
-
-/// Joins `(1, heads, seq, hd)` back into `(seq, heads * hd)`.
-pub fn merge_heads(x: &Tensor) -> Result<Tensor> {
-    let (_, heads, seq, hd) = x.dims4()?;
-    Ok(x.transpose(1, 2)?.contiguous()?.reshape((seq, heads * hd))?)
+    }
 }
 
 /// The f32 logits of the last row of `(seq, vocab)`.
@@ -308,7 +270,14 @@ pub enum Activation {
 
 impl GatedFfn {
     /// Loads `blk.{il}.ffn_{gate,up,down}.weight`.
-    pub fn load(gguf: &GgufFile, il: usize, n_embd: usize, n_ff: usize, activation: Activation, device: &Device) -> Result<Self> {
+    pub fn load(
+        gguf: &GgufFile,
+        il: usize,
+        n_embd: usize,
+        n_ff: usize,
+        activation: Activation,
+        device: &Device,
+    ) -> Result<Self> {
         Ok(Self {
             gate: QLinear::load(gguf, &format!("blk.{il}.ffn_gate.weight"), n_embd, n_ff, false, device)?,
             up: QLinear::load(gguf, &format!("blk.{il}.ffn_up.weight"), n_embd, n_ff, false, device)?,

@@ -5,9 +5,9 @@ use candle_core::{Device, Tensor};
 
 use crate::error::Result;
 use crate::gguf::GgufFile;
-use crate::kv_cache::KvCache;
+use crate::kv::ForwardStep;
 use crate::model::config::ModelConfig;
-use crate::model::layers::{self, Activation, Embedding, GatedFfn, QLinear, RmsNorm, Rotary};
+use crate::model::layers::{Activation, Embedding, GatedFfn, QLinear, RmsNorm, Rotary};
 
 #[derive(Debug, Clone)]
 struct Block {
@@ -59,27 +59,19 @@ impl Llama {
         Ok(Self { cfg: cfg.clone(), embed, blocks, norm, output, rotary })
     }
 
-    /// Runs `tokens` at the cache's next positions and returns the final hidden states
-    /// `(seq, n_embd)` after the output norm.
-    pub fn hidden(&self, tokens: &[u32], cache: &mut KvCache, device: &Device) -> Result<Tensor> {
-        let cfg = &self.cfg;
-        let pos = cache.len();
-        let scale = 1.0 / (cfg.head_dim as f64).sqrt();
+    /// Runs `tokens`, the rows of `step`, and returns the final hidden states
+    /// `(rows, n_embd)` after the output norm.
+    pub fn hidden(&self, tokens: &[u32], step: &mut ForwardStep<'_>, device: &Device) -> Result<Tensor> {
+        let scale = 1.0 / (self.cfg.head_dim as f32).sqrt();
         let mut x = self.embed.forward(tokens, device)?;
         for (il, b) in self.blocks.iter().enumerate() {
             let h = b.attn_norm.forward(&x)?;
-            let q = layers::split_heads(&b.q.forward(&h)?, cfg.n_head, cfg.head_dim)?;
-            let k = layers::split_heads(&b.k.forward(&h)?, cfg.n_head_kv, cfg.head_dim)?;
-            let v = layers::split_heads(&b.v.forward(&h)?, cfg.n_head_kv, cfg.head_dim)?;
-            let q = self.rotary.forward(&q, pos)?;
-            let k = self.rotary.forward(&k, pos)?;
-            let (k_all, v_all) = cache.append(il, &k, &v)?;
-            let att = layers::attention(&q, &k_all, &v_all, scale, None)?;
-            x = (x + b.o.forward(&layers::merge_heads(&att)?)?)?;
+            let att =
+                step.attention(il, &b.q.forward(&h)?, &b.k.forward(&h)?, &b.v.forward(&h)?, &self.rotary, scale)?;
+            x = (x + b.o.forward(&att)?)?;
             let h = b.ffn_norm.forward(&x)?;
             x = (x + b.ffn.forward(&h)?)?;
         }
-        cache.commit(tokens.len());
         self.norm.forward(&x)
     }
 

@@ -13,11 +13,20 @@ pub use config::{Architecture, ModelConfig, RopeStyle};
 
 use crate::error::{EngineError, Result};
 use crate::gguf::GgufFile;
-use crate::kv_cache::KvCache;
+use crate::kv::{ForwardStep, KvCache, KvError, KvLayout, KvPool};
 
 /// Longest run of tokens processed in one forward pass; longer inputs are split so the
 /// attention scores of a long prompt stay within a bounded amount of memory.
 pub const MAX_BATCH: usize = 512;
+
+/// One sequence's part of a batched step: its cache and the tokens to append to it.
+#[derive(Debug)]
+pub struct BatchInput<'a> {
+    /// The sequence.
+    pub cache: &'a mut KvCache,
+    /// Tokens to append (at least one).
+    pub tokens: &'a [u32],
+}
 
 /// Which positions to return logits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,9 +71,30 @@ impl Model {
         &self.config
     }
 
-    /// A new, empty KV cache for one sequence of this model.
+    /// The layout of this model's KV blocks, with blocks of `block_size` positions.
+    pub fn kv_layout(&self, block_size: usize) -> KvLayout {
+        KvLayout::for_model(&self.config, block_size)
+    }
+
+    /// A KV pool for this model holding at most `budget_bytes` of keys and values.
+    pub fn new_kv_pool(&self, budget_bytes: usize) -> KvPool {
+        KvPool::for_model(&self.config, budget_bytes)
+    }
+
+    /// Bytes of KV cache for a whole context window (plus a block per layer group of slack for
+    /// a partly filled last block): the default pool budget. Blocks are allocated on use, so a
+    /// short conversation takes only what it needs.
+    pub fn default_kv_budget(&self) -> usize {
+        let layout = self.kv_layout(crate::kv::DEFAULT_BLOCK_SIZE);
+        let blocks = layout.blocks_for(self.config.context_length) + 1;
+        (0..layout.groups.len()).map(|g| blocks * layout.block_bytes(g)).sum()
+    }
+
+    /// A new, empty KV cache for one sequence of this model, in a pool of its own with the
+    /// default budget. Sequences that should share prefixes or be batched together come from
+    /// one [`KvPool`] instead.
     pub fn new_cache(&self) -> KvCache {
-        KvCache::new(self.config.n_layer)
+        self.new_kv_pool(self.default_kv_budget()).new_sequence()
     }
 
     /// Appends `tokens` to the sequence in `cache` and returns f32 logits of shape
@@ -73,15 +103,12 @@ impl Model {
         if tokens.is_empty() {
             return Err(EngineError::EmptyInput);
         }
-        let needed = cache.len() + tokens.len();
-        if needed > self.config.context_length {
-            return Err(EngineError::ContextFull { needed, limit: self.config.context_length });
-        }
+        self.check_room(cache, tokens.len())?;
         let mut outputs = Vec::new();
         let chunks: Vec<&[u32]> = tokens.chunks(MAX_BATCH).collect();
         let n_chunks = chunks.len();
         for (i, chunk) in chunks.into_iter().enumerate() {
-            let hidden = self.hidden(chunk, cache)?;
+            let hidden = self.step(&mut [&mut *cache], &[chunk])?;
             match logits {
                 Logits::All => outputs.push(self.project(&hidden)?),
                 Logits::Last if i + 1 == n_chunks => outputs.push(self.project(&layers::last_row(&hidden)?)?),
@@ -91,11 +118,61 @@ impl Model {
         Ok(if outputs.len() == 1 { outputs.remove(0) } else { Tensor::cat(&outputs, 0)? })
     }
 
-    fn hidden(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Tensor> {
-        match &self.decoder {
-            Decoder::Llama(m) => m.hidden(tokens, cache, &self.device),
-            Decoder::Gemma3(m) => m.hidden(tokens, cache, &self.device),
+    /// Appends each input's tokens to its sequence in one forward pass, so every weight matrix
+    /// is read once for all of them, and returns the logits of each sequence's last new token,
+    /// `(batch.len(), vocab)` in input order. All sequences must share one [`KvPool`], and the
+    /// inputs together may hold at most [`MAX_BATCH`] tokens.
+    pub fn forward_batch(&self, batch: &mut [BatchInput<'_>]) -> Result<Tensor> {
+        let rows: usize = batch.iter().map(|b| b.tokens.len()).sum();
+        if batch.is_empty() || batch.iter().any(|b| b.tokens.is_empty()) {
+            return Err(EngineError::EmptyInput);
         }
+        if rows > MAX_BATCH {
+            return Err(EngineError::BatchTooLarge { rows, limit: MAX_BATCH });
+        }
+        for b in batch.iter() {
+            self.check_room(b.cache, b.tokens.len())?;
+        }
+        let tokens: Vec<&[u32]> = batch.iter().map(|b| b.tokens).collect();
+        let mut caches: Vec<&mut KvCache> = batch.iter_mut().map(|b| &mut *b.cache).collect();
+        let hidden = self.step(&mut caches, &tokens)?;
+        let mut last = Vec::with_capacity(tokens.len());
+        let mut end = 0u32;
+        for t in &tokens {
+            end += t.len() as u32;
+            last.push(end - 1);
+        }
+        let last = Tensor::new(last.as_slice(), &self.device)?;
+        self.project(&hidden.index_select(&last, 0)?)
+    }
+
+    fn check_room(&self, cache: &KvCache, n: usize) -> Result<()> {
+        let needed = cache.len() + n;
+        if needed > self.config.context_length {
+            return Err(EngineError::ContextFull { needed, limit: self.config.context_length });
+        }
+        let layout = cache.pool().layout();
+        let ours = self.kv_layout(layout.block_size);
+        if *layout != ours {
+            return Err(KvError::LayoutMismatch { pool: format!("{layout:?}"), model: format!("{ours:?}") }.into());
+        }
+        Ok(())
+    }
+
+    /// One forward pass appending `tokens[i]` to `caches[i]`; returns the hidden states of all
+    /// rows, sequence after sequence.
+    fn step(&self, caches: &mut [&mut KvCache], tokens: &[&[u32]]) -> Result<Tensor> {
+        let Some(first) = caches.first() else { return Err(EngineError::EmptyInput) };
+        let pool = first.pool().clone();
+        let counts: Vec<usize> = tokens.iter().map(|t| t.len()).collect();
+        let mut step = ForwardStep::begin(&pool, caches, &counts)?;
+        let all: Vec<u32> = tokens.concat();
+        let hidden = match &self.decoder {
+            Decoder::Llama(m) => m.hidden(&all, &mut step, &self.device)?,
+            Decoder::Gemma3(m) => m.hidden(&all, &mut step, &self.device)?,
+        };
+        step.finish(caches, tokens);
+        Ok(hidden)
     }
 
     fn project(&self, hidden: &Tensor) -> Result<Tensor> {

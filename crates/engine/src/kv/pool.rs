@@ -1,0 +1,106 @@
+//! [`KvPool`]: the blocks and the prefix tree that a set of sequences share, behind one lock.
+//! Sequences of one pool can be forked, can reuse each other's prefixes, and can be stepped
+//! together in one batch.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::kv::error::KvError;
+use crate::kv::layout::{DEFAULT_BLOCK_SIZE, KvLayout};
+use crate::kv::prefix_tree::PrefixTree;
+use crate::kv::sequence::KvCache;
+use crate::kv::store::{BlockId, BlockStore, PoolStats};
+use crate::model::ModelConfig;
+
+/// Blocks and prefix tree under the pool's lock.
+#[derive(Debug)]
+pub(crate) struct PoolState {
+    pub(crate) store: BlockStore,
+    pub(crate) tree: PrefixTree,
+}
+
+impl PoolState {
+    /// A block of group `g`, evicting cached blocks least recently used first when the budget
+    /// is reached.
+    pub(crate) fn allocate(&mut self, g: usize) -> Result<BlockId, KvError> {
+        loop {
+            if let Some(id) = self.store.allocate(g) {
+                return Ok(id);
+            }
+            if !self.tree.evict_one(&mut self.store) {
+                return Err(KvError::PoolFull { budget_bytes: self.store.stats().budget_bytes });
+            }
+        }
+    }
+
+    /// A private copy of block `id` (copy-on-write), with eviction as for [`Self::allocate`].
+    pub(crate) fn copy(&mut self, id: BlockId) -> Result<BlockId, KvError> {
+        loop {
+            if let Some(new) = self.store.copy(id) {
+                return Ok(new);
+            }
+            if !self.tree.evict_one(&mut self.store) {
+                return Err(KvError::PoolFull { budget_bytes: self.store.stats().budget_bytes });
+            }
+        }
+    }
+}
+
+/// A shared pool of KV blocks with a memory budget. Cloning gives another handle to the same pool.
+#[derive(Debug, Clone)]
+pub struct KvPool {
+    layout: Arc<KvLayout>,
+    state: Arc<Mutex<PoolState>>,
+}
+
+impl KvPool {
+    /// A pool of blocks shaped by `layout`, holding at most `budget_bytes` of keys and values.
+    pub fn new(layout: KvLayout, budget_bytes: usize) -> Self {
+        let tree = PrefixTree::new(layout.block_size);
+        let store = BlockStore::new(layout.clone(), budget_bytes);
+        Self { layout: Arc::new(layout), state: Arc::new(Mutex::new(PoolState { store, tree })) }
+    }
+
+    /// A pool for the model described by `cfg` with blocks of [`DEFAULT_BLOCK_SIZE`] tokens.
+    pub fn for_model(cfg: &ModelConfig, budget_bytes: usize) -> Self {
+        Self::new(KvLayout::for_model(cfg, DEFAULT_BLOCK_SIZE), budget_bytes)
+    }
+
+    /// The shape of every block.
+    pub fn layout(&self) -> &KvLayout {
+        &self.layout
+    }
+
+    /// A new, empty sequence in this pool.
+    pub fn new_sequence(&self) -> KvCache {
+        KvCache::empty(self.clone())
+    }
+
+    /// Memory counts, and the number of blocks of tokens the prefix tree caches.
+    pub fn stats(&self) -> (PoolStats, usize) {
+        let state = self.lock();
+        (state.store.stats(), state.tree.len())
+    }
+
+    /// Whether `other` is a handle to this same pool.
+    pub fn same_pool(&self, other: &KvPool) -> bool {
+        Arc::ptr_eq(&self.state, &other.state)
+    }
+
+    /// Evicts every cached block no sequence uses; returns how many were freed.
+    pub fn evict_cached(&self) -> usize {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let mut n = 0;
+        while state.tree.evict_one(&mut state.store) {
+            n += 1;
+        }
+        n
+    }
+
+    /// Locks the pool. A panic while the lock was held leaves block contents possibly half
+    /// written but the bookkeeping consistent (no operation panics mid-update), so the poison
+    /// is cleared rather than spread.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
