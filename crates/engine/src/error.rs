@@ -14,6 +14,8 @@ pub enum EngineError {
     #[error("kernel failed: {0}")]
     Kernel(#[from] hearth_kernels::KernelError),
     #[error(transparent)]
+    Tokenizer(#[from] crate::tokenizer::TokenizerError),
+    #[error(transparent)]
     Sampler(#[from] crate::sampler::SamplerError),
     #[error("invalid model: {0}")]
     InvalidModel(String),

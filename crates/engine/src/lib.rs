@@ -7,7 +7,9 @@ pub mod gguf;
 pub mod kv;
 pub mod model;
 pub mod sampler;
+pub mod tokenizer;
 
 pub use error::{EngineError, Result};
 pub use kv::{KvCache, KvPool};
 pub use model::{BatchInput, Logits, Model, ModelConfig};
+pub use tokenizer::Tokenizer;

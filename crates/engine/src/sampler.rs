@@ -87,10 +87,10 @@ impl Sampler {
             let recent = &history[history.len().saturating_sub(c.repeat_last_n)..];
             let mut seen = std::collections::HashSet::new();
             for &t in recent {
-                if seen.insert(t) {
-                    if let Some((_, l)) = cands.get_mut(t as usize) {
-                        *l = if *l > 0.0 { *l / c.repeat_penalty } else { *l * c.repeat_penalty };
-                    }
+                if seen.insert(t)
+                    && let Some((_, l)) = cands.get_mut(t as usize)
+                {
+                    *l = if *l > 0.0 { *l / c.repeat_penalty } else { *l * c.repeat_penalty };
                 }
             }
         }

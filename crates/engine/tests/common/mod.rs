@@ -25,7 +25,12 @@ pub fn model_path(id: &str) -> Option<PathBuf> {
 
 /// The parity fixture llama.cpp recorded for `id`.
 pub fn fixture(id: &str) -> serde_json::Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../../tests/fixtures/parity/{id}.json"));
+    read_fixture(&format!("parity/{id}.json"))
+}
+
+/// A JSON file under `tests/fixtures/`.
+pub fn read_fixture(relative: &str) -> serde_json::Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures").join(relative);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).expect("fixture JSON")
 }

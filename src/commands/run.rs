@@ -1,0 +1,147 @@
+//! `hearth run`: one prompt in, a streamed reply out.
+
+use std::io::Write as _;
+use std::ops::ControlFlow;
+
+use anyhow::Context as _;
+use hearth_engine::Tokenizer;
+use hearth_engine::chat_template::{ChatMessage, ChatTemplate};
+use hearth_engine::generate::generate;
+use hearth_engine::sampler::{Sampler, SamplerConfig};
+
+use crate::commands::common::{self, ThreadsArg};
+
+/// Arguments of `hearth run`; sampling flags use llama.cpp's names.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Model id (see `hearth list`) or path to a .gguf file; pulled on first use.
+    pub model: String,
+    /// The prompt: a user message, or the exact model input with --raw.
+    pub prompt: String,
+    /// Send the prompt as it is, without the chat template.
+    #[arg(long)]
+    pub raw: bool,
+    /// A system message placed before the prompt.
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Most tokens to generate.
+    #[arg(short = 'n', long = "n-predict", default_value_t = 512)]
+    pub n_predict: usize,
+    /// Sampling temperature; 0 is greedy.
+    #[arg(long = "temp", default_value_t = 0.8)]
+    pub temperature: f32,
+    /// Keep only the k most likely tokens (0: all).
+    #[arg(long = "top-k", default_value_t = 40)]
+    pub top_k: usize,
+    /// Keep the smallest set of tokens whose probability reaches p (1: all).
+    #[arg(long = "top-p", default_value_t = 0.95)]
+    pub top_p: f32,
+    /// Drop tokens less likely than min-p times the most likely one.
+    #[arg(long = "min-p", default_value_t = 0.05)]
+    pub min_p: f32,
+    /// Penalty for repeating recent tokens (1: none).
+    #[arg(long = "repeat-penalty", default_value_t = 1.0)]
+    pub repeat_penalty: f32,
+    /// Recent tokens the repetition penalty looks at.
+    #[arg(long = "repeat-last-n", default_value_t = 64)]
+    pub repeat_last_n: usize,
+    /// Random seed (default: a new one each run).
+    #[arg(short = 's', long)]
+    pub seed: Option<u64>,
+    /// Threads for the compute kernels (default: all cores).
+    #[arg(short = 't', long)]
+    pub threads: Option<usize>,
+    /// Print the rendered prompt, token counts and speeds to stderr.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+}
+
+/// Runs `hearth run`.
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    let sampler = Sampler::new(SamplerConfig {
+        temperature: args.temperature,
+        top_k: args.top_k,
+        top_p: args.top_p,
+        min_p: args.min_p,
+        repeat_penalty: args.repeat_penalty,
+        repeat_last_n: args.repeat_last_n,
+        seed: args.seed.unwrap_or_else(rand::random),
+    })?;
+    let pool = ThreadsArg(args.threads).pool()?;
+    let loaded = common::load_model(&args.model)?;
+    let tokenizer = Tokenizer::from_gguf(&loaded.gguf).context("cannot build the model's tokenizer")?;
+    let prompt = if args.raw {
+        tokenizer.encode(&args.prompt, true, true)?
+    } else {
+        let fallback = loaded.manifest.as_ref().and_then(|m| m.chat_template.as_deref());
+        let template = ChatTemplate::from_gguf(&loaded.gguf, fallback)?
+            .with_tokenizer_adding(tokenizer.adds_bos(), tokenizer.vocab().add_eos);
+        let mut messages = Vec::new();
+        if let Some(system) = &args.system {
+            messages.push(ChatMessage::system(system));
+        }
+        messages.push(ChatMessage::user(&args.prompt));
+        let rendered = template.render(&messages, None, true)?;
+        if args.verbose {
+            eprintln!("--- prompt ---\n{rendered}\n--------------");
+        }
+        // The template leaves BOS out where the tokenizer adds it, as llama.cpp's server does.
+        tokenizer.encode(&rendered, true, true)?
+    };
+    anyhow::ensure!(!prompt.is_empty(), "the prompt is empty");
+    let mut cache = loaded.model.new_cache();
+    let mut sampler = sampler;
+    let mut stream = tokenizer.stream_decoder();
+    let mut stdout = std::io::stdout();
+    let mut write_error = None;
+    let (_, stats) = pool.install(|| {
+        generate(
+            &loaded.model,
+            &mut cache,
+            &[],
+            &prompt,
+            &mut sampler,
+            args.n_predict,
+            &|t| tokenizer.is_end_of_generation(t),
+            |token| {
+                let text = match stream.push(token) {
+                    Ok(text) => text,
+                    Err(e) => {
+                        write_error = Some(anyhow::Error::from(e));
+                        return ControlFlow::Break(());
+                    }
+                };
+                // A closed pipe (`hearth run … | head`) ends generation quietly.
+                if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+                    write_error = Some(e.into());
+                    return ControlFlow::Break(());
+                }
+                ControlFlow::Continue(())
+            },
+        )
+    })?;
+    if let Some(err) = write_error {
+        if !is_broken_pipe(&err) {
+            return Err(err);
+        }
+        return Ok(());
+    }
+    let _ = writeln!(stdout, "{}", stream.finish());
+    if args.verbose {
+        eprintln!(
+            "{}: load {:.2} s | prompt {} tokens, {:.1} t/s | generated {} tokens, {:.1} t/s | stop: {:?}",
+            loaded.display_name,
+            loaded.load_seconds,
+            stats.prompt_tokens,
+            stats.prefill_tps(),
+            stats.generated_tokens,
+            stats.decode_tps(),
+            stats.stop
+        );
+    }
+    Ok(())
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+}
