@@ -28,7 +28,13 @@ pub fn load_model(spec: &str) -> anyhow::Result<LoadedModel> {
         Some(m) => m.id.clone(),
         None => resolved.path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
     };
-    Ok(LoadedModel { gguf, model, manifest: resolved.manifest, display_name, load_seconds: start.elapsed().as_secs_f64() })
+    Ok(LoadedModel {
+        gguf,
+        model,
+        manifest: resolved.manifest,
+        display_name,
+        load_seconds: start.elapsed().as_secs_f64(),
+    })
 }
 
 /// Threads used when none are asked for: every core this process may run on.

@@ -29,10 +29,7 @@ pub fn run(_args: ListArgs) -> anyhow::Result<()> {
         let (status, path) = match cache.status(manifest) {
             CacheStatus::Verified => ("cached", cache.model_path(manifest).display().to_string()),
             // Present but not yet checked: it is hashed the first time it is used.
-            CacheStatus::Unverified => (
-                "unverified",
-                cache.model_path(manifest).display().to_string(),
-            ),
+            CacheStatus::Unverified => ("unverified", cache.model_path(manifest).display().to_string()),
             CacheStatus::Missing => ("not cached", "-".to_string()),
         };
         let marker = if manifest.id == default_id { "*" } else { "" };
@@ -66,12 +63,7 @@ pub fn run(_args: ListArgs) -> anyhow::Result<()> {
         }
         writeln!(stdout, "{}", line.trim_end()).context("cannot write to stdout")?;
     }
-    writeln!(
-        stdout,
-        "\n* default model. Cache: {}",
-        cache.root().display()
-    )
-    .context("cannot write to stdout")?;
+    writeln!(stdout, "\n* default model. Cache: {}", cache.root().display()).context("cannot write to stdout")?;
     Ok(())
 }
 
@@ -84,11 +76,7 @@ fn human_size(bytes: u64) -> String {
         value /= 1000.0;
         unit += 1;
     }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }
 
 #[cfg(test)]

@@ -23,10 +23,7 @@ pub fn run(args: PullArgs) -> anyhow::Result<()> {
     let manifests = if args.models.is_empty() {
         vec![registry.default_model()]
     } else {
-        args.models
-            .iter()
-            .map(|spec| registry.lookup(spec))
-            .collect::<Result<Vec<_>, _>>()?
+        args.models.iter().map(|spec| registry.lookup(spec)).collect::<Result<Vec<_>, _>>()?
     };
     let mut stdout = std::io::stdout().lock();
     for manifest in manifests {
