@@ -31,6 +31,10 @@ pub enum EngineError {
     Kv(#[from] crate::kv::KvError),
     #[error("a batched step of {rows} tokens is over the limit of {limit}")]
     BatchTooLarge { rows: usize, limit: usize },
+    #[error("the batch engine has stopped")]
+    EngineStopped,
+    #[error("a batched forward pass failed: {0}")]
+    StepFailed(String),
 }
 
 /// Result with [`EngineError`].

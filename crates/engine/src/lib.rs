@@ -1,5 +1,6 @@
 //! hearth's inference engine: GGUF models on candle with an explicit KV cache.
 
+pub mod batch_engine;
 pub mod chat_template;
 pub mod error;
 pub mod generate;

@@ -1,0 +1,287 @@
+//! [`BatchEngine`]: one thread owns the model and a KV pool and generates for many requests at
+//! once, so concurrent agents and subagents share each read of the weights.
+//!
+//! Requests arrive over a channel from any thread or tokio task. Each iteration the worker runs
+//! one batched forward pass ([`Model::forward_batch`]) in which every running sequence takes a
+//! step: a decoding sequence feeds its last sampled token, a sequence still reading its prompt
+//! feeds the next chunk of it (chunked prefill, so a long prompt does not stall the others).
+//! A new request first takes the longest prefix of its prompt the pool has cached, so a
+//! conversation's next turn or a subagent sharing a system prompt prefills only new tokens.
+//! Finished sequences leave their blocks in the prefix tree for the next request.
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc as async_mpsc;
+
+use crate::error::EngineError;
+use crate::generate::StopReason;
+use crate::kv::{KvCache, KvPool};
+use crate::model::{BatchInput, MAX_BATCH, Model};
+use crate::sampler::{Sampler, SamplerConfig};
+
+/// Prompt tokens a sequence feeds per batched step while others are decoding.
+pub const PREFILL_CHUNK: usize = 128;
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct GenerationRequest {
+    /// The whole token sequence so far (system prompt, conversation, new message): whatever
+    /// prefix of it is cached is not recomputed.
+    pub prompt: Vec<u32>,
+    /// Sampling settings.
+    pub sampler: SamplerConfig,
+    /// Most tokens to generate.
+    pub max_tokens: usize,
+    /// Tokens that end generation (not sent).
+    pub stop_tokens: Vec<u32>,
+}
+
+/// Counts and timings of one finished request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestStats {
+    /// Tokens in the prompt.
+    pub prompt_tokens: usize,
+    /// Prompt tokens whose keys and values came from the cache.
+    pub reused_tokens: usize,
+    /// Prompt tokens computed.
+    pub prefilled_tokens: usize,
+    /// Tokens generated.
+    pub generated_tokens: usize,
+    /// From submission to the first generated token.
+    pub time_to_first_token: Duration,
+    /// From submission to the end.
+    pub total_time: Duration,
+    /// Why generation ended.
+    pub stop: StopReason,
+}
+
+/// What a request's stream yields.
+#[derive(Debug)]
+pub enum GenerationEvent {
+    /// A generated token.
+    Token(u32),
+    /// Generation ended; no event follows.
+    Done(RequestStats),
+    /// Generation failed; no event follows.
+    Failed(EngineError),
+}
+
+/// The events of one request. Dropping it cancels the request.
+#[derive(Debug)]
+pub struct GenerationStream {
+    events: async_mpsc::UnboundedReceiver<GenerationEvent>,
+}
+
+impl GenerationStream {
+    /// The next event, awaiting it (for tokio tasks).
+    pub async fn next(&mut self) -> Option<GenerationEvent> {
+        self.events.recv().await
+    }
+
+    /// The next event, blocking the thread (outside an async runtime).
+    pub fn next_blocking(&mut self) -> Option<GenerationEvent> {
+        self.events.blocking_recv()
+    }
+}
+
+struct Job {
+    request: GenerationRequest,
+    events: async_mpsc::UnboundedSender<GenerationEvent>,
+    submitted: Instant,
+}
+
+/// A handle to the generation thread; cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct BatchEngine {
+    jobs: Option<mpsc::Sender<Job>>,
+    worker: Option<JoinHandle<()>>,
+}
+
+impl BatchEngine {
+    /// Starts the generation thread for `model` with sequences in `pool`, stepping at most
+    /// `max_sequences` sequences together (more wait their turn).
+    pub fn start(model: Model, pool: KvPool, max_sequences: usize) -> Self {
+        let (tx, rx) = mpsc::channel();
+        let worker = std::thread::Builder::new()
+            .name("hearth-batch-engine".into())
+            .spawn(move || Worker { model, pool, max_sequences: max_sequences.max(1), running: Vec::new() }.run(rx))
+            .ok();
+        Self { jobs: Some(tx), worker }
+    }
+
+    /// Queues `request` and returns the stream of its events.
+    pub fn submit(&self, request: GenerationRequest) -> GenerationStream {
+        let (events, rx) = async_mpsc::unbounded_channel();
+        let job = Job { request, events, submitted: Instant::now() };
+        let sent = self.jobs.as_ref().map(|jobs| jobs.send(job));
+        if let Some(Err(mpsc::SendError(job))) = sent {
+            let _ = job.events.send(GenerationEvent::Failed(EngineError::EngineStopped));
+        }
+        GenerationStream { events: rx }
+    }
+}
+
+impl Drop for BatchEngine {
+    /// Lets running requests finish, then stops the thread.
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+struct Running {
+    job: Job,
+    cache: KvCache,
+    sampler: Sampler,
+    /// Tokens still to feed: the rest of the prompt, then each sampled token.
+    pending: Vec<u32>,
+    reused: usize,
+    generated: usize,
+    first_token: Option<Duration>,
+}
+
+struct Worker {
+    model: Model,
+    pool: KvPool,
+    max_sequences: usize,
+    running: Vec<Running>,
+}
+
+impl Worker {
+    fn run(mut self, jobs: mpsc::Receiver<Job>) {
+        loop {
+            if self.running.is_empty() {
+                match jobs.recv() {
+                    Ok(job) => self.admit(job),
+                    Err(_) => return,
+                }
+            }
+            while self.running.len() < self.max_sequences {
+                match jobs.try_recv() {
+                    Ok(job) => self.admit(job),
+                    Err(_) => break,
+                }
+            }
+            self.step();
+        }
+    }
+
+    fn admit(&mut self, job: Job) {
+        let sampler = match Sampler::new(job.request.sampler.clone()) {
+            Ok(s) => s,
+            Err(e) => return fail(&job, e.into()),
+        };
+        if job.request.prompt.is_empty() {
+            return fail(&job, EngineError::EmptyInput);
+        }
+        let limit = self.model.config().context_length;
+        if job.request.prompt.len() >= limit {
+            return fail(&job, EngineError::ContextFull { needed: job.request.prompt.len() + 1, limit });
+        }
+        let mut cache = self.pool.new_sequence();
+        let reused = cache.reuse_prefix(&job.request.prompt);
+        let pending = job.request.prompt[reused..].to_vec();
+        self.running.push(Running { job, cache, sampler, pending, reused, generated: 0, first_token: None });
+    }
+
+    /// One batched forward pass over every running sequence, then sampling for those whose
+    /// input is all in.
+    fn step(&mut self) {
+        if self.running.is_empty() {
+            return;
+        }
+        let mut budget = MAX_BATCH;
+        let mut takes = Vec::with_capacity(self.running.len());
+        for r in &self.running {
+            let n = r.pending.len().min(PREFILL_CHUNK).min(budget);
+            budget -= n;
+            takes.push(n);
+        }
+        let mut batch: Vec<BatchInput<'_>> = Vec::new();
+        let mut stepped = Vec::new();
+        for (i, (r, &n)) in self.running.iter_mut().zip(&takes).enumerate() {
+            if n > 0 {
+                batch.push(BatchInput { cache: &mut r.cache, tokens: &r.pending[..n] });
+                stepped.push(i);
+            }
+        }
+        let logits = self.model.forward_batch(&mut batch).and_then(|l| Ok(l.to_vec2::<f32>()?));
+        drop(batch);
+        let logits = match logits {
+            Ok(l) => l,
+            Err(e) => {
+                // A failed pass leaves no sequence in a known state: end them all with the error.
+                let msg = e.to_string();
+                for r in self.running.drain(..) {
+                    let _ = r.job.events.send(GenerationEvent::Failed(EngineError::StepFailed(msg.clone())));
+                }
+                return;
+            }
+        };
+        let mut finished = Vec::new();
+        for (row, &i) in logits.iter().zip(&stepped) {
+            let r = &mut self.running[i];
+            r.pending.drain(..takes[i]);
+            if !r.pending.is_empty() {
+                continue;
+            }
+            let full = r.cache.len() >= self.model.config().context_length;
+            if let Some(stop) = r.sample(row, full) {
+                finished.push((i, stop));
+            }
+        }
+        for (i, stop) in finished.into_iter().rev() {
+            let r = self.running.swap_remove(i);
+            r.finish(stop);
+        }
+    }
+}
+
+impl Running {
+    /// Samples the next token and sends it; returns why generation stops, if it does.
+    /// `context_full` says no further token fits the model's context.
+    fn sample(&mut self, logits: &[f32], context_full: bool) -> Option<StopReason> {
+        let token = match self.sampler.sample(logits, self.cache.tokens()) {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = self.job.events.send(GenerationEvent::Failed(e.into()));
+                return Some(StopReason::Cancelled);
+            }
+        };
+        self.first_token.get_or_insert_with(|| self.job.submitted.elapsed());
+        if self.job.request.stop_tokens.contains(&token) {
+            return Some(StopReason::EndOfGeneration);
+        }
+        self.generated += 1;
+        if self.job.events.send(GenerationEvent::Token(token)).is_err() {
+            return Some(StopReason::Cancelled);
+        }
+        if self.generated >= self.job.request.max_tokens || context_full {
+            return Some(StopReason::Length);
+        }
+        self.pending.push(token);
+        None
+    }
+
+    fn finish(self, stop: StopReason) {
+        let prompt_tokens = self.job.request.prompt.len();
+        let stats = RequestStats {
+            prompt_tokens,
+            reused_tokens: self.reused,
+            prefilled_tokens: prompt_tokens - self.reused,
+            generated_tokens: self.generated,
+            time_to_first_token: self.first_token.unwrap_or_default(),
+            total_time: self.job.submitted.elapsed(),
+            stop,
+        };
+        let _ = self.job.events.send(GenerationEvent::Done(stats));
+    }
+}
+
+fn fail(job: &Job, e: EngineError) {
+    let _ = job.events.send(GenerationEvent::Failed(e));
+}
