@@ -98,7 +98,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         generate(
             &loaded.model,
             &mut cache,
-            &[],
             &prompt,
             &mut sampler,
             args.n_predict,

@@ -51,12 +51,11 @@ pub fn logits_vec(logits: &Tensor) -> Result<Vec<f32>> {
 
 /// Appends `prompt` to the sequence in `cache`, then generates up to `max_tokens` tokens.
 ///
-/// `history` holds the tokens already in the cache (for the repetition penalty); `is_eog` tells
+/// The tokens already in the cache count for the repetition penalty; `is_eog` tells
 /// end-of-generation tokens; `on_token` sees each new token as it is sampled and may stop the loop.
 pub fn generate(
     model: &Model,
     cache: &mut KvCache,
-    history: &[u32],
     prompt: &[u32],
     sampler: &mut Sampler,
     max_tokens: usize,
@@ -66,7 +65,7 @@ pub fn generate(
     if prompt.is_empty() {
         return Err(EngineError::EmptyInput);
     }
-    let mut context: Vec<u32> = history.iter().chain(prompt).copied().collect();
+    let mut context: Vec<u32> = cache.tokens().iter().chain(prompt).copied().collect();
     let t0 = Instant::now();
     let mut logits = logits_vec(&model.forward(prompt, cache, Logits::Last)?)?;
     let prefill_time = t0.elapsed();

@@ -5,6 +5,7 @@
 //! `NEAR_TIE` nats of our choice (activations are quantized to 8 bits and llama.cpp keeps its KV
 //! cache in f16, so the two round differently). After a divergence the sequences are no longer
 //! comparable and the check stops for that prompt.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

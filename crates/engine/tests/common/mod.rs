@@ -1,4 +1,5 @@
 //! Finding the real models the parity tests run on.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(dead_code)]
 
 use std::path::PathBuf;
