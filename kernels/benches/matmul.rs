@@ -10,13 +10,7 @@ use hearth_kernels::{GgmlType, matmul, simd_level};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-const TYPES: [GgmlType; 5] = [
-    GgmlType::Q4K,
-    GgmlType::Q6K,
-    GgmlType::Q5_0,
-    GgmlType::Q8_0,
-    GgmlType::Q4_1,
-];
+const TYPES: [GgmlType; 5] = [GgmlType::Q4K, GgmlType::Q6K, GgmlType::Q5_0, GgmlType::Q8_0, GgmlType::Q4_1];
 const SHAPES: [(usize, usize); 2] = [(1536, 1536), (8960, 1536)];
 
 /// Byte offsets of a block's f16 scales, set to small finite values so sums stay finite.
@@ -42,11 +36,7 @@ fn random_weights(ty: GgmlType, n: usize, k: usize, rng: &mut StdRng) -> Vec<u8>
 }
 
 fn bench(c: &mut Criterion) {
-    eprintln!(
-        "simd_level: {}, threads: {}",
-        simd_level(),
-        rayon::current_num_threads()
-    );
+    eprintln!("simd_level: {}, threads: {}", simd_level(), rayon::current_num_threads());
     let mut rng = StdRng::seed_from_u64(0);
     for m in [1usize, 64] {
         let mut group = c.benchmark_group(format!("matmul_m{m}"));

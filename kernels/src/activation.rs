@@ -18,11 +18,7 @@ pub(crate) struct Q8Block {
 }
 
 impl Q8Block {
-    pub(crate) const ZERO: Q8Block = Q8Block {
-        qs: [0; 32],
-        d: 0.0,
-        sum: 0.0,
-    };
+    pub(crate) const ZERO: Q8Block = Q8Block { qs: [0; 32], d: 0.0, sum: 0.0 };
 }
 
 /// 256 activations as 8-bit integers with sums of each 16, the partner of the K-quant formats.
@@ -39,12 +35,7 @@ pub(crate) struct Q8KBlock {
 }
 
 impl Q8KBlock {
-    pub(crate) const ZERO: Q8KBlock = Q8KBlock {
-        qs: [0; 256],
-        bsums: [0; 16],
-        scaled_sums_32: [0.0; 8],
-        d: 0.0,
-    };
+    pub(crate) const ZERO: Q8KBlock = Q8KBlock { qs: [0; 256], bsums: [0; 16], scaled_sums_32: [0.0; 8], d: 0.0 };
 }
 
 /// Rounds half away from zero like C's `roundf`, without a libm call on baseline x86-64.
@@ -87,11 +78,7 @@ pub(crate) fn quantize_q8k(x: &[f32], out: &mut [Q8KBlock]) {
         for (s, qs) in block.bsums.iter_mut().zip(block.qs.as_chunks::<16>().0) {
             *s = qs.iter().map(|&q| i16::from(q)).sum();
         }
-        for (s, pair) in block
-            .scaled_sums_32
-            .iter_mut()
-            .zip(block.bsums.as_chunks::<2>().0)
-        {
+        for (s, pair) in block.scaled_sums_32.iter_mut().zip(block.bsums.as_chunks::<2>().0) {
             *s = d * f32::from(pair[0] + pair[1]);
         }
         block.d = d;
@@ -104,9 +91,7 @@ mod tests {
 
     #[test]
     fn q8_round_trips_within_half_a_step() {
-        let x: Vec<f32> = (0..64)
-            .map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.173)
-            .collect();
+        let x: Vec<f32> = (0..64).map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.173).collect();
         let mut blocks = [Q8Block::ZERO; 2];
         quantize_q8(&x, &mut blocks);
         for (xs, b) in x.chunks(32).zip(&blocks) {
@@ -127,10 +112,7 @@ mod tests {
         quantize_q8k(&x, &mut blocks);
         let b = &blocks[0];
         for (j, &s) in b.bsums.iter().enumerate() {
-            let want: i16 = b.qs[j * 16..j * 16 + 16]
-                .iter()
-                .map(|&q| i16::from(q))
-                .sum();
+            let want: i16 = b.qs[j * 16..j * 16 + 16].iter().map(|&q| i16::from(q)).sum();
             assert_eq!(s, want);
         }
         for (&v, &q) in x.iter().zip(&b.qs) {

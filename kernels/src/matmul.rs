@@ -39,10 +39,7 @@ impl<A> RowKernel<A> {
     /// A kernel with both forms.
     #[cfg(target_arch = "x86_64")]
     pub(crate) fn four(one: DotFn<A>, four: Dot4Fn<A>) -> Self {
-        RowKernel {
-            one,
-            four: Some(four),
-        }
+        RowKernel { one, four: Some(four) }
     }
 }
 
@@ -86,29 +83,12 @@ pub(crate) fn row_dot(path: SimdPath, ty: GgmlType) -> Option<RowDot> {
     }
 }
 
-fn expect_len(
-    what: &'static str,
-    unit: &'static str,
-    expected: usize,
-    actual: usize,
-) -> Result<(), KernelError> {
-    if expected == actual {
-        Ok(())
-    } else {
-        Err(KernelError::LengthMismatch {
-            what,
-            unit,
-            expected,
-            actual,
-        })
-    }
+fn expect_len(what: &'static str, unit: &'static str, expected: usize, actual: usize) -> Result<(), KernelError> {
+    if expected == actual { Ok(()) } else { Err(KernelError::LengthMismatch { what, unit, expected, actual }) }
 }
 
 fn product(what: &'static str, a: usize, b: usize) -> Result<usize, KernelError> {
-    a.checked_mul(b).ok_or_else(|| KernelError::Overflow {
-        what,
-        detail: format!("{a} x {b}"),
-    })
+    a.checked_mul(b).ok_or_else(|| KernelError::Overflow { what, detail: format!("{a} x {b}") })
 }
 
 /// `matmul` on an explicit SIMD path, so tests can run every path on one machine.
@@ -130,24 +110,9 @@ pub(crate) fn matmul_on(
         len: k,
         block_size: ty.block_size(),
     })?;
-    expect_len(
-        "matmul weights",
-        "bytes",
-        product("matmul weights", n, row_bytes)?,
-        w.len(),
-    )?;
-    expect_len(
-        "matmul input x",
-        "values",
-        product("matmul input", m, k)?,
-        x.len(),
-    )?;
-    expect_len(
-        "matmul output y",
-        "values",
-        product("matmul output", m, n)?,
-        y.len(),
-    )?;
+    expect_len("matmul weights", "bytes", product("matmul weights", n, row_bytes)?, w.len())?;
+    expect_len("matmul input x", "values", product("matmul input", m, k)?, x.len())?;
+    expect_len("matmul output y", "values", product("matmul output", m, n)?, y.len())?;
     if n == 0 || m == 0 {
         return Ok(());
     }
@@ -175,19 +140,11 @@ pub(crate) fn matmul_on(
 }
 
 /// Quantizes each activation row, in parallel when there are several.
-fn for_each_row<B: Send>(
-    x: &[f32],
-    k: usize,
-    out: &mut [B],
-    blocks: usize,
-    f: fn(&[f32], &mut [B]),
-) {
+fn for_each_row<B: Send>(x: &[f32], k: usize, out: &mut [B], blocks: usize, f: fn(&[f32], &mut [B])) {
     if out.len() == blocks {
         f(x, out);
     } else {
-        out.par_chunks_mut(blocks)
-            .zip(x.par_chunks(k))
-            .for_each(|(o, xs)| f(xs, o));
+        out.par_chunks_mut(blocks).zip(x.par_chunks(k)).for_each(|(o, xs)| f(xs, o));
     }
 }
 
@@ -210,37 +167,25 @@ fn rows_per_chunk(s: Shape) -> usize {
     if s.m > 1 {
         rows = rows.min(PREFILL_CHUNK_BYTES / s.row_bytes);
     }
-    rows.max(MIN_CHUNK_BYTES.div_ceil(s.row_bytes))
-        .clamp(1, s.n)
+    rows.max(MIN_CHUNK_BYTES.div_ceil(s.row_bytes)).clamp(1, s.n)
 }
 
 /// Computes every output, spreading chunks of weight rows over the rayon pool.
-fn run_rows<A: Sync>(
-    s: Shape,
-    w: &[u8],
-    acts: &[A],
-    act_len: usize,
-    y: &mut [f32],
-    kernel: RowKernel<A>,
-) {
+fn run_rows<A: Sync>(s: Shape, w: &[u8], acts: &[A], act_len: usize, y: &mut [f32], kernel: RowKernel<A>) {
     let rows = rows_per_chunk(s);
     let chunk_bytes = rows * s.row_bytes;
     if s.m == 1 {
-        y.par_chunks_mut(rows)
-            .zip(w.par_chunks(chunk_bytes))
-            .for_each(|(ys, ws)| {
-                for (out, row) in ys.iter_mut().zip(ws.chunks_exact(s.row_bytes)) {
-                    // SAFETY: the kernel came from `row_dot` for a path whose CPU features were detected.
-                    *out = unsafe { (kernel.one)(row, acts) };
-                }
-            });
+        y.par_chunks_mut(rows).zip(w.par_chunks(chunk_bytes)).for_each(|(ys, ws)| {
+            for (out, row) in ys.iter_mut().zip(ws.chunks_exact(s.row_bytes)) {
+                // SAFETY: the kernel came from `row_dot` for a path whose CPU features were detected.
+                *out = unsafe { (kernel.one)(row, acts) };
+            }
+        });
         return;
     }
     // Chunk c owns columns c*rows.. of every output row: hand each chunk its pieces of all m rows,
     // which keeps the parallel writes disjoint without unsafe or a staging copy.
-    let mut pieces: Vec<Vec<&mut [f32]>> = (0..s.n.div_ceil(rows))
-        .map(|_| Vec::with_capacity(s.m))
-        .collect();
+    let mut pieces: Vec<Vec<&mut [f32]>> = (0..s.n.div_ceil(rows)).map(|_| Vec::with_capacity(s.m)).collect();
     for y_row in y.chunks_exact_mut(s.n) {
         for (chunk, piece) in pieces.iter_mut().zip(y_row.chunks_mut(rows)) {
             chunk.push(piece);
@@ -255,37 +200,22 @@ fn run_rows<A: Sync>(
 /// Dots every weight row of the chunk `ws` with every activation row, writing row i's results to
 /// `outs[i]`; four activation rows at a time where the kernel can: those four stay in L1 while the
 /// chunk's weights stream from L2.
-fn chunk_all_rows<A>(
-    s: Shape,
-    ws: &[u8],
-    acts: &[A],
-    act_len: usize,
-    outs: &mut [&mut [f32]],
-    kernel: RowKernel<A>,
-) {
+fn chunk_all_rows<A>(s: Shape, ws: &[u8], acts: &[A], act_len: usize, outs: &mut [&mut [f32]], kernel: RowKernel<A>) {
     let mut act_rows = acts.chunks_exact(act_len);
     let mut outs = outs.iter_mut();
     if let Some(four) = kernel.four {
         while act_rows.len() >= 4 {
-            let (Some(a0), Some(a1), Some(a2), Some(a3)) = (
-                act_rows.next(),
-                act_rows.next(),
-                act_rows.next(),
-                act_rows.next(),
-            ) else {
-                break;
-            };
-            let (Some(o0), Some(o1), Some(o2), Some(o3)) =
-                (outs.next(), outs.next(), outs.next(), outs.next())
+            let (Some(a0), Some(a1), Some(a2), Some(a3)) =
+                (act_rows.next(), act_rows.next(), act_rows.next(), act_rows.next())
             else {
                 break;
             };
+            let (Some(o0), Some(o1), Some(o2), Some(o3)) = (outs.next(), outs.next(), outs.next(), outs.next()) else {
+                break;
+            };
             let rows = ws.chunks_exact(s.row_bytes);
-            for ((((row, y0), y1), y2), y3) in rows
-                .zip(o0.iter_mut())
-                .zip(o1.iter_mut())
-                .zip(o2.iter_mut())
-                .zip(o3.iter_mut())
+            for ((((row, y0), y1), y2), y3) in
+                rows.zip(o0.iter_mut()).zip(o1.iter_mut()).zip(o2.iter_mut()).zip(o3.iter_mut())
             {
                 // SAFETY: as in `run_rows`.
                 [*y0, *y1, *y2, *y3] = unsafe { four(row, [a0, a1, a2, a3]) };

@@ -232,11 +232,9 @@ impl GgufFile {
             let n_bytes = elems
                 .filter(|_| dims.first().is_none_or(|&d0| d0 % ggml_type.block_size() == 0))
                 .and_then(|n| ggml_type.bytes_for(n))
-                .ok_or_else(|| {
-                    GgufError::Corrupt {
-                        path: path.clone(),
-                        what: format!("tensor {name} has shape {dims:?}, which does not fit {ggml_type} blocks"),
-                    }
+                .ok_or_else(|| GgufError::Corrupt {
+                    path: path.clone(),
+                    what: format!("tensor {name} has shape {dims:?}, which does not fit {ggml_type} blocks"),
                 })?;
             let start = data_start.checked_add(offset);
             let end = start.and_then(|s| s.checked_add(n_bytes as u64));

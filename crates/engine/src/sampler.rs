@@ -173,7 +173,8 @@ mod tests {
 
     #[test]
     fn min_p_removes_unlikely_tokens() {
-        let cfg = SamplerConfig { temperature: 1.0, top_k: 0, top_p: 1.0, min_p: 0.5, seed: 3, ..SamplerConfig::default() };
+        let cfg =
+            SamplerConfig { temperature: 1.0, top_k: 0, top_p: 1.0, min_p: 0.5, seed: 3, ..SamplerConfig::default() };
         let mut s = Sampler::new(cfg).unwrap();
         for _ in 0..200 {
             let t = s.sample(&[5.0, 4.9, 0.0, -3.0], &[]).unwrap();
@@ -183,7 +184,8 @@ mod tests {
 
     #[test]
     fn top_p_keeps_the_nucleus() {
-        let cfg = SamplerConfig { temperature: 1.0, top_k: 0, top_p: 0.5, min_p: 0.0, seed: 9, ..SamplerConfig::default() };
+        let cfg =
+            SamplerConfig { temperature: 1.0, top_k: 0, top_p: 0.5, min_p: 0.0, seed: 9, ..SamplerConfig::default() };
         let mut s = Sampler::new(cfg).unwrap();
         for _ in 0..200 {
             assert_eq!(s.sample(&[4.0, 1.0, 1.0, 1.0], &[]).unwrap(), 0);
@@ -192,7 +194,8 @@ mod tests {
 
     #[test]
     fn same_seed_same_tokens_and_distribution_is_followed() {
-        let cfg = SamplerConfig { temperature: 1.0, top_k: 0, top_p: 1.0, min_p: 0.0, seed: 42, ..SamplerConfig::default() };
+        let cfg =
+            SamplerConfig { temperature: 1.0, top_k: 0, top_p: 1.0, min_p: 0.0, seed: 42, ..SamplerConfig::default() };
         let logits = [0.0f32, (3.0f32).ln()];
         let run = || {
             let mut s = Sampler::new(cfg.clone()).unwrap();

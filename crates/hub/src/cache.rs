@@ -39,13 +39,9 @@ impl Cache {
     /// else `~/.cache/hearth`.
     pub fn from_env() -> Result<Cache, HubError> {
         let home = std::env::var_os("HOME").or_else(|| std::env::var_os("USERPROFILE"));
-        cache_root_from(
-            std::env::var_os("HEARTH_HOME"),
-            std::env::var_os("XDG_CACHE_HOME"),
-            home,
-        )
-        .map(Cache::new)
-        .ok_or(HubError::NoCacheDir)
+        cache_root_from(std::env::var_os("HEARTH_HOME"), std::env::var_os("XDG_CACHE_HOME"), home)
+            .map(Cache::new)
+            .ok_or(HubError::NoCacheDir)
     }
 
     /// The cache's root directory.
@@ -70,10 +66,7 @@ impl Cache {
             Err(_) => CacheStatus::Missing,
             Ok(meta) if !meta.is_file() => CacheStatus::Missing,
             Ok(meta) => match Stamp::of(&meta, &manifest.sha256) {
-                Some(stamp)
-                    if stamp.size == manifest.size
-                        && read_sidecar(&path).as_ref() == Some(&stamp) =>
-                {
+                Some(stamp) if stamp.size == manifest.size && read_sidecar(&path).as_ref() == Some(&stamp) => {
                     CacheStatus::Verified
                 }
                 _ => CacheStatus::Unverified,
@@ -132,24 +125,12 @@ struct Stamp {
 
 impl Stamp {
     fn of(meta: &fs::Metadata, sha256: &str) -> Option<Stamp> {
-        let mtime_ns = meta
-            .modified()
-            .ok()?
-            .duration_since(UNIX_EPOCH)
-            .ok()?
-            .as_nanos();
-        Some(Stamp {
-            size: meta.len(),
-            mtime_ns,
-            sha256: sha256.to_string(),
-        })
+        let mtime_ns = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?.as_nanos();
+        Some(Stamp { size: meta.len(), mtime_ns, sha256: sha256.to_string() })
     }
 
     fn render(&self) -> String {
-        format!(
-            "size={}\nmtime_ns={}\nsha256={}\n",
-            self.size, self.mtime_ns, self.sha256
-        )
+        format!("size={}\nmtime_ns={}\nsha256={}\n", self.size, self.mtime_ns, self.sha256)
     }
 
     fn parse(text: &str) -> Option<Stamp> {
@@ -164,11 +145,7 @@ impl Stamp {
                 _ => {}
             }
         }
-        Some(Stamp {
-            size: size?,
-            mtime_ns: mtime_ns?,
-            sha256: sha256?,
-        })
+        Some(Stamp { size: size?, mtime_ns: mtime_ns?, sha256: sha256? })
     }
 }
 
@@ -185,9 +162,7 @@ pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 }
 
 fn read_sidecar(path: &Path) -> Option<Stamp> {
-    fs::read_to_string(sidecar_path(path))
-        .ok()
-        .and_then(|text| Stamp::parse(&text))
+    fs::read_to_string(sidecar_path(path)).ok().and_then(|text| Stamp::parse(&text))
 }
 
 /// Records that `path`, as it is now, has the sum `sha256`.
@@ -199,8 +174,7 @@ pub(crate) fn write_sidecar(path: &Path, sha256: &str) -> Result<(), HubError> {
     };
     let sidecar = sidecar_path(path);
     let temporary = with_suffix(&sidecar, ".tmp");
-    fs::write(&temporary, stamp.render())
-        .map_err(|err| HubError::io("cannot write", &temporary, err))?;
+    fs::write(&temporary, stamp.render()).map_err(|err| HubError::io("cannot write", &temporary, err))?;
     fs::rename(&temporary, &sidecar).map_err(|err| HubError::io("cannot rename", &sidecar, err))
 }
 
@@ -211,9 +185,7 @@ pub(crate) fn hash_file(path: &Path) -> Result<(u64, String), HubError> {
     let mut buffer = vec![0u8; 1 << 20];
     let mut size = 0u64;
     loop {
-        let read = file
-            .read(&mut buffer)
-            .map_err(|err| HubError::io("cannot read", path, err))?;
+        let read = file.read(&mut buffer).map_err(|err| HubError::io("cannot read", path, err))?;
         if read == 0 {
             break;
         }

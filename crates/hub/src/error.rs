@@ -85,15 +85,7 @@ pub enum HubError {
 
 impl HubError {
     /// Wraps an I/O error with what was being done and to which path.
-    pub(crate) fn io(
-        action: &'static str,
-        path: impl Into<PathBuf>,
-        source: std::io::Error,
-    ) -> Self {
-        HubError::Io {
-            action,
-            path: path.into(),
-            source,
-        }
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        HubError::Io { action, path: path.into(), source }
     }
 }

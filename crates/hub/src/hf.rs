@@ -43,23 +43,14 @@ impl HubSettings {
 
 /// Whether an environment value means "on", as `huggingface_hub` reads booleans.
 pub(crate) fn is_truthy(value: &str) -> bool {
-    matches!(
-        value.trim().to_ascii_lowercase().as_str(),
-        "1" | "true" | "yes" | "on"
-    )
+    matches!(value.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
 }
 
 /// The path of the model's file in the Hugging Face cache, downloading it there if needed.
 /// `HF_HOME` places that cache and `HF_ENDPOINT` picks the server.
-pub(crate) fn fetch(
-    manifest: &Manifest,
-    settings: &HubSettings,
-    progress: &ProgressBar,
-) -> Result<PathBuf, String> {
+pub(crate) fn fetch(manifest: &Manifest, settings: &HubSettings, progress: &ProgressBar) -> Result<PathBuf, String> {
     let repo = match &manifest.hub.revision {
-        Some(revision) => {
-            Repo::with_revision(manifest.hub.repo.clone(), RepoType::Model, revision.clone())
-        }
+        Some(revision) => Repo::with_revision(manifest.hub.repo.clone(), RepoType::Model, revision.clone()),
         None => Repo::new(manifest.hub.repo.clone(), RepoType::Model),
     };
     let hf_cache = match &settings.cache_dir {
@@ -95,10 +86,7 @@ pub(crate) fn fetch(
     let file = manifest.hub.file.clone();
     let worker_watch = watch.clone();
     std::thread::spawn(move || {
-        let result = api
-            .repo(repo)
-            .download_with_progress(&file, worker_watch)
-            .map_err(|err| err.to_string());
+        let result = api.repo(repo).download_with_progress(&file, worker_watch).map_err(|err| err.to_string());
         let _ = sender.send(result);
     });
     loop {
@@ -112,10 +100,7 @@ pub(crate) fn fetch(
                     .saturating_sub(watch.last_activity_ms.load(Ordering::Relaxed));
                 if idle > settings.stall_timeout.as_millis() as u64 {
                     watch.abandoned.store(true, Ordering::Relaxed);
-                    return Err(format!(
-                        "no data for {} s, gave up",
-                        settings.stall_timeout.as_secs()
-                    ));
+                    return Err(format!("no data for {} s, gave up", settings.stall_timeout.as_secs()));
                 }
             }
         }
@@ -184,11 +169,7 @@ mod tests {
         let started = Instant::now();
         let err = fetch(&manifest, &settings, &ProgressBar::hidden()).unwrap_err();
         assert_eq!(err, "no data for 1 s, gave up");
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{:?}",
-            started.elapsed()
-        );
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
     }
 
     #[test]
@@ -208,11 +189,7 @@ mod tests {
         let started = Instant::now();
         let err = fetch(&manifest, &settings, &ProgressBar::hidden()).unwrap_err();
         assert!(err.contains("Connection refused"), "{err}");
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{:?}",
-            started.elapsed()
-        );
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
     }
 
     #[test]

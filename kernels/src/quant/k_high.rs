@@ -94,34 +94,19 @@ fn write_scaled_with_mins(b: &[u8], q: &[u8; 256], out: &mut [f32; 256]) {
 }
 
 pub(crate) fn dequantize_q4k(src: &[u8], dst: &mut [f32]) {
-    for (b, out) in src
-        .as_chunks::<Q4K_BYTES>()
-        .0
-        .iter()
-        .zip(dst.as_chunks_mut::<256>().0)
-    {
+    for (b, out) in src.as_chunks::<Q4K_BYTES>().0.iter().zip(dst.as_chunks_mut::<256>().0) {
         write_scaled_with_mins(b, &q4k_nibbles(bytes_at(b, 16)), out);
     }
 }
 
 pub(crate) fn dequantize_q5k(src: &[u8], dst: &mut [f32]) {
-    for (b, out) in src
-        .as_chunks::<Q5K_BYTES>()
-        .0
-        .iter()
-        .zip(dst.as_chunks_mut::<256>().0)
-    {
+    for (b, out) in src.as_chunks::<Q5K_BYTES>().0.iter().zip(dst.as_chunks_mut::<256>().0) {
         write_scaled_with_mins(b, &q5k_values(b), out);
     }
 }
 
 pub(crate) fn dequantize_q6k(src: &[u8], dst: &mut [f32]) {
-    for (b, out) in src
-        .as_chunks::<Q6K_BYTES>()
-        .0
-        .iter()
-        .zip(dst.as_chunks_mut::<256>().0)
-    {
+    for (b, out) in src.as_chunks::<Q6K_BYTES>().0.iter().zip(dst.as_chunks_mut::<256>().0) {
         let d = f16_le(b[208], b[209]);
         let q = q6k_values(b);
         for (sub, (o, q)) in out.chunks_exact_mut(16).zip(q.chunks_exact(16)).enumerate() {
@@ -138,13 +123,7 @@ pub(crate) fn dequantize_q6k(src: &[u8], dst: &mut [f32]) {
 fn scaled_sums_32(q: &[u8; 256], a: &Q8KBlock, scales_mins: &[u8; 16]) -> (i32, i32) {
     let (sc, mn) = scales_mins.split_at(8);
     let mut sum_q = 0i32;
-    for ((q, y), &scale) in q
-        .as_chunks::<32>()
-        .0
-        .iter()
-        .zip(a.qs.as_chunks::<32>().0)
-        .zip(sc)
-    {
+    for ((q, y), &scale) in q.as_chunks::<32>().0.iter().zip(a.qs.as_chunks::<32>().0).zip(sc) {
         sum_q += i32::from(scale) * dot_u8_i8(q, y);
     }
     let mut sum_min = 0i32;
@@ -187,13 +166,8 @@ pub(crate) fn dot_q6k(w: &[u8], act: &[Q8KBlock]) -> f32 {
             let q = q6k_values(b);
             let scales = bytes_at::<16>(b, 192);
             let mut sum = 0i32;
-            for (((q, y), &bsum), &scale) in q
-                .as_chunks::<16>()
-                .0
-                .iter()
-                .zip(a.qs.as_chunks::<16>().0)
-                .zip(&a.bsums)
-                .zip(scales)
+            for (((q, y), &bsum), &scale) in
+                q.as_chunks::<16>().0.iter().zip(a.qs.as_chunks::<16>().0).zip(&a.bsums).zip(scales)
             {
                 // The -32 offset folds into the activations' sum of this sub-block.
                 sum += i32::from(scale as i8) * (dot_u8_i8(q, y) - 32 * i32::from(bsum));

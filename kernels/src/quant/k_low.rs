@@ -62,12 +62,7 @@ fn q3k_values(b: &[u8; Q3K_BYTES]) -> [i8; 256] {
 }
 
 pub(crate) fn dequantize_q2k(src: &[u8], dst: &mut [f32]) {
-    for (b, out) in src
-        .as_chunks::<Q2K_BYTES>()
-        .0
-        .iter()
-        .zip(dst.as_chunks_mut::<256>().0)
-    {
+    for (b, out) in src.as_chunks::<Q2K_BYTES>().0.iter().zip(dst.as_chunks_mut::<256>().0) {
         let (d, dmin) = (f16_le(b[80], b[81]), f16_le(b[82], b[83]));
         let q = two_bits(bytes_at(b, 16));
         for (sub, (o, q)) in out.chunks_exact_mut(16).zip(q.chunks_exact(16)).enumerate() {
@@ -81,20 +76,11 @@ pub(crate) fn dequantize_q2k(src: &[u8], dst: &mut [f32]) {
 }
 
 pub(crate) fn dequantize_q3k(src: &[u8], dst: &mut [f32]) {
-    for (b, out) in src
-        .as_chunks::<Q3K_BYTES>()
-        .0
-        .iter()
-        .zip(dst.as_chunks_mut::<256>().0)
-    {
+    for (b, out) in src.as_chunks::<Q3K_BYTES>().0.iter().zip(dst.as_chunks_mut::<256>().0) {
         let d = f16_le(b[108], b[109]);
         let scales = q3k_scales(bytes_at(b, 96));
         let q = q3k_values(b);
-        for ((o, q), &s) in out
-            .chunks_exact_mut(16)
-            .zip(q.chunks_exact(16))
-            .zip(&scales)
-        {
+        for ((o, q), &s) in out.chunks_exact_mut(16).zip(q.chunks_exact(16)).zip(&scales) {
             let scale = d * f32::from(s);
             for (o, &q) in o.iter_mut().zip(q) {
                 *o = scale * f32::from(q);
@@ -104,12 +90,7 @@ pub(crate) fn dequantize_q3k(src: &[u8], dst: &mut [f32]) {
 }
 
 pub(crate) fn dequantize_q8k(src: &[u8], dst: &mut [f32]) {
-    for (b, out) in src
-        .as_chunks::<Q8K_BYTES>()
-        .0
-        .iter()
-        .zip(dst.as_chunks_mut::<256>().0)
-    {
+    for (b, out) in src.as_chunks::<Q8K_BYTES>().0.iter().zip(dst.as_chunks_mut::<256>().0) {
         let d = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
         for (o, &q) in out.iter_mut().zip(&b[4..260]) {
             *o = d * f32::from(q as i8);
@@ -126,13 +107,8 @@ pub(crate) fn dot_q2k(w: &[u8], act: &[Q8KBlock]) -> f32 {
             let scales = bytes_at::<16>(b, 0);
             let mut sum_q = 0i32;
             let mut sum_min = 0i32;
-            for (((q, y), &bsum), &sc) in q
-                .as_chunks::<16>()
-                .0
-                .iter()
-                .zip(a.qs.as_chunks::<16>().0)
-                .zip(&a.bsums)
-                .zip(scales)
+            for (((q, y), &bsum), &sc) in
+                q.as_chunks::<16>().0.iter().zip(a.qs.as_chunks::<16>().0).zip(&a.bsums).zip(scales)
             {
                 sum_q += i32::from(sc & 0x0F) * dot_u8_i8(q, y);
                 sum_min += i32::from(sc >> 4) * i32::from(bsum);
@@ -154,13 +130,7 @@ pub(crate) fn dot_q3k(w: &[u8], act: &[Q8KBlock]) -> f32 {
             let scales = q3k_scales(bytes_at(b, 96));
             let q = q3k_values(b);
             let mut sum = 0i32;
-            for ((q, y), &scale) in q
-                .as_chunks::<16>()
-                .0
-                .iter()
-                .zip(a.qs.as_chunks::<16>().0)
-                .zip(&scales)
-            {
+            for ((q, y), &scale) in q.as_chunks::<16>().0.iter().zip(a.qs.as_chunks::<16>().0).zip(&scales) {
                 sum += i32::from(scale) * dot_s8_i8(q, y);
             }
             sum

@@ -58,12 +58,7 @@ fn five_bits(qs: &[u8; 16], qh: &[u8; 4]) -> [u8; 32] {
 }
 
 pub(crate) fn dequantize_q4_0(src: &[u8], dst: &mut [f32]) {
-    for (b, out) in src
-        .as_chunks::<Q4_0_BYTES>()
-        .0
-        .iter()
-        .zip(dst.as_chunks_mut::<32>().0)
-    {
+    for (b, out) in src.as_chunks::<Q4_0_BYTES>().0.iter().zip(dst.as_chunks_mut::<32>().0) {
         let d = f16_le(b[0], b[1]);
         for (o, &q) in out.iter_mut().zip(&nibbles(bytes_at(b, 2))) {
             *o = (i32::from(q) - 8) as f32 * d;
@@ -72,12 +67,7 @@ pub(crate) fn dequantize_q4_0(src: &[u8], dst: &mut [f32]) {
 }
 
 pub(crate) fn dequantize_q4_1(src: &[u8], dst: &mut [f32]) {
-    for (b, out) in src
-        .as_chunks::<Q4_1_BYTES>()
-        .0
-        .iter()
-        .zip(dst.as_chunks_mut::<32>().0)
-    {
+    for (b, out) in src.as_chunks::<Q4_1_BYTES>().0.iter().zip(dst.as_chunks_mut::<32>().0) {
         let (d, m) = (f16_le(b[0], b[1]), f16_le(b[2], b[3]));
         for (o, &q) in out.iter_mut().zip(&nibbles(bytes_at(b, 4))) {
             *o = f32::from(q) * d + m;
@@ -86,12 +76,7 @@ pub(crate) fn dequantize_q4_1(src: &[u8], dst: &mut [f32]) {
 }
 
 pub(crate) fn dequantize_q5_0(src: &[u8], dst: &mut [f32]) {
-    for (b, out) in src
-        .as_chunks::<Q5_0_BYTES>()
-        .0
-        .iter()
-        .zip(dst.as_chunks_mut::<32>().0)
-    {
+    for (b, out) in src.as_chunks::<Q5_0_BYTES>().0.iter().zip(dst.as_chunks_mut::<32>().0) {
         let d = f16_le(b[0], b[1]);
         let q = five_bits(bytes_at(b, 6), bytes_at(b, 2));
         for (o, &q) in out.iter_mut().zip(&q) {
@@ -101,12 +86,7 @@ pub(crate) fn dequantize_q5_0(src: &[u8], dst: &mut [f32]) {
 }
 
 pub(crate) fn dequantize_q5_1(src: &[u8], dst: &mut [f32]) {
-    for (b, out) in src
-        .as_chunks::<Q5_1_BYTES>()
-        .0
-        .iter()
-        .zip(dst.as_chunks_mut::<32>().0)
-    {
+    for (b, out) in src.as_chunks::<Q5_1_BYTES>().0.iter().zip(dst.as_chunks_mut::<32>().0) {
         let (d, m) = (f16_le(b[0], b[1]), f16_le(b[2], b[3]));
         let q = five_bits(bytes_at(b, 8), bytes_at(b, 4));
         for (o, &q) in out.iter_mut().zip(&q) {
@@ -116,12 +96,7 @@ pub(crate) fn dequantize_q5_1(src: &[u8], dst: &mut [f32]) {
 }
 
 pub(crate) fn dequantize_q8_0(src: &[u8], dst: &mut [f32]) {
-    for (b, out) in src
-        .as_chunks::<Q8_0_BYTES>()
-        .0
-        .iter()
-        .zip(dst.as_chunks_mut::<32>().0)
-    {
+    for (b, out) in src.as_chunks::<Q8_0_BYTES>().0.iter().zip(dst.as_chunks_mut::<32>().0) {
         let d = f16_le(b[0], b[1]);
         for (o, &q) in out.iter_mut().zip(&b[2..34]) {
             *o = f32::from(q as i8) * d;
@@ -130,12 +105,7 @@ pub(crate) fn dequantize_q8_0(src: &[u8], dst: &mut [f32]) {
 }
 
 pub(crate) fn dequantize_q8_1(src: &[u8], dst: &mut [f32]) {
-    for (b, out) in src
-        .as_chunks::<Q8_1_BYTES>()
-        .0
-        .iter()
-        .zip(dst.as_chunks_mut::<32>().0)
-    {
+    for (b, out) in src.as_chunks::<Q8_1_BYTES>().0.iter().zip(dst.as_chunks_mut::<32>().0) {
         let d = f16_le(b[0], b[1]);
         for (o, &q) in out.iter_mut().zip(&b[4..36]) {
             *o = f32::from(q as i8) * d;

@@ -24,39 +24,26 @@ pub(crate) fn f16_le(lo: u8, hi: u8) -> f32 {
 pub(crate) fn bytes_at<const N: usize>(b: &[u8], at: usize) -> &[u8; N] {
     match b.get(at..).and_then(|rest| rest.first_chunk::<N>()) {
         Some(field) => field,
-        None => unreachable!(
-            "block field {at}..{} outside a {}-byte block",
-            at + N,
-            b.len()
-        ),
+        None => unreachable!("block field {at}..{} outside a {}-byte block", at + N, b.len()),
     }
 }
 
 /// `sum(q[i] * a[i])` for unsigned weight quants; on fixed-size arrays, so LLVM vectorizes it.
 #[inline(always)]
 pub(crate) fn dot_u8_i8<const N: usize>(q: &[u8; N], a: &[i8; N]) -> i32 {
-    q.iter()
-        .zip(a)
-        .map(|(&q, &a)| i32::from(q) * i32::from(a))
-        .sum()
+    q.iter().zip(a).map(|(&q, &a)| i32::from(q) * i32::from(a)).sum()
 }
 
 /// `sum(q[i] * a[i])` for weight quants stored as signed bytes.
 #[inline(always)]
 pub(crate) fn dot_i8_i8<const N: usize>(q: &[u8; N], a: &[i8; N]) -> i32 {
-    q.iter()
-        .zip(a)
-        .map(|(&q, &a)| i32::from(q as i8) * i32::from(a))
-        .sum()
+    q.iter().zip(a).map(|(&q, &a)| i32::from(q as i8) * i32::from(a)).sum()
 }
 
 /// `sum(q[i] * a[i])` for signed weight quants already unpacked.
 #[inline(always)]
 pub(crate) fn dot_s8_i8<const N: usize>(q: &[i8; N], a: &[i8; N]) -> i32 {
-    q.iter()
-        .zip(a)
-        .map(|(&q, &a)| i32::from(q) * i32::from(a))
-        .sum()
+    q.iter().zip(a).map(|(&q, &a)| i32::from(q) * i32::from(a)).sum()
 }
 
 /// Blocks per group in `two_pass`: enough to amortize the loop switch, small enough for registers
@@ -77,10 +64,7 @@ pub(crate) fn two_pass<B, A, I: Copy + Default>(
 ) -> f32 {
     let mut acc = 0f32;
     let mut ints = [I::default(); TWO_PASS_GROUP];
-    for (bg, ag) in blocks
-        .chunks(TWO_PASS_GROUP)
-        .zip(acts.chunks(TWO_PASS_GROUP))
-    {
+    for (bg, ag) in blocks.chunks(TWO_PASS_GROUP).zip(acts.chunks(TWO_PASS_GROUP)) {
         for ((b, a), i) in bg.iter().zip(ag).zip(ints.iter_mut()) {
             *i = int_pass(b, a);
         }
@@ -92,11 +76,7 @@ pub(crate) fn two_pass<B, A, I: Copy + Default>(
 }
 
 /// Checks that `src` holds exactly the `len` elements of `ty` and returns the block count.
-pub(crate) fn check_dequantize_lengths(
-    ty: GgmlType,
-    src: &[u8],
-    len: usize,
-) -> Result<usize, KernelError> {
+pub(crate) fn check_dequantize_lengths(ty: GgmlType, src: &[u8], len: usize) -> Result<usize, KernelError> {
     let bytes = ty.bytes_for(len).ok_or(KernelError::NotWholeBlocks {
         what: "dequantize output",
         ty,

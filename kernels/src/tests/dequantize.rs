@@ -13,10 +13,7 @@ fn every_type_matches_the_reference_decoder() {
         for (e, (got, want)) in out.iter().zip(&want).enumerate() {
             assert!(got.is_finite(), "{ty} element {e} is {got}");
             // Same operations in a different order: allow one rounding step either way.
-            assert!(
-                (got - want).abs() <= 1e-6 * want.abs().max(1e-3),
-                "{ty} element {e}: {got} vs {want}"
-            );
+            assert!((got - want).abs() <= 1e-6 * want.abs().max(1e-3), "{ty} element {e}: {got} vs {want}");
         }
     }
 }
@@ -32,17 +29,7 @@ fn empty_input_is_fine() {
 fn partial_blocks_are_rejected() {
     let mut out = vec![0f32; 33];
     let err = dequantize(GgmlType::Q4_0, &[0; 36], &mut out).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            KernelError::NotWholeBlocks {
-                len: 33,
-                block_size: 32,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, KernelError::NotWholeBlocks { len: 33, block_size: 32, .. }), "{err}");
     assert!(err.to_string().contains("33"), "{err}");
 }
 
@@ -55,9 +42,7 @@ fn wrong_byte_counts_are_rejected() {
             let mut out = vec![0f32; len];
             let err = dequantize(ty, &vec![0; bytes], &mut out).unwrap_err();
             match err {
-                KernelError::LengthMismatch {
-                    expected, actual, ..
-                } => {
+                KernelError::LengthMismatch { expected, actual, .. } => {
                     assert_eq!((expected, actual), (right, bytes), "{ty}");
                 }
                 other => panic!("{ty}: unexpected error {other}"),

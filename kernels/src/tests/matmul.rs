@@ -30,20 +30,14 @@ fn as_kernels_see_them(ty: GgmlType, x: &[f32], k: usize) -> Vec<f32> {
             for (xs, bs) in x.chunks(k).zip(blocks.chunks_mut(k / 32)) {
                 quantize_q8(xs, bs);
             }
-            blocks
-                .iter()
-                .flat_map(|b| b.qs.map(|q| b.d * f32::from(q)))
-                .collect()
+            blocks.iter().flat_map(|b| b.qs.map(|q| b.d * f32::from(q))).collect()
         }
         _ => {
             let mut blocks = vec![Q8KBlock::ZERO; x.len() / 256];
             for (xs, bs) in x.chunks(k).zip(blocks.chunks_mut(k / 256)) {
                 quantize_q8k(xs, bs);
             }
-            blocks
-                .iter()
-                .flat_map(|b| b.qs.map(|q| b.d * f32::from(q)))
-                .collect()
+            blocks.iter().flat_map(|b| b.qs.map(|q| b.d * f32::from(q))).collect()
         }
     }
 }
@@ -92,8 +86,7 @@ fn check(ty: GgmlType, n: usize, k: usize, m: usize, seed: u64) {
     for (path, y) in &results[1..] {
         for (idx, (a, b)) in scalar.iter().zip(y).enumerate() {
             let (i, j) = (idx / n, idx % n);
-            let (_, magnitude) =
-                dot_and_magnitude(&w_f[j * k..(j + 1) * k], &x_q[i * k..(i + 1) * k]);
+            let (_, magnitude) = dot_and_magnitude(&w_f[j * k..(j + 1) * k], &x_q[i * k..(i + 1) * k]);
             assert!(
                 (f64::from(*a) - f64::from(*b)).abs() <= 1e-5 * magnitude + 1e-6,
                 "{ty}: scalar {a} vs {path:?} {b} at y[{i},{j}]"
@@ -137,13 +130,9 @@ fn results_do_not_depend_on_the_thread_count() {
     let w = random_tensor(GgmlType::Q4K, n * k, &mut rng);
     let x = random_floats(m * k, &mut rng);
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         let mut y = vec![0f32; m * n];
-        pool.install(|| matmul(GgmlType::Q4K, &w, n, k, &x, m, &mut y))
-            .unwrap();
+        pool.install(|| matmul(GgmlType::Q4K, &w, n, k, &x, m, &mut y)).unwrap();
         y
     };
     assert_eq!(run(1), run(3));
@@ -180,71 +169,19 @@ fn bad_shapes_are_errors_not_panics() {
     let x = vec![0f32; 512];
     let mut y = [0f32; 4];
     let err = matmul(GgmlType::Q4K, &w, 2, 100, &x[..100], 1, &mut y[..2]).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            KernelError::NotWholeBlocks {
-                len: 100,
-                block_size: 256,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, KernelError::NotWholeBlocks { len: 100, block_size: 256, .. }), "{err}");
 
     let err = matmul(GgmlType::Q4K, &w[..287], 2, 256, &x[..256], 1, &mut y[..2]).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            KernelError::LengthMismatch {
-                expected: 288,
-                actual: 287,
-                ..
-            }
-        ),
-        "{err}"
-    );
-    assert!(
-        err.to_string().contains("288") && err.to_string().contains("287"),
-        "{err}"
-    );
+    assert!(matches!(err, KernelError::LengthMismatch { expected: 288, actual: 287, .. }), "{err}");
+    assert!(err.to_string().contains("288") && err.to_string().contains("287"), "{err}");
 
     let err = matmul(GgmlType::Q4K, &w, 2, 256, &x[..255], 1, &mut y[..2]).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            KernelError::LengthMismatch {
-                expected: 256,
-                actual: 255,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, KernelError::LengthMismatch { expected: 256, actual: 255, .. }), "{err}");
 
     let err = matmul(GgmlType::Q4K, &w, 2, 256, &x[..256], 1, &mut y[..3]).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            KernelError::LengthMismatch {
-                expected: 2,
-                actual: 3,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, KernelError::LengthMismatch { expected: 2, actual: 3, .. }), "{err}");
 
-    let err = matmul(
-        GgmlType::Q4K,
-        &w,
-        usize::MAX,
-        256,
-        &x[..256],
-        1,
-        &mut y[..2],
-    )
-    .unwrap_err();
+    let err = matmul(GgmlType::Q4K, &w, usize::MAX, 256, &x[..256], 1, &mut y[..2]).unwrap_err();
     assert!(matches!(err, KernelError::Overflow { .. }), "{err}");
 
     for ty in [GgmlType::Q8K, GgmlType::Q8_1] {

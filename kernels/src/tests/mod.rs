@@ -38,16 +38,12 @@ pub(crate) fn random_tensor(ty: GgmlType, len: usize, rng: &mut StdRng) -> Vec<u
         }
         GgmlType::F16 => {
             for c in out.chunks_exact_mut(2) {
-                c.copy_from_slice(
-                    &half::f16::from_f32(rng.random_range(-1.0f32..1.0)).to_le_bytes(),
-                );
+                c.copy_from_slice(&half::f16::from_f32(rng.random_range(-1.0f32..1.0)).to_le_bytes());
             }
         }
         GgmlType::BF16 => {
             for c in out.chunks_exact_mut(2) {
-                c.copy_from_slice(
-                    &half::bf16::from_f32(rng.random_range(-1.0f32..1.0)).to_le_bytes(),
-                );
+                c.copy_from_slice(&half::bf16::from_f32(rng.random_range(-1.0f32..1.0)).to_le_bytes());
             }
         }
         _ => {
@@ -55,11 +51,7 @@ pub(crate) fn random_tensor(ty: GgmlType, len: usize, rng: &mut StdRng) -> Vec<u
             for block in out.chunks_exact_mut(ty.type_size()) {
                 for &at in f16_fields(ty) {
                     let magnitude = rng.random_range(0.01f32..0.1);
-                    let v = if rng.random::<bool>() {
-                        magnitude
-                    } else {
-                        -magnitude
-                    };
+                    let v = if rng.random::<bool>() { magnitude } else { -magnitude };
                     block[at..at + 2].copy_from_slice(&half::f16::from_f32(v).to_le_bytes());
                 }
                 if ty == GgmlType::Q8K {

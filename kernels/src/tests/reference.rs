@@ -21,11 +21,7 @@ fn bit32(b: &[u8], at: usize, e: usize) -> u32 {
 /// Two-bit quant of element `e` in the Q2_K/Q3_K layout, with its hmask index and bit.
 fn two_bit(qs: &[u8], e: usize) -> (u32, usize, usize) {
     let (n, j, h, l) = (e / 128, (e % 128) / 32, (e % 32) / 16, e % 16);
-    (
-        u32::from((qs[n * 32 + h * 16 + l] >> (2 * j)) & 3),
-        h * 16 + l,
-        n * 4 + j,
-    )
+    (u32::from((qs[n * 32 + h * 16 + l] >> (2 * j)) & 3), h * 16 + l, n * 4 + j)
 }
 
 /// Scale and min `j` of the Q4_K/Q5_K packed 12 bytes.
@@ -33,10 +29,7 @@ fn k4_scale_min(p: &[u8], j: usize) -> (f32, f32) {
     let (sc, m) = if j < 4 {
         (p[j] & 63, p[j + 4] & 63)
     } else {
-        (
-            (p[j + 4] & 0xF) | ((p[j - 4] >> 6) << 4),
-            (p[j + 4] >> 4) | ((p[j] >> 6) << 4),
-        )
+        ((p[j + 4] & 0xF) | ((p[j - 4] >> 6) << 4), (p[j + 4] >> 4) | ((p[j] >> 6) << 4))
     };
     (f32::from(sc), f32::from(m))
 }
@@ -101,8 +94,5 @@ pub(crate) fn element(ty: GgmlType, b: &[u8], e: usize) -> f32 {
 
 /// Every element of `bytes`, decoded one at a time.
 pub(crate) fn decode(ty: GgmlType, bytes: &[u8]) -> Vec<f32> {
-    bytes
-        .chunks_exact(ty.type_size())
-        .flat_map(|b| (0..ty.block_size()).map(move |e| element(ty, b, e)))
-        .collect()
+    bytes.chunks_exact(ty.type_size()).flat_map(|b| (0..ty.block_size()).map(move |e| element(ty, b, e))).collect()
 }

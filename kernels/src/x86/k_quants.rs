@@ -56,11 +56,7 @@ fn bsums(a: &Q8KBlock) -> __m256i {
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn accumulate(acc: __m256, d: __m256, a: &Q8KBlock, sum: __m256i) -> __m256 {
-    _mm256_fmadd_ps(
-        _mm256_mul_ps(_mm256_cvtepi32_ps(sum), _mm256_set1_ps(a.d)),
-        d,
-        acc,
-    )
+    _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(sum), _mm256_set1_ps(a.d)), d, acc)
 }
 
 /// The f32 at `v[0..8]`.
@@ -74,10 +70,7 @@ fn load_f32x8(v: &[f32; 8]) -> __m256 {
 /// Q4_K (`FIVE` false) or Q5_K (`FIVE` true) row against `R` activation rows.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn k4_rows<const BYTES: usize, const R: usize, const FIVE: bool>(
-    w: &[u8],
-    acts: [&[Q8KBlock]; R],
-) -> [f32; R] {
+fn k4_rows<const BYTES: usize, const R: usize, const FIVE: bool>(w: &[u8], acts: [&[Q8KBlock]; R]) -> [f32; R] {
     let low = _mm256_set1_epi8(0x0F);
     let blocks = w.as_chunks::<BYTES>().0;
     let count = acts.iter().fold(blocks.len(), |n, a| n.min(a.len()));
@@ -91,17 +84,10 @@ fn k4_rows<const BYTES: usize, const R: usize, const FIVE: bool>(
         // dmin times each sub-block's min: the weight side of the min term.
         // SAFETY: `packed` is 16 bytes; the mins are bytes 8..16.
         let mins = _mm256_cvtepu8_epi32(_mm_srli_si128::<8>(unsafe { load16(&packed, 0) }));
-        let weighted_mins = _mm256_mul_ps(
-            _mm256_broadcastss_ps(_mm_movehdup_ps(d_dmin)),
-            _mm256_cvtepi32_ps(mins),
-        );
+        let weighted_mins = _mm256_mul_ps(_mm256_broadcastss_ps(_mm_movehdup_ps(d_dmin)), _mm256_cvtepi32_ps(mins));
         // SAFETY (loads below): the block has BYTES bytes (176 for Q5_K, whose qh is bytes 16..48);
         // chunk c's quants are bytes qs_at + 32c .. qs_at + 32c + 32, inside the block.
-        let mut qh = if FIVE {
-            unsafe { load32(b, 16) }
-        } else {
-            _mm256_setzero_si256()
-        };
+        let mut qh = if FIVE { unsafe { load32(b, 16) } } else { _mm256_setzero_si256() };
         let mut sum = [_mm256_setzero_si256(); R];
         for c in 0..4 {
             let bits = unsafe { load32(b, qs_at + 32 * c) };
@@ -109,14 +95,8 @@ fn k4_rows<const BYTES: usize, const R: usize, const FIVE: bool>(
             let mut hi = _mm256_and_si256(_mm256_srli_epi16::<4>(bits), low);
             if FIVE {
                 // Bits 2c and 2c+1 of qh, shifted down to bits 0 and 1 so far, become bit 4.
-                lo = _mm256_or_si256(
-                    lo,
-                    _mm256_slli_epi16::<4>(_mm256_and_si256(qh, _mm256_set1_epi8(1))),
-                );
-                hi = _mm256_or_si256(
-                    hi,
-                    _mm256_slli_epi16::<3>(_mm256_and_si256(qh, _mm256_set1_epi8(2))),
-                );
+                lo = _mm256_or_si256(lo, _mm256_slli_epi16::<4>(_mm256_and_si256(qh, _mm256_set1_epi8(1))));
+                hi = _mm256_or_si256(hi, _mm256_slli_epi16::<3>(_mm256_and_si256(qh, _mm256_set1_epi8(2))));
                 qh = _mm256_srli_epi16::<2>(qh);
             }
             let scale_lo = _mm256_set1_epi16(i16::from(packed[2 * c]));
@@ -124,8 +104,7 @@ fn k4_rows<const BYTES: usize, const R: usize, const FIVE: bool>(
             for r in 0..R {
                 let a = &acts[r][i];
                 let p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, act32(a, 64 * c)), scale_lo);
-                let p_hi =
-                    _mm256_madd_epi16(_mm256_maddubs_epi16(hi, act32(a, 64 * c + 32)), scale_hi);
+                let p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, act32(a, 64 * c + 32)), scale_hi);
                 sum[r] = _mm256_add_epi32(sum[r], _mm256_add_epi32(p_lo, p_hi));
             }
         }
@@ -154,13 +133,7 @@ fn q6k_rows<const R: usize>(w: &[u8], acts: [&[Q8KBlock]; R]) -> [f32; R] {
         let mut sum = [_mm256_setzero_si256(); R];
         for n in 0..2 {
             // SAFETY: ql is bytes 0..128 and qh bytes 128..192 of the 210.
-            let (ql0, ql1, qh) = unsafe {
-                (
-                    load32(b, 64 * n),
-                    load32(b, 64 * n + 32),
-                    load32(b, 128 + 32 * n),
-                )
-            };
+            let (ql0, ql1, qh) = unsafe { (load32(b, 64 * n), load32(b, 64 * n + 32), load32(b, 128 + 32 * n)) };
             let quarters = [
                 _mm256_or_si256(
                     _mm256_and_si256(ql0, low),

@@ -30,12 +30,7 @@ unsafe fn nibbles(p: &[u8], at: usize) -> __m256i {
 fn fifth_bits(qh: [u8; 4]) -> __m256i {
     let spread = _mm256_shuffle_epi8(
         _mm256_set1_epi32(i32::from_le_bytes(qh)),
-        _mm256_setr_epi64x(
-            0,
-            0x0101_0101_0101_0101,
-            0x0202_0202_0202_0202,
-            0x0303_0303_0303_0303,
-        ),
+        _mm256_setr_epi64x(0, 0x0101_0101_0101_0101, 0x0202_0202_0202_0202, 0x0303_0303_0303_0303),
     );
     let bit = _mm256_set1_epi64x(0x8040_2010_0804_0201_u64 as i64);
     let set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
@@ -77,11 +72,7 @@ fn rows<const BYTES: usize, const R: usize, const SIGNED: bool>(
             let y = if SIGNED { _mm256_sign_epi8(y, q) } else { y };
             let lanes = _mm256_madd_epi16(_mm256_maddubs_epi16(q_abs, y), ones);
             let products = _mm_mul_ps(scales, _mm_setr_ps(a.d, a.sum, 0.0, 0.0));
-            main[r] = _mm256_fmadd_ps(
-                _mm256_broadcastss_ps(products),
-                _mm256_cvtepi32_ps(lanes),
-                main[r],
-            );
+            main[r] = _mm256_fmadd_ps(_mm256_broadcastss_ps(products), _mm256_cvtepi32_ps(lanes), main[r]);
             extra[r] = _mm_add_ps(extra[r], products);
         }
     }
@@ -113,24 +104,13 @@ macro_rules! legacy_kernels {
 legacy_kernels!(dot_q4_0, dot_q4_0_x4, Q4_0_BYTES, false, -8.0, |b| {
     (unsafe { nibbles(b, 2) }, f16_twice(b[0], b[1]))
 });
-legacy_kernels!(dot_q4_1, dot_q4_1_x4, Q4_1_BYTES, false, 1.0, |b| (
-    unsafe { nibbles(b, 4) },
-    f16_pair(head(b))
-));
+legacy_kernels!(dot_q4_1, dot_q4_1_x4, Q4_1_BYTES, false, 1.0, |b| (unsafe { nibbles(b, 4) }, f16_pair(head(b))));
 legacy_kernels!(dot_q5_0, dot_q5_0_x4, Q5_0_BYTES, false, -16.0, |b| {
-    let q = _mm256_or_si256(
-        unsafe { nibbles(b, 6) },
-        fifth_bits([b[2], b[3], b[4], b[5]]),
-    );
+    let q = _mm256_or_si256(unsafe { nibbles(b, 6) }, fifth_bits([b[2], b[3], b[4], b[5]]));
     (q, f16_twice(b[0], b[1]))
 });
 legacy_kernels!(dot_q5_1, dot_q5_1_x4, Q5_1_BYTES, false, 1.0, |b| {
-    let q = _mm256_or_si256(
-        unsafe { nibbles(b, 8) },
-        fifth_bits([b[4], b[5], b[6], b[7]]),
-    );
+    let q = _mm256_or_si256(unsafe { nibbles(b, 8) }, fifth_bits([b[4], b[5], b[6], b[7]]));
     (q, f16_pair(head(b)))
 });
-legacy_kernels!(dot_q8_0, dot_q8_0_x4, Q8_0_BYTES, true, 0.0, |b| {
-    (unsafe { load32(b, 2) }, f16_twice(b[0], b[1]))
-});
+legacy_kernels!(dot_q8_0, dot_q8_0_x4, Q8_0_BYTES, true, 0.0, |b| { (unsafe { load32(b, 2) }, f16_twice(b[0], b[1])) });

@@ -35,10 +35,7 @@ pub(crate) fn avx2_dot(ty: GgmlType) -> Option<RowDot> {
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn hsum_ps(v: __m256) -> f32 {
-    hsum_ps128(_mm_add_ps(
-        _mm256_castps256_ps128(v),
-        _mm256_extractf128_ps::<1>(v),
-    ))
+    hsum_ps128(_mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v)))
 }
 
 /// Sum of the four lanes.

