@@ -1,0 +1,173 @@
+//! `edit`: replace an exact piece of a file's text, shown as a unified diff.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use similar::TextDiff;
+
+use super::write::existing_text;
+use super::{Tool, ToolContext, ToolError, ToolOutput, blocking, parse_args};
+use crate::permissions::{ActionRequest, Effect};
+use crate::protocol::FileChange;
+
+/// The `edit` tool.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EditTool;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EditArgs {
+    path: String,
+    old_string: String,
+    new_string: String,
+    #[serde(default)]
+    replace_all: bool,
+}
+
+/// An edit worked out against the file's current content.
+struct PlannedEdit {
+    path: PathBuf,
+    shown: String,
+    before: String,
+    after: String,
+    replacements: usize,
+}
+
+#[async_trait::async_trait]
+impl Tool for EditTool {
+    fn name(&self) -> &'static str {
+        "edit"
+    }
+
+    fn description(&self) -> &'static str {
+        "Replace text in a file. old_string must match the file exactly (including indentation and line breaks) \
+         and occur exactly once, unless replace_all is true. Include enough surrounding lines to make it unique."
+    }
+
+    fn parameters(&self) -> Value {
+        json!({
+            "type": "object",
+            "properties": {
+                "path": {"type": "string", "description": "File path, relative to the workspace root"},
+                "old_string": {"type": "string", "description": "The exact text to replace"},
+                "new_string": {"type": "string", "description": "The text to put in its place"},
+                "replace_all": {"type": "boolean", "description": "Replace every occurrence (default false)"}
+            },
+            "required": ["path", "old_string", "new_string"],
+            "additionalProperties": false
+        })
+    }
+
+    fn effect(&self) -> Effect {
+        Effect::Edit
+    }
+
+    fn describe(&self, args: &Value, ctx: &ToolContext) -> Result<ActionRequest, ToolError> {
+        let args: EditArgs = parse_args(self.name(), args)?;
+        let path = ctx.workspace.resolve(&args.path)?;
+        let shown = ctx.workspace.display_path(&path);
+        let plan = plan_edit(path, shown, &args)?;
+        Ok(ActionRequest {
+            tool: self.name().into(),
+            effect: self.effect(),
+            summary: format!("edit {}", plan.shown),
+            command: None,
+            preview: Some(unified_diff(&plan.shown, &plan.before, &plan.after)),
+        })
+    }
+
+    async fn run(&self, args: Value, ctx: &ToolContext) -> Result<ToolOutput, ToolError> {
+        let args: EditArgs = parse_args(self.name(), &args)?;
+        let path = ctx.workspace.resolve(&args.path)?;
+        let shown = ctx.workspace.display_path(&path);
+        blocking(move || {
+            let plan = plan_edit(path, shown, &args)?;
+            std::fs::write(&plan.path, &plan.after).map_err(|err| ToolError::io("cannot write", &args.path, err))?;
+            let diff = unified_diff(&plan.shown, &plan.before, &plan.after);
+            let noun = if plan.replacements == 1 { "replacement" } else { "replacements" };
+            Ok(ToolOutput {
+                text: format!("Edited {} ({} {noun})\n{diff}", plan.shown, plan.replacements),
+                changes: vec![FileChange { path: plan.shown, before: Some(plan.before), after: Some(plan.after) }],
+                diff: Some(diff),
+                todos: None,
+            })
+        })
+        .await
+    }
+}
+
+fn plan_edit(path: PathBuf, shown: String, args: &EditArgs) -> Result<PlannedEdit, ToolError> {
+    if args.old_string.is_empty() {
+        return Err(ToolError::InvalidArguments {
+            tool: "edit".into(),
+            message: "old_string is empty; to create a file or replace all of it, use write".into(),
+        });
+    }
+    if args.old_string == args.new_string {
+        return Err(ToolError::EditNoChange);
+    }
+    let before = existing_text(&path, &args.path)?.ok_or_else(|| ToolError::NotFound(args.path.clone()))?;
+    let (old, new) = match_line_endings(&before, &args.old_string, &args.new_string);
+    let starts: Vec<usize> = before.match_indices(old.as_str()).map(|(at, _)| at).collect();
+    match starts.len() {
+        0 => return Err(ToolError::EditNoMatch { path: shown, hint: no_match_hint(&before, &args.old_string) }),
+        1 => {}
+        count if !args.replace_all => {
+            let lines: Vec<String> = starts.iter().map(|&at| line_of(&before, at).to_string()).collect();
+            return Err(ToolError::EditNotUnique { path: shown, count, lines: lines.join(", ") });
+        }
+        _ => {}
+    }
+    let after = before.replace(old.as_str(), &new);
+    Ok(PlannedEdit { path, shown, replacements: starts.len(), before, after })
+}
+
+/// Files with CRLF line ends are edited with the model's LF text converted, since models write
+/// `\n` whatever the file uses.
+fn match_line_endings(content: &str, old: &str, new: &str) -> (String, String) {
+    if content.contains("\r\n") && !old.contains('\r') && old.contains('\n') && !content.contains(old) {
+        (old.replace('\n', "\r\n"), new.replace('\n', "\r\n"))
+    } else {
+        (old.to_string(), new.to_string())
+    }
+}
+
+fn line_of(text: &str, byte: usize) -> usize {
+    text[..byte].matches('\n').count() + 1
+}
+
+/// Points at a line that matches the first line of `old` apart from surrounding whitespace,
+/// the most common reason an exact match fails.
+fn no_match_hint(content: &str, old: &str) -> String {
+    let Some(first) = old.lines().map(str::trim).find(|line| !line.is_empty()) else {
+        return String::new();
+    };
+    let near: Vec<String> = content
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| line.trim() == first)
+        .map(|(i, _)| (i + 1).to_string())
+        .take(5)
+        .collect();
+    if near.is_empty() {
+        "; read the file to see its current text".to_string()
+    } else {
+        format!(
+            "; line {} has the same text apart from whitespace: copy the text exactly as read shows it (after the tab)",
+            near.join(", ")
+        )
+    }
+}
+
+/// A unified diff of `before` and `after` with three lines of context, headed `a/PATH b/PATH`.
+pub(crate) fn unified_diff(shown: &str, before: &str, after: &str) -> String {
+    TextDiff::from_lines(before, after)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("a/{shown}"), &format!("b/{shown}"))
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests;

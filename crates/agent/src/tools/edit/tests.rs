@@ -1,0 +1,85 @@
+#![allow(clippy::unwrap_used)]
+
+use serde_json::json;
+
+use super::*;
+use crate::tools::test_support::TestWorkspace;
+
+#[tokio::test]
+async fn replaces_a_unique_match_and_returns_a_diff() {
+    let ws = TestWorkspace::new();
+    ws.write("src/lib.rs", "fn a() {\n    1\n}\n\nfn b() {\n    2\n}\n");
+    let out = ws
+        .run(&EditTool, json!({"path": "src/lib.rs", "old_string": "fn b() {\n    2", "new_string": "fn b() {\n    3"}))
+        .await
+        .unwrap();
+    assert_eq!(ws.read("src/lib.rs"), "fn a() {\n    1\n}\n\nfn b() {\n    3\n}\n");
+    let diff = out.diff.unwrap();
+    assert!(diff.starts_with("--- a/src/lib.rs\n+++ b/src/lib.rs\n@@"), "{diff}");
+    assert!(diff.contains("-    2\n+    3\n"), "{diff}");
+    assert!(out.text.starts_with("Edited src/lib.rs (1 replacement)\n"));
+    assert_eq!(out.changes[0].before.as_deref(), Some("fn a() {\n    1\n}\n\nfn b() {\n    2\n}\n"));
+    assert_eq!(out.changes[0].after.as_deref(), Some("fn a() {\n    1\n}\n\nfn b() {\n    3\n}\n"));
+}
+
+#[tokio::test]
+async fn several_matches_need_replace_all() {
+    let ws = TestWorkspace::new();
+    ws.write("a.txt", "x = 1\ny = 2\nx = 1\n");
+    let err =
+        ws.run(&EditTool, json!({"path": "a.txt", "old_string": "x = 1", "new_string": "x = 9"})).await.unwrap_err();
+    assert!(matches!(err, ToolError::EditNotUnique { count: 2, .. }), "{err}");
+    assert!(err.to_string().contains("lines 1, 3"), "{err}");
+    assert_eq!(ws.read("a.txt"), "x = 1\ny = 2\nx = 1\n", "a refused edit changes nothing");
+    let out = ws
+        .run(&EditTool, json!({"path": "a.txt", "old_string": "x = 1", "new_string": "x = 9", "replace_all": true}))
+        .await
+        .unwrap();
+    assert!(out.text.contains("2 replacements"));
+    assert_eq!(ws.read("a.txt"), "x = 9\ny = 2\nx = 9\n");
+}
+
+#[tokio::test]
+async fn no_match_points_at_a_whitespace_difference() {
+    let ws = TestWorkspace::new();
+    ws.write("a.py", "def f():\n    return 1\n");
+    let err = ws
+        .run(&EditTool, json!({"path": "a.py", "old_string": "\treturn 1", "new_string": "\treturn 2"}))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ToolError::EditNoMatch { .. }), "{err}");
+    assert!(err.to_string().contains("line 2 has the same text apart from whitespace"), "{err}");
+    let err = ws.run(&EditTool, json!({"path": "a.py", "old_string": "zzz", "new_string": "y"})).await.unwrap_err();
+    assert!(err.to_string().contains("read the file"), "{err}");
+}
+
+#[tokio::test]
+async fn crlf_files_accept_lf_text() {
+    let ws = TestWorkspace::new();
+    ws.write("w.txt", "one\r\ntwo\r\nthree\r\n");
+    ws.run(&EditTool, json!({"path": "w.txt", "old_string": "one\ntwo", "new_string": "one\n2"})).await.unwrap();
+    assert_eq!(ws.read("w.txt"), "one\r\n2\r\nthree\r\n");
+}
+
+#[tokio::test]
+async fn empty_same_and_missing_are_refused() {
+    let ws = TestWorkspace::new();
+    ws.write("a.txt", "a\n");
+    let err = ws.run(&EditTool, json!({"path": "a.txt", "old_string": "", "new_string": "b"})).await.unwrap_err();
+    assert!(err.to_string().contains("use write"), "{err}");
+    let err = ws.run(&EditTool, json!({"path": "a.txt", "old_string": "a", "new_string": "a"})).await.unwrap_err();
+    assert!(matches!(err, ToolError::EditNoChange));
+    let err = ws.run(&EditTool, json!({"path": "b.txt", "old_string": "a", "new_string": "b"})).await.unwrap_err();
+    assert!(matches!(err, ToolError::NotFound(_)));
+}
+
+#[test]
+fn describe_previews_the_diff_without_writing() {
+    let ws = TestWorkspace::new();
+    ws.write("a.txt", "hello\n");
+    let request =
+        EditTool.describe(&json!({"path": "a.txt", "old_string": "hello", "new_string": "bye"}), &ws.ctx).unwrap();
+    assert_eq!(request.summary, "edit a.txt");
+    assert!(request.preview.unwrap().contains("-hello\n+bye\n"));
+    assert_eq!(ws.read("a.txt"), "hello\n");
+}

@@ -1,0 +1,154 @@
+//! Why a tool call failed. The message of each error is what the model reads, so each says what
+//! went wrong and what to do instead.
+
+use std::io;
+
+use crate::permissions::{Mode, PermissionError};
+use crate::tools::shell::sandbox::SandboxError;
+use crate::workspace::WorkspaceError;
+
+/// A failed or refused tool call.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    /// No tool has this name.
+    #[error("unknown tool '{name}'; available tools: {available}")]
+    UnknownTool {
+        /// The name called.
+        name: String,
+        /// The tools offered, comma-separated.
+        available: String,
+    },
+
+    /// The mode does not offer this tool.
+    #[error("tool '{tool}' is not available in {mode} mode")]
+    NotOffered {
+        /// The tool.
+        tool: String,
+        /// The current mode.
+        mode: Mode,
+    },
+
+    /// The arguments do not fit the tool's schema.
+    #[error("invalid arguments for {tool}: {message}")]
+    InvalidArguments {
+        /// The tool.
+        tool: String,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// A permission rule, the mode or the user refused the call.
+    #[error(transparent)]
+    Permission(#[from] PermissionError),
+
+    /// A path was refused or could not be resolved.
+    #[error(transparent)]
+    Workspace(#[from] WorkspaceError),
+
+    /// The file does not exist.
+    #[error("'{0}' does not exist; use glob to find files")]
+    NotFound(String),
+
+    /// A file was expected but the path is a directory.
+    #[error("'{0}' is a directory; use glob to list its files")]
+    IsDirectory(String),
+
+    /// A directory was expected.
+    #[error("'{0}' is not a directory")]
+    NotDirectory(String),
+
+    /// The file is binary.
+    #[error("'{path}' is a binary file ({bytes} bytes); it cannot be shown or edited as text")]
+    Binary {
+        /// The file.
+        path: String,
+        /// Its size.
+        bytes: u64,
+    },
+
+    /// The file is not UTF-8 text, so it cannot be edited (or its old content kept for undo).
+    #[error("'{0}' is not UTF-8 text; refusing to change it")]
+    NotText(String),
+
+    /// Reading or writing failed.
+    #[error("{action} '{path}': {source}")]
+    Io {
+        /// What was being done, e.g. "cannot read".
+        action: &'static str,
+        /// The path, as the model gave it.
+        path: String,
+        /// The system error.
+        source: io::Error,
+    },
+
+    /// An edit's `old_string` is not in the file.
+    #[error("old_string was not found in '{path}'{hint}")]
+    EditNoMatch {
+        /// The file.
+        path: String,
+        /// A suggestion, such as a line that matches apart from indentation.
+        hint: String,
+    },
+
+    /// An edit's `old_string` occurs more than once and `replace_all` is not set.
+    #[error(
+        "old_string occurs {count} times in '{path}' (at lines {lines}); include more surrounding lines to make it unique, or set replace_all to true"
+    )]
+    EditNotUnique {
+        /// The file.
+        path: String,
+        /// How many times it occurs.
+        count: usize,
+        /// The lines where it starts, comma-separated.
+        lines: String,
+    },
+
+    /// An edit would change nothing.
+    #[error("old_string and new_string are the same; nothing to change")]
+    EditNoChange,
+
+    /// A glob or regular expression does not parse.
+    #[error("invalid pattern '{pattern}': {message}")]
+    Pattern {
+        /// The pattern.
+        pattern: String,
+        /// The parser's message.
+        message: String,
+    },
+
+    /// No sandbox could be set up for `shell`.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+
+    /// The command could not be started.
+    #[error("cannot start the command: {0}")]
+    Spawn(io::Error),
+
+    /// The command ran past its time limit and was killed.
+    #[error("the command was killed after {seconds} s (its time limit); output so far:\n{output}")]
+    Timeout {
+        /// The limit.
+        seconds: u64,
+        /// What it printed before.
+        output: String,
+    },
+
+    /// `task` was called where no subagents can run.
+    #[error("subagents are not available here (a subagent cannot start another); do the work directly")]
+    NoSubagents,
+
+    /// A subagent failed.
+    #[error("the subagent failed: {0}")]
+    Subagent(String),
+
+    /// A failure inside hearth rather than in the call.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ToolError {
+    /// An I/O error while `action`ing `path`.
+    pub(crate) fn io(action: &'static str, path: &str, source: io::Error) -> Self {
+        ToolError::Io { action, path: path.to_string(), source }
+    }
+}

@@ -1,0 +1,111 @@
+//! `write`: create a file or replace its whole content.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::edit::unified_diff;
+use super::{Tool, ToolContext, ToolError, ToolOutput, blocking, parse_args};
+use crate::permissions::{ActionRequest, Effect};
+use crate::protocol::FileChange;
+
+/// The `write` tool.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteTool;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WriteArgs {
+    path: String,
+    content: String,
+}
+
+#[async_trait::async_trait]
+impl Tool for WriteTool {
+    fn name(&self) -> &'static str {
+        "write"
+    }
+
+    fn description(&self) -> &'static str {
+        "Create a file, or replace all of an existing file's content. Parent directories are created. \
+         To change part of a file, use edit instead."
+    }
+
+    fn parameters(&self) -> Value {
+        json!({
+            "type": "object",
+            "properties": {
+                "path": {"type": "string", "description": "File path, relative to the workspace root"},
+                "content": {"type": "string", "description": "The complete new content of the file"}
+            },
+            "required": ["path", "content"],
+            "additionalProperties": false
+        })
+    }
+
+    fn effect(&self) -> Effect {
+        Effect::Edit
+    }
+
+    fn describe(&self, args: &Value, ctx: &ToolContext) -> Result<ActionRequest, ToolError> {
+        let args: WriteArgs = parse_args(self.name(), args)?;
+        let path = ctx.workspace.resolve(&args.path)?;
+        let shown = ctx.workspace.display_path(&path);
+        let before = existing_text(&path, &args.path)?;
+        let (summary, preview) = match &before {
+            Some(before) => (format!("overwrite {shown}"), unified_diff(&shown, before, &args.content)),
+            None => (format!("create {shown} ({} lines)", args.content.lines().count()), args.content.clone()),
+        };
+        Ok(ActionRequest {
+            tool: self.name().into(),
+            effect: self.effect(),
+            summary,
+            command: None,
+            preview: Some(preview),
+        })
+    }
+
+    async fn run(&self, args: Value, ctx: &ToolContext) -> Result<ToolOutput, ToolError> {
+        let args: WriteArgs = parse_args(self.name(), &args)?;
+        let path = ctx.workspace.resolve(&args.path)?;
+        let shown = ctx.workspace.display_path(&path);
+        blocking(move || write_file(&path, shown, args)).await
+    }
+}
+
+fn write_file(path: &Path, shown: String, args: WriteArgs) -> Result<ToolOutput, ToolError> {
+    let before = existing_text(path, &args.path)?;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|err| ToolError::io("cannot create the directory for", &args.path, err))?;
+    }
+    std::fs::write(path, &args.content).map_err(|err| ToolError::io("cannot write", &args.path, err))?;
+    let lines = args.content.lines().count();
+    let (text, diff) = match &before {
+        Some(before) => {
+            (format!("Overwrote {shown} ({lines} lines)"), Some(unified_diff(&shown, before, &args.content)))
+        }
+        None => (format!("Created {shown} ({lines} lines)"), None),
+    };
+    Ok(ToolOutput {
+        text,
+        changes: vec![FileChange { path: shown, before, after: Some(args.content) }],
+        diff,
+        todos: None,
+    })
+}
+
+/// The current text of `path`, `None` if it does not exist; refuses directories and files that
+/// are not UTF-8 (their content could not be restored by undo).
+pub(crate) fn existing_text(path: &Path, shown: &str) -> Result<Option<String>, ToolError> {
+    match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| ToolError::NotText(shown.to_string())),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(_) if path.is_dir() => Err(ToolError::IsDirectory(shown.to_string())),
+        Err(err) => Err(ToolError::io("cannot read", shown, err)),
+    }
+}
+
+#[cfg(test)]
+mod tests;

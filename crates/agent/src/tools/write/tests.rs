@@ -1,0 +1,53 @@
+#![allow(clippy::unwrap_used)]
+
+use serde_json::json;
+
+use super::*;
+use crate::tools::test_support::TestWorkspace;
+
+#[tokio::test]
+async fn creates_files_and_parent_directories() {
+    let ws = TestWorkspace::new();
+    let out = ws.run(&WriteTool, json!({"path": "a/b/new.txt", "content": "one\ntwo\n"})).await.unwrap();
+    assert_eq!(out.text, "Created a/b/new.txt (2 lines)");
+    assert_eq!(ws.read("a/b/new.txt"), "one\ntwo\n");
+    assert_eq!(
+        out.changes,
+        vec![FileChange { path: "a/b/new.txt".into(), before: None, after: Some("one\ntwo\n".into()) }]
+    );
+}
+
+#[tokio::test]
+async fn overwrites_and_keeps_the_old_content_for_undo() {
+    let ws = TestWorkspace::new();
+    ws.write("f.txt", "old\n");
+    let out = ws.run(&WriteTool, json!({"path": "f.txt", "content": "new\n"})).await.unwrap();
+    assert_eq!(out.text, "Overwrote f.txt (1 lines)");
+    assert_eq!(ws.read("f.txt"), "new\n");
+    assert_eq!(out.changes[0].before.as_deref(), Some("old\n"));
+    let diff = out.diff.unwrap();
+    assert!(diff.contains("-old\n+new\n"), "{diff}");
+}
+
+#[tokio::test]
+async fn refuses_directories_and_non_text_files() {
+    let ws = TestWorkspace::new();
+    ws.write("d/x.txt", "x");
+    ws.write("latin1.txt", [0xe9u8, b'\n']);
+    let err = ws.run(&WriteTool, json!({"path": "d", "content": "x"})).await.unwrap_err();
+    assert!(matches!(err, ToolError::IsDirectory(_)), "{err}");
+    let err = ws.run(&WriteTool, json!({"path": "latin1.txt", "content": "x"})).await.unwrap_err();
+    assert!(matches!(err, ToolError::NotText(_)), "{err}");
+    assert_eq!(std::fs::read(ws.root().join("latin1.txt")).unwrap(), vec![0xe9u8, b'\n']);
+}
+
+#[test]
+fn describe_previews_the_change() {
+    let ws = TestWorkspace::new();
+    ws.write("f.txt", "old\n");
+    let request = WriteTool.describe(&json!({"path": "f.txt", "content": "new\n"}), &ws.ctx).unwrap();
+    assert_eq!(request.summary, "overwrite f.txt");
+    assert!(request.preview.unwrap().contains("+new"));
+    let request = WriteTool.describe(&json!({"path": "g.txt", "content": "a\nb\n"}), &ws.ctx).unwrap();
+    assert_eq!(request.summary, "create g.txt (2 lines)");
+}
