@@ -9,6 +9,7 @@
 //! [`protocol::Event`]s in a [`session::Session`].
 
 pub mod config;
+pub mod conversation;
 pub mod memory;
 pub mod permissions;
 pub mod protocol;

@@ -15,6 +15,7 @@ mod mirror;
 mod pull;
 mod registry;
 mod resolve;
+mod test_models;
 #[cfg(test)]
 mod test_support;
 
@@ -24,3 +25,4 @@ pub use manifest::{ChatFormat, HubSource, Manifest, MirrorPart, MirrorSource, To
 pub use pull::pull;
 pub use registry::Registry;
 pub use resolve::{ResolveOptions, ResolvedModel, resolve};
+pub use test_models::{CI_MODEL, model_for_tests};

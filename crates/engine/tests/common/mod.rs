@@ -4,24 +4,10 @@
 
 use std::path::PathBuf;
 
-use hearth_hub::{Cache, Registry, ResolveOptions};
-
-/// The GGUF for registry id `id`: SmolLM2 is always pulled (it is the CI model); the others are
-/// used when already cached, or pulled when `HEARTH_TEST_ALL_MODELS=1`.
+/// The GGUF for registry id `id`, or `None` when the test should skip it (see
+/// [`hearth_hub::model_for_tests`]).
 pub fn model_path(id: &str) -> Option<PathBuf> {
-    let pull_all = std::env::var("HEARTH_TEST_ALL_MODELS").is_ok_and(|v| v == "1");
-    if id == "smollm2-135m" || pull_all {
-        let opts = ResolveOptions { progress: false, ..ResolveOptions::default() };
-        return Some(hearth_hub::resolve(id, &opts).expect("pull test model").path);
-    }
-    let registry = Registry::builtin().expect("registry");
-    let manifest = registry.lookup(id).expect("known model id");
-    let cache = Cache::from_env().expect("cache");
-    let found = cache.find_verified(manifest).expect("cache lookup");
-    if found.is_none() {
-        eprintln!("skipping {id}: not cached (set HEARTH_TEST_ALL_MODELS=1 to pull it)");
-    }
-    found
+    hearth_hub::model_for_tests(id).expect("test model")
 }
 
 /// The parity fixture llama.cpp recorded for `id`.
