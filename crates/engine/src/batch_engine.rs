@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc as async_mpsc;
 
+use crate::constraint::SharedConstraint;
 use crate::error::EngineError;
 use crate::generate::StopReason;
 use crate::kv::{KvCache, KvPool};
@@ -36,6 +37,8 @@ pub struct GenerationRequest {
     pub max_tokens: usize,
     /// Tokens that end generation (not sent).
     pub stop_tokens: Vec<u32>,
+    /// A rule on which tokens may be generated (a tool-call grammar), if any.
+    pub constraint: Option<SharedConstraint>,
 }
 
 /// Counts and timings of one finished request.
@@ -95,7 +98,7 @@ struct Job {
 /// A handle to the generation thread; cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct BatchEngine {
-    jobs: Option<mpsc::Sender<Job>>,
+    jobs: Option<mpsc::Sender<Box<Job>>>,
     worker: Option<JoinHandle<()>>,
 }
 
@@ -114,7 +117,7 @@ impl BatchEngine {
     /// Queues `request` and returns the stream of its events.
     pub fn submit(&self, request: GenerationRequest) -> GenerationStream {
         let (events, rx) = async_mpsc::unbounded_channel();
-        let job = Job { request, events, submitted: Instant::now() };
+        let job = Box::new(Job { request, events, submitted: Instant::now() });
         let sent = self.jobs.as_ref().map(|jobs| jobs.send(job));
         if let Some(Err(mpsc::SendError(job))) = sent {
             let _ = job.events.send(GenerationEvent::Failed(EngineError::EngineStopped));
@@ -152,17 +155,17 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(mut self, jobs: mpsc::Receiver<Job>) {
+    fn run(mut self, jobs: mpsc::Receiver<Box<Job>>) {
         loop {
             if self.running.is_empty() {
                 match jobs.recv() {
-                    Ok(job) => self.admit(job),
+                    Ok(job) => self.admit(*job),
                     Err(_) => return,
                 }
             }
             while self.running.len() < self.max_sequences {
                 match jobs.try_recv() {
-                    Ok(job) => self.admit(job),
+                    Ok(job) => self.admit(*job),
                     Err(_) => break,
                 }
             }
@@ -201,6 +204,14 @@ impl Worker {
             budget -= n;
             takes.push(n);
         }
+        // Sequences that sample after this pass get their allowed-token sets computed meanwhile.
+        let preparing: Vec<SharedConstraint> = self
+            .running
+            .iter()
+            .zip(&takes)
+            .filter(|(r, n)| **n > 0 && r.pending.len() == **n)
+            .filter_map(|(r, _)| r.job.request.constraint.clone())
+            .collect();
         let mut batch: Vec<BatchInput<'_>> = Vec::new();
         let mut stepped = Vec::new();
         for (i, (r, &n)) in self.running.iter_mut().zip(&takes).enumerate() {
@@ -209,7 +220,16 @@ impl Worker {
                 stepped.push(i);
             }
         }
-        let logits = self.model.forward_batch(&mut batch).and_then(|l| Ok(l.to_vec2::<f32>()?));
+        let model = &self.model;
+        let logits = std::thread::scope(|scope| {
+            for c in &preparing {
+                scope.spawn(move || {
+                    // An error here resurfaces when the mask is applied.
+                    let _ = c.with(|c| c.prepare());
+                });
+            }
+            model.forward_batch(&mut batch).and_then(|l| Ok(l.to_vec2::<f32>()?))
+        });
         drop(batch);
         let logits = match logits {
             Ok(l) => l,
@@ -245,6 +265,19 @@ impl Running {
     /// Samples the next token and sends it; returns why generation stops, if it does.
     /// `context_full` says no further token fits the model's context.
     fn sample(&mut self, logits: &[f32], context_full: bool) -> Option<StopReason> {
+        let constrained;
+        let logits = match &self.job.request.constraint {
+            Some(c) => {
+                let mut masked = logits.to_vec();
+                if let Err(e) = c.with(|c| c.apply(&mut masked)) {
+                    let _ = self.job.events.send(GenerationEvent::Failed(EngineError::Constraint(e)));
+                    return Some(StopReason::Cancelled);
+                }
+                constrained = masked;
+                &constrained[..]
+            }
+            None => logits,
+        };
         let token = match self.sampler.sample(logits, self.cache.tokens()) {
             Ok(t) => t,
             Err(e) => {
@@ -256,14 +289,30 @@ impl Running {
         if self.job.request.stop_tokens.contains(&token) {
             return Some(StopReason::EndOfGeneration);
         }
-        self.generated += 1;
-        if self.job.events.send(GenerationEvent::Token(token)).is_err() {
-            return Some(StopReason::Cancelled);
+        let (forced, finished) = match &self.job.request.constraint {
+            Some(c) => match c.with(|c| Ok((c.commit(token)?, c.is_finished()))) {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = self.job.events.send(GenerationEvent::Failed(EngineError::Constraint(e)));
+                    return Some(StopReason::Cancelled);
+                }
+            },
+            None => (Vec::new(), false),
+        };
+        for t in std::iter::once(token).chain(forced.iter().copied()) {
+            self.generated += 1;
+            if self.job.events.send(GenerationEvent::Token(t)).is_err() {
+                return Some(StopReason::Cancelled);
+            }
+            self.pending.push(t);
+            if self.generated >= self.job.request.max_tokens || context_full {
+                return Some(StopReason::Length);
+            }
         }
-        if self.generated >= self.job.request.max_tokens || context_full {
-            return Some(StopReason::Length);
+        // Forced tokens go into the next pass together, not one step each.
+        if finished {
+            return Some(StopReason::EndOfGeneration);
         }
-        self.pending.push(token);
         None
     }
 

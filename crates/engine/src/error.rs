@@ -25,6 +25,8 @@ pub enum EngineError {
     ContextFull { needed: usize, limit: usize },
     #[error("device {0} is not supported by this build for quantized weights yet")]
     UnsupportedDevice(String),
+    #[error("token constraint failed: {0}")]
+    Constraint(String),
     #[error("empty input: at least one token is needed")]
     EmptyInput,
     #[error(transparent)]

@@ -2,6 +2,7 @@
 
 pub mod batch_engine;
 pub mod chat_template;
+pub mod constraint;
 pub mod error;
 pub mod generate;
 pub mod gguf;
