@@ -63,7 +63,7 @@ fn bench(c: &mut Criterion) {
     let (id, path) = pick_model();
     let h = Harness::load(&id, &path);
     let set = PromptSet::load();
-    let grammar = h.grammar(set.group(0), ToolChoice::Auto);
+    let grammar = h.grammar(set.group(0), ToolChoice::Auto, true);
     // In the generic format the tags are plain text, so special tokens are not parsed.
     let tokens = h.tokenizer.encode(REPLY, false, h.format.template_lists_tools()).unwrap();
     eprintln!("{id}: replaying {} tokens", tokens.len());

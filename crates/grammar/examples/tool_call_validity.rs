@@ -3,11 +3,13 @@
 //! ```text
 //! cargo run --release -p hearth-grammar --example tool_call_validity -- \
 //!     --model qwen2.5-coder-0.5b --prompts 500 [--max-tokens 96] [--mode both|constrained|unconstrained]
+//!     [--parallel] [--verbose]
 //! ```
 //!
 //! Each request (25 tools with varied schemas, `fixtures/tool_prompts.json`) is shown with its
 //! group of 5 tools in the model's own format and answered at temperature 0.7; constrained runs
-//! use `ToolChoice::Required`. A reply is valid when it holds at least one call, parses exactly
+//! use `ToolChoice::Required` with one call per reply (`--parallel`
+//! allows several, which small models tend to repeat up to the token limit). A reply is valid when it holds at least one call, parses exactly
 //! as written and every call's arguments validate against the tool's schema (`jsonschema`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -29,6 +31,7 @@ struct Args {
     constrained: bool,
     unconstrained: bool,
     verbose: bool,
+    parallel: bool,
 }
 
 fn args() -> Args {
@@ -39,6 +42,7 @@ fn args() -> Args {
         constrained: true,
         unconstrained: true,
         verbose: false,
+        parallel: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -54,6 +58,7 @@ fn args() -> Args {
                 other => panic!("unknown mode {other}"),
             },
             "--verbose" => a.verbose = true,
+            "--parallel" => a.parallel = true,
             other => panic!("unknown flag {other}"),
         }
     }
@@ -97,7 +102,8 @@ fn main() {
     let h = Harness::load(&a.model, &path);
     let set = PromptSet::load();
     let jobs = prepared(&h, &set, a.prompts);
-    let grammars: Vec<_> = (0..set.groups()).map(|g| h.grammar(set.group(g), ToolChoice::Required)).collect();
+    let grammars: Vec<_> =
+        (0..set.groups()).map(|g| h.grammar(set.group(g), ToolChoice::Required, a.parallel)).collect();
     println!(
         "model {} ({:?} format), {} prompts over {} tools, max {} tokens, temperature 0.7",
         a.model,

@@ -24,6 +24,7 @@ pub struct ToolCallGrammar {
     format: ToolCallFormat,
     tools: Vec<Tool>,
     choice: ToolChoice,
+    parallel_calls: bool,
     lark: String,
 }
 
@@ -40,8 +41,21 @@ impl ToolCallGrammar {
                 });
             }
         }
-        let lark = build_lark(format, &tools, &choice);
-        Ok(Self { format, tools, choice, lark })
+        let lark = build_lark(format, &tools, &choice, true);
+        Ok(Self { format, tools, choice, parallel_calls: true, lark })
+    }
+
+    /// Whether a reply may hold several calls (the default) or at most one (OpenAI's
+    /// `parallel_tool_calls: false`; small models tend to repeat a call until the token limit).
+    pub fn with_parallel_calls(mut self, allowed: bool) -> Self {
+        self.parallel_calls = allowed;
+        self.lark = build_lark(self.format, &self.tools, &self.choice, allowed);
+        self
+    }
+
+    /// Whether a reply may hold several calls.
+    pub fn parallel_calls(&self) -> bool {
+        self.parallel_calls
     }
 
     /// The tool-call format.
@@ -75,7 +89,7 @@ fn literal(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_default()
 }
 
-fn build_lark(format: ToolCallFormat, tools: &[Tool], choice: &ToolChoice) -> String {
+fn build_lark(format: ToolCallFormat, tools: &[Tool], choice: &ToolChoice, parallel_calls: bool) -> String {
     let mut g = String::from("%llguidance {}\n");
     let start = match choice {
         ToolChoice::None => "TEXT?".to_string(),
@@ -100,7 +114,11 @@ fn build_lark(format: ToolCallFormat, tools: &[Tool], choice: &ToolChoice) -> St
     if tools.is_empty() {
         return g;
     }
-    let _ = writeln!(g, "calls: call (\"\\n\" call)*");
+    if parallel_calls {
+        let _ = writeln!(g, "calls: call (\"\\n\" call)*");
+    } else {
+        let _ = writeln!(g, "calls: call");
+    }
     let _ = writeln!(g, "call: {}", (0..tools.len()).map(|i| format!("call_{i}")).collect::<Vec<_>>().join(" | "));
     let (open, close) = match format {
         ToolCallFormat::Qwen => (format!("{CALL_OPEN} \"\\n\""), format!("\"\\n\" {CALL_CLOSE}")),
@@ -158,13 +176,46 @@ fn write_arguments(g: &mut String, i: usize, tool: &Tool) {
     }
 }
 
-/// `schema` with hearth's JSON layout attached as llguidance's `x-guidance` options.
+/// `schema` made strict, with hearth's JSON layout attached as llguidance's `x-guidance` options.
 fn schema_with_layout(schema: &Value) -> Value {
-    let mut schema = schema.clone();
+    let mut schema = strict(schema);
     if let Some(obj) = schema.as_object_mut() {
         obj.insert("x-guidance".into(), json_layout());
     }
     schema
+}
+
+/// `schema` with `"additionalProperties": false` on every object schema that says nothing about
+/// extra properties: a call's arguments are the ones its tool declares (as in OpenAI's strict
+/// mode), where plain JSON schema would let a model invent more.
+pub fn strict(schema: &Value) -> Value {
+    let Value::Object(obj) = schema else { return schema.clone() };
+    let mut out = serde_json::Map::with_capacity(obj.len() + 1);
+    for (key, value) in obj {
+        let value = match key.as_str() {
+            // Maps of name to subschema.
+            "properties" | "$defs" | "definitions" | "patternProperties" | "dependentSchemas" => match value {
+                Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), strict(v))).collect()),
+                other => other.clone(),
+            },
+            // Lists of subschemas.
+            "anyOf" | "oneOf" | "allOf" | "prefixItems" => match value {
+                Value::Array(a) => Value::Array(a.iter().map(strict).collect()),
+                other => other.clone(),
+            },
+            // Single subschemas.
+            "items" | "additionalProperties" | "not" | "if" | "then" | "else" | "contains" => strict(value),
+            _ => value.clone(),
+        };
+        out.insert(key.clone(), value);
+    }
+    let is_object = obj.get("type").and_then(Value::as_str) == Some("object") || obj.contains_key("properties");
+    let open_ended =
+        ["additionalProperties", "patternProperties", "unevaluatedProperties"].iter().any(|k| obj.contains_key(*k));
+    if is_object && !open_ended {
+        out.insert("additionalProperties".into(), Value::Bool(false));
+    }
+    Value::Object(out)
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ fn native_calls_use_the_special_tokens_and_validate() {
     assert!(h.env.is_special(open));
     assert_eq!(h.env.special_token("</tool_call>"), h.tokenizer.token_id("</tool_call>"));
     let set = PromptSet::load();
-    let grammars: Vec<_> = (0..set.groups()).map(|g| h.grammar(set.group(g), ToolChoice::Required)).collect();
+    let grammars: Vec<_> = (0..set.groups()).map(|g| h.grammar(set.group(g), ToolChoice::Required, false)).collect();
     for (i, (p, tokens)) in prepared(&h, &set, 10).iter().enumerate() {
         let mut s = sampler(i as u64);
         let reply = h.reply(tokens, Some(&grammars[p.group]), &mut s, 128);

@@ -21,7 +21,7 @@ fn constrained_replies_always_parse_and_validate() {
     let h = harness();
     assert_eq!(h.format, ToolCallFormat::Generic);
     let set = PromptSet::load();
-    let grammars: Vec<_> = (0..set.groups()).map(|g| h.grammar(set.group(g), ToolChoice::Required)).collect();
+    let grammars: Vec<_> = (0..set.groups()).map(|g| h.grammar(set.group(g), ToolChoice::Required, false)).collect();
     let mut ended = 0;
     for (i, (p, tokens)) in prepared(&h, &set, 25).iter().enumerate() {
         let mut s = sampler(i as u64);
@@ -44,7 +44,7 @@ fn constrained_replies_always_parse_and_validate() {
 fn auto_choice_allows_plain_text_and_parses_calls() {
     let h = harness();
     let set = PromptSet::load();
-    let grammar = h.grammar(set.group(1), ToolChoice::Auto);
+    let grammar = h.grammar(set.group(1), ToolChoice::Auto, true);
     for i in 0..4 {
         let prompt =
             h.prompt_tokens(set.group(1), if i % 2 == 0 { "Hi! Who are you?" } else { "Show the diff of src/lib.rs." });

@@ -160,3 +160,32 @@ fn malformed_lark_is_rejected() {
     let env = GrammarEnv::new(&tokenizer()).unwrap();
     assert!(matches!(env.compile_lark("start: (("), Err(GrammarError::Rejected { .. })));
 }
+
+#[test]
+fn single_call_grammar_refuses_a_second_call() {
+    let env = GrammarEnv::new(&tokenizer()).unwrap();
+    let grammar =
+        ToolCallGrammar::new(ToolCallFormat::Qwen, vec![read_file(), run_command()], ToolChoice::Required).unwrap();
+    let one = env.compile(&grammar.clone().with_parallel_calls(false)).unwrap();
+    let many = env.compile(&grammar).unwrap();
+    let tok = tokenizer();
+    let two = format!("{READ}\n{RUN}");
+    assert!(accepts(&tok, &one, READ) && !accepts(&tok, &one, &two));
+    assert!(accepts(&tok, &many, &two));
+}
+
+#[test]
+fn strict_schemas_refuse_undeclared_arguments() {
+    let g = compiled(ToolCallFormat::Qwen, ToolChoice::Required);
+    let tok = tokenizer();
+    let with_extra = READ.replace("\"src/main.rs\"", "\"src/main.rs\", \"max_depth\": 2");
+    assert!(!accepts(&tok, &g, &with_extra));
+    // A map the schema leaves open stays open.
+    let open = json!({"type": "object", "properties": {"env": {"type": "object", "additionalProperties": {"type": "string"}}}});
+    let strict_open = strict(&open);
+    assert_eq!(strict_open["additionalProperties"], json!(false));
+    assert_eq!(strict_open["properties"]["env"]["additionalProperties"], json!({"type": "string"}));
+    let nested =
+        strict(&json!({"type": "array", "items": {"type": "object", "properties": {"a": {"type": "integer"}}}}));
+    assert_eq!(nested["items"]["additionalProperties"], json!(false));
+}

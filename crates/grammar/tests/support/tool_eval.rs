@@ -70,9 +70,10 @@ impl Harness {
         self.tokenizer.encode(&text, true, true).unwrap()
     }
 
-    /// The compiled grammar for `tools` under `choice`.
-    pub fn grammar(&self, tools: &[Tool], choice: ToolChoice) -> CompiledGrammar {
-        let grammar = ToolCallGrammar::new(self.format, tools.to_vec(), choice).unwrap();
+    /// The compiled grammar for `tools` under `choice`, with several calls allowed or one.
+    pub fn grammar(&self, tools: &[Tool], choice: ToolChoice, parallel_calls: bool) -> CompiledGrammar {
+        let grammar =
+            ToolCallGrammar::new(self.format, tools.to_vec(), choice).unwrap().with_parallel_calls(parallel_calls);
         self.env.compile(&grammar).unwrap()
     }
 
