@@ -71,10 +71,12 @@ fn pct(n: usize, d: usize) -> f64 {
 
 fn report(name: &str, t: &Tally, seconds: f64) {
     println!(
-        "{name:>13}: {} replies, valid {:.1}% ({}), valid after repair {:.1}%, expected tool first {:.1}%, cut by length {}, {:.1} tokens/reply, {:.0} s",
+        "{name:>13}: {} replies, valid {:.1}% ({}; {:.1}% of the {} that ended), valid after repair {:.1}%, expected tool first {:.1}%, cut by length {}, {:.1} tokens/reply, {:.0} s",
         t.replies,
         pct(t.valid, t.replies),
         t.valid,
+        pct(t.valid, t.replies - t.truncated),
+        t.replies - t.truncated,
         pct(t.valid_repaired, t.replies),
         pct(t.right_tool, t.replies),
         t.truncated,
