@@ -8,6 +8,7 @@
 //! one pass, and sessions fork and rewind with their sequences. [`parse_reply`] turns the text
 //! back into typed [`ToolCall`]s, tolerantly for unconstrained output.
 
+pub mod constraint;
 pub mod error;
 pub mod format;
 pub mod generate;
@@ -21,6 +22,7 @@ pub mod tools;
 #[cfg(test)]
 mod test_vocab;
 
+pub use constraint::GrammarConstraint;
 pub use error::{GrammarError, Result};
 pub use format::ToolCallFormat;
 pub use generate::{ConstrainedStats, generate_constrained};

@@ -89,33 +89,33 @@ impl Harness {
         let kept = cache.reuse_prefix(prompt);
         let (history, rest) = prompt.split_at(kept);
         let is_eog = |t: u32| self.tokenizer.is_end_of_generation(t);
-        let (tokens, stop, stats) = match grammar {
-            Some(g) => {
-                let mut session = g.session();
-                let (tokens, stats) = generate_constrained(
-                    &self.model,
-                    &mut cache,
-                    history,
-                    rest,
-                    &mut session,
-                    sampler,
-                    max_tokens,
-                    &is_eog,
-                    |_| ControlFlow::Continue(()),
-                )
-                .unwrap();
-                let stop = stats.stop;
-                (tokens, stop, Some(stats))
-            }
-            None => {
-                let (tokens, stats) =
-                    generate(&self.model, &mut cache, history, rest, sampler, max_tokens, &is_eog, |_| {
+        let (tokens, stop, stats) =
+            match grammar {
+                Some(g) => {
+                    let mut session = g.session();
+                    let (tokens, stats) = generate_constrained(
+                        &self.model,
+                        &mut cache,
+                        history,
+                        rest,
+                        &mut session,
+                        sampler,
+                        max_tokens,
+                        &is_eog,
+                        |_| ControlFlow::Continue(()),
+                    )
+                    .unwrap();
+                    let stop = stats.stop;
+                    (tokens, stop, Some(stats))
+                }
+                None => {
+                    let (tokens, stats) = generate(&self.model, &mut cache, rest, sampler, max_tokens, &is_eog, |_| {
                         ControlFlow::Continue(())
                     })
                     .unwrap();
-                (tokens, stats.stop, None)
-            }
-        };
+                    (tokens, stats.stop, None)
+                }
+            };
         let text = self.tokenizer.decode(&tokens, true).unwrap();
         Reply { text, tokens: tokens.len(), stop, stats, prefilled: rest.len() }
     }
