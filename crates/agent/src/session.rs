@@ -301,6 +301,56 @@ pub fn default_sessions_dir() -> Option<PathBuf> {
         .or_else(|| var("HOME").map(|home| home.join(".local/state/hearth/sessions")))
 }
 
+/// A session file's first facts, for choosing one to resume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSummary {
+    /// The session file.
+    pub path: PathBuf,
+    /// The session's id.
+    pub id: String,
+    /// The workspace it ran in.
+    pub workspace: PathBuf,
+    /// When it started, in milliseconds since the Unix epoch.
+    pub started_ms: u64,
+    /// The first user message, if any.
+    pub first_message: Option<String>,
+}
+
+/// The sessions in `dir` for `workspace` (all of them when `None`), newest first. Files that
+/// cannot be read as sessions are skipped.
+pub fn list_sessions(dir: &Path, workspace: Option<&Path>) -> Result<Vec<SessionSummary>, SessionError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(SessionError::Io { path: dir.to_path_buf(), source }),
+    };
+    let mut sessions = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|ext| ext != "jsonl") {
+            continue;
+        }
+        let Ok(loaded) = Session::load(&path) else { continue };
+        let Event::SessionStarted { session_id, workspace: root, .. } = &loaded.events[0].event else { continue };
+        if workspace.is_some_and(|wanted| wanted != root) {
+            continue;
+        }
+        let first_message = loaded.events.iter().find_map(|record| match &record.event {
+            Event::UserMessage { text } => Some(text.clone()),
+            _ => None,
+        });
+        sessions.push(SessionSummary {
+            id: session_id.clone(),
+            workspace: root.clone(),
+            started_ms: loaded.events[0].ts_ms,
+            first_message,
+            path,
+        });
+    }
+    sessions.sort_by(|a, b| b.started_ms.cmp(&a.started_ms).then_with(|| b.id.cmp(&a.id)));
+    Ok(sessions)
+}
+
 fn undone_turns(events: &[EventRecord]) -> Vec<u32> {
     events
         .iter()

@@ -35,7 +35,7 @@ pub use registry::ToolRegistry;
 pub use shell::sandbox::{Sandbox, SandboxError, SandboxKind, SandboxPolicy};
 pub use shell::{ShellSettings, ShellTool};
 pub use task::{SubagentRequest, SubagentRunner, TaskTool};
-pub use todo::TodoTool;
+pub use todo::{TodoTool, render as render_todos};
 pub use write::WriteTool;
 
 /// How much a tool may put in front of the model in one result.

@@ -194,3 +194,24 @@ fn session_ids_are_unique_and_files_are_named_by_them() {
     assert_ne!(a.session.id(), b.session.id());
     assert_eq!(a.session.path().file_name().unwrap().to_str().unwrap(), format!("{}.jsonl", a.session.id()));
 }
+
+#[test]
+fn list_sessions_finds_a_workspaces_sessions_newest_first() {
+    let sessions = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().canonicalize().unwrap();
+    let meta = |root: &Path| SessionMeta { workspace: root.to_path_buf(), model: None, mode: Mode::Ask };
+    let mut older = Session::create(sessions.path(), meta(&root)).unwrap();
+    older.append(Event::UserMessage { text: "first task".into() }).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let newer = Session::create(sessions.path(), meta(&root)).unwrap();
+    Session::create(sessions.path(), meta(Path::new("/elsewhere"))).unwrap();
+    std::fs::write(sessions.path().join("junk.jsonl"), "not a session\n").unwrap();
+
+    let found = list_sessions(sessions.path(), Some(&root)).unwrap();
+    let ids: Vec<&str> = found.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, vec![newer.id(), older.id()]);
+    assert_eq!(found[1].first_message.as_deref(), Some("first task"));
+    assert_eq!(list_sessions(sessions.path(), None).unwrap().len(), 3);
+    assert!(list_sessions(&sessions.path().join("missing"), None).unwrap().is_empty());
+}

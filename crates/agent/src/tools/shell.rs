@@ -182,7 +182,7 @@ impl Tool for ShellTool {
             .kill_on_drop(true)
             .process_group(0);
         let mut child = command.spawn().map_err(ToolError::Spawn)?;
-        let group = child.id();
+        let mut group = ProcessGroup(child.id());
         let buffer = Arc::new(Mutex::new(CappedBuffer::new(settings.max_output_bytes)));
         let readers = [
             child.stdout.take().map(|out| tokio::spawn(drain(out, buffer.clone()))),
@@ -191,7 +191,7 @@ impl Tool for ShellTool {
         let status = tokio::time::timeout(timeout, child.wait()).await;
         // Background processes the command left behind would hold the output pipes open and
         // outlive the call; the whole process group goes with the command.
-        kill_group(group);
+        group.kill();
         let status = match status {
             Ok(status) => Some(status.map_err(|err| ToolError::Internal(format!("waiting for the command: {err}")))?),
             Err(_) => {
@@ -243,11 +243,23 @@ fn scrubbed_environment(settings: &ShellSettings, tmpdir: &std::path::Path, sand
     env
 }
 
-fn kill_group(group: Option<u32>) {
-    let Some(pid) = group.and_then(|pid| i32::try_from(pid).ok()) else { return };
-    // SAFETY: kill takes plain integers; a negative pid names the group the command leads.
-    unsafe {
-        libc::kill(-pid, libc::SIGKILL);
+/// The process group a command leads; killed when the call ends, also when the call's future is
+/// dropped (the user cancelled), so nothing the command started outlives it.
+struct ProcessGroup(Option<u32>);
+
+impl ProcessGroup {
+    fn kill(&mut self) {
+        let Some(pid) = self.0.take().and_then(|pid| i32::try_from(pid).ok()) else { return };
+        // SAFETY: kill takes plain integers; a negative pid names the group the command leads.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 

@@ -61,6 +61,21 @@ async fn background_processes_do_not_hold_the_call() {
 }
 
 #[tokio::test]
+async fn a_cancelled_call_kills_what_the_command_started() {
+    for policy in [SandboxPolicy::Auto, SandboxPolicy::Off] {
+        let mut ws = TestWorkspace::new();
+        ws.ctx.shell.sandbox = policy;
+        let marker = ws.root().join("survived");
+        let command = format!("(sleep 1; touch {}) & sleep 30", marker.display());
+        let call = ws.run(&ShellTool, json!({"command": command}));
+        // Dropping the future is what cancelling a turn does.
+        assert!(tokio::time::timeout(Duration::from_millis(300), call).await.is_err());
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(!marker.exists(), "{policy:?}: a background process outlived the cancelled call");
+    }
+}
+
+#[tokio::test]
 async fn long_output_keeps_head_and_tail() {
     let mut ws = TestWorkspace::new();
     ws.ctx.shell.max_output_bytes = 1000;
