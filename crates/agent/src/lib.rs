@@ -8,12 +8,16 @@
 //! [`workspace::Workspace`] confines every path. The loop records what happened as
 //! [`protocol::Event`]s in a [`session::Session`].
 
+pub mod agent_loop;
+pub mod cancel;
 pub mod config;
 pub mod conversation;
 pub mod memory;
 pub mod permissions;
 pub mod protocol;
+pub mod runtime;
 pub mod session;
+pub mod subagent;
 pub mod system_prompt;
 pub mod tools;
 pub mod workspace;

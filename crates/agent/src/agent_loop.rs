@@ -1,0 +1,381 @@
+//! The agent loop: a user message, then model replies and tool calls until the model answers
+//! without calling a tool (or the step limit is reached).
+//!
+//! Every reply is generated under a tool-call grammar built from the tools the permission mode
+//! offers, so each call is well-formed and names a real tool with arguments that match its
+//! schema; in plan mode the write tools are not in the grammar at all. The conversation is an
+//! append-only token log ([`Conversation`]); each request hands the whole log to the batch
+//! engine, which reuses the cached prefix, so a turn prefills only its new tokens.
+
+use std::sync::Arc;
+
+use hearth_engine::batch_engine::{GenerationEvent, GenerationRequest, RequestStats};
+use hearth_engine::chat_template::{ChatMessage, ToolCall as TemplateToolCall};
+use hearth_engine::constraint::SharedConstraint;
+use hearth_engine::generate::StopReason;
+use hearth_engine::sampler::SamplerConfig;
+use hearth_grammar::{CompiledGrammar, GrammarConstraint, Tool as GrammarTool, ToolCallGrammar, ToolChoice, parse_reply};
+use serde_json::Value;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::cancel::CancelFlag;
+use crate::conversation::{Conversation, ConversationError};
+use crate::permissions::{Approver, Mode, Permissions};
+use crate::protocol::{Event, TokenUsage};
+use crate::runtime::ModelRuntime;
+use crate::session::{Session, SessionError};
+use crate::tools::{ToolContext, ToolRegistry};
+
+/// Errors that end a turn.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Conversation(#[from] ConversationError),
+    #[error(transparent)]
+    Grammar(#[from] hearth_grammar::GrammarError),
+    #[error("generation failed: {0}")]
+    Generation(String),
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error(
+        "the conversation needs {needed} tokens but the model's context holds {limit}; use /compact or start a new session"
+    )]
+    ContextFull { needed: usize, limit: usize },
+}
+
+/// What a front-end sees while a turn runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AgentEvent {
+    /// Text of the reply as it is generated.
+    TextDelta(String),
+    /// The model called a tool.
+    ToolCall { call_id: String, name: String, arguments: Value },
+    /// A tool finished (or was refused).
+    ToolResult { call_id: String, name: String, output: String, is_error: bool, diff: Option<String> },
+    /// Token counts of one model call and the context meter.
+    Usage(TokenUsage),
+    /// The turn ended with this answer.
+    TurnDone { text: String, steps: usize },
+}
+
+/// Limits and sampling of the loop.
+#[derive(Debug, Clone)]
+pub struct AgentSettings {
+    /// Model calls per user message at most.
+    pub max_steps: usize,
+    /// Tokens per reply at most.
+    pub max_reply_tokens: usize,
+    /// Sampling settings.
+    pub sampler: SamplerConfig,
+    /// Whether replies are constrained by the tool-call grammar.
+    pub constrained: bool,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        Self {
+            max_steps: 24,
+            max_reply_tokens: 1024,
+            sampler: SamplerConfig { temperature: 0.2, top_k: 40, top_p: 0.95, min_p: 0.05, ..SamplerConfig::default() },
+            constrained: true,
+        }
+    }
+}
+
+/// One agent: a conversation, its tools and guardrails, and the shared model.
+pub struct Agent {
+    runtime: Arc<ModelRuntime>,
+    conversation: Conversation,
+    registry: ToolRegistry,
+    ctx: ToolContext,
+    permissions: Arc<Permissions>,
+    approver: Arc<dyn Approver>,
+    session: Option<Session>,
+    settings: AgentSettings,
+    /// Grammars compiled per mode (the tool set depends on it).
+    grammars: Vec<(Mode, Arc<CompiledGrammar>, Vec<GrammarTool>)>,
+    /// Prompt tokens reused from the KV cache over the agent's life, and computed.
+    reused_tokens: u64,
+    prefilled_tokens: u64,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent").field("tokens", &self.conversation.tokens().len()).finish_non_exhaustive()
+    }
+}
+
+/// The parts an [`Agent`] is made of.
+pub struct AgentParts {
+    pub runtime: Arc<ModelRuntime>,
+    pub conversation: Conversation,
+    pub registry: ToolRegistry,
+    pub ctx: ToolContext,
+    pub permissions: Arc<Permissions>,
+    pub approver: Arc<dyn Approver>,
+    pub session: Option<Session>,
+    pub settings: AgentSettings,
+}
+
+impl Agent {
+    /// An agent from its parts.
+    pub fn new(parts: AgentParts) -> Self {
+        Self {
+            runtime: parts.runtime,
+            conversation: parts.conversation,
+            registry: parts.registry,
+            ctx: parts.ctx,
+            permissions: parts.permissions,
+            approver: parts.approver,
+            session: parts.session,
+            settings: parts.settings,
+            grammars: Vec::new(),
+            reused_tokens: 0,
+            prefilled_tokens: 0,
+        }
+    }
+
+    /// The conversation's token log.
+    pub fn conversation(&self) -> &Conversation {
+        &self.conversation
+    }
+
+    /// Mutable access to the conversation (undo rewinds it).
+    pub fn conversation_mut(&mut self) -> &mut Conversation {
+        &mut self.conversation
+    }
+
+    /// The session file, if the agent records one.
+    pub fn session_mut(&mut self) -> Option<&mut Session> {
+        self.session.as_mut()
+    }
+
+    /// The permissions (front-ends change the mode).
+    pub fn permissions(&self) -> &Arc<Permissions> {
+        &self.permissions
+    }
+
+    /// The tool context (workspace, plan).
+    pub fn tool_context(&self) -> &ToolContext {
+        &self.ctx
+    }
+
+    /// Prompt tokens reused from the cache and computed, over the agent's life.
+    pub fn prefill_totals(&self) -> (u64, u64) {
+        (self.reused_tokens, self.prefilled_tokens)
+    }
+
+    /// Runs one user message to the model's final answer, sending events as they happen.
+    /// `cancel` stops generation and tool calls between steps (Ctrl-C), not the program.
+    pub async fn run_turn(
+        &mut self,
+        user: &str,
+        events: &UnboundedSender<AgentEvent>,
+        cancel: &CancelFlag,
+    ) -> Result<String, AgentError> {
+        self.record(Event::UserMessage { text: user.to_string() })?;
+        self.conversation.push_user(user)?;
+        let mut last_text = String::new();
+        for step in 1..=self.settings.max_steps {
+            let (text, generated) = self.generate_reply(events, cancel).await?;
+            let tools = self.grammar_for(self.permissions.mode())?.2.clone();
+            let parsed = parse_reply(&text, &tools);
+            let calls: Vec<TemplateToolCall> = parsed
+                .calls
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    TemplateToolCall::function(Some(format!("call_{step}_{i}")), c.name.clone(), c.arguments.clone())
+                })
+                .collect();
+            let content = parsed.content.trim().to_string();
+            let message = if calls.is_empty() {
+                ChatMessage::assistant(content.clone())
+            } else {
+                ChatMessage::assistant_tool_calls((!content.is_empty()).then(|| content.clone()), calls.clone())
+            };
+            self.conversation.finish_assistant(&generated, message)?;
+            if !content.is_empty() {
+                self.record(Event::AssistantText { text: content.clone() })?;
+            }
+            last_text = content;
+            if calls.is_empty() || cancel.is_set() {
+                let _ = events.send(AgentEvent::TurnDone { text: last_text.clone(), steps: step });
+                return Ok(last_text);
+            }
+            let results = self.run_calls(&calls, events, cancel).await?;
+            self.conversation.push_tool_results(results)?;
+        }
+        let note = format!("(stopped after {} model calls without a final answer)", self.settings.max_steps);
+        let _ = events.send(AgentEvent::TurnDone { text: note.clone(), steps: self.settings.max_steps });
+        Ok(if last_text.is_empty() { note } else { last_text })
+    }
+
+    /// Generates one reply from the end of the log; returns its text and tokens.
+    async fn generate_reply(
+        &mut self,
+        events: &UnboundedSender<AgentEvent>,
+        cancel: &CancelFlag,
+    ) -> Result<(String, Vec<u32>), AgentError> {
+        self.conversation.begin_assistant()?;
+        let needed = self.conversation.tokens().len() + 1;
+        if needed >= self.runtime.context_length {
+            return Err(AgentError::ContextFull { needed, limit: self.runtime.context_length });
+        }
+        let constraint = if self.settings.constrained {
+            let (_, compiled, _) = self.grammar_for(self.permissions.mode())?;
+            Some(SharedConstraint::new(GrammarConstraint::new(compiled.session())))
+        } else {
+            None
+        };
+        let max_tokens = self.settings.max_reply_tokens.min(self.runtime.context_length - needed);
+        let request = GenerationRequest {
+            prompt: self.conversation.tokens().to_vec(),
+            sampler: self.settings.sampler.clone(),
+            max_tokens,
+            stop_tokens: self.runtime.tokenizer.end_of_generation().to_vec(),
+            constraint,
+        };
+        let mut stream = self.runtime.engine.submit(request);
+        let mut decoder = self.runtime.tokenizer.stream_decoder();
+        let mut tokens = Vec::new();
+        let mut text = String::new();
+        let mut stats: Option<RequestStats> = None;
+        while let Some(event) = stream.next().await {
+            match event {
+                GenerationEvent::Token(t) => {
+                    tokens.push(t);
+                    let piece = decoder.push(t).map_err(|e| AgentError::Generation(e.to_string()))?;
+                    if !piece.is_empty() {
+                        text.push_str(&piece);
+                        let _ = events.send(AgentEvent::TextDelta(piece));
+                    }
+                    if cancel.is_set() {
+                        // Dropping the stream cancels the request in the engine.
+                        break;
+                    }
+                }
+                GenerationEvent::Done(s) => {
+                    stats = Some(s);
+                    break;
+                }
+                GenerationEvent::Failed(e) => return Err(AgentError::Generation(e.to_string())),
+            }
+        }
+        text.push_str(&decoder.finish());
+        if let Some(s) = &stats {
+            self.reused_tokens += s.reused_tokens as u64;
+            self.prefilled_tokens += s.prefilled_tokens as u64;
+            let usage = TokenUsage {
+                prompt_tokens: s.prompt_tokens as u32,
+                cached_prompt_tokens: s.reused_tokens as u32,
+                completion_tokens: s.generated_tokens as u32,
+                context_tokens: (self.conversation.tokens().len() + tokens.len()) as u32,
+                context_limit: self.runtime.context_length as u32,
+            };
+            let _ = events.send(AgentEvent::Usage(usage));
+            self.record(Event::TokenUsage(usage))?;
+            if s.stop == StopReason::Length {
+                text.push_str("\n(reply cut at the token limit)");
+            }
+        }
+        Ok((text, tokens))
+    }
+
+    /// Runs the calls of one reply; subagent tasks run concurrently, other calls in order.
+    async fn run_calls(
+        &mut self,
+        calls: &[TemplateToolCall],
+        events: &UnboundedSender<AgentEvent>,
+        cancel: &CancelFlag,
+    ) -> Result<Vec<ChatMessage>, AgentError> {
+        let mut results = Vec::with_capacity(calls.len());
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut task_slots = Vec::new();
+        for call in calls {
+            let call_id = call.id.clone().unwrap_or_default();
+            let name = call.function.name.clone();
+            let arguments = call.function.arguments.clone();
+            let _ = events.send(AgentEvent::ToolCall { call_id: call_id.clone(), name: name.clone(), arguments: arguments.clone() });
+            self.record(Event::ToolCall { call_id: call_id.clone(), name: name.clone(), arguments: arguments.clone() })?;
+            if cancel.is_set() {
+                results.push((call_id, name, Err("cancelled by the user".to_string()), None));
+                continue;
+            }
+            if name == "task" {
+                let registry = self.registry.clone();
+                let ctx = self.ctx.clone();
+                let permissions = self.permissions.clone();
+                let approver = self.approver.clone();
+                let slot = results.len();
+                results.push((call_id.clone(), name.clone(), Err(String::new()), None));
+                task_slots.push(slot);
+                tasks.spawn(async move {
+                    let out = registry.call(&name, arguments, &ctx, &permissions, approver.as_ref()).await;
+                    (slot, out)
+                });
+                continue;
+            }
+            let out = self.registry.call(&name, arguments, &self.ctx, &self.permissions, self.approver.as_ref()).await;
+            match out {
+                Ok(output) => {
+                    for change in &output.changes {
+                        self.record(Event::FileChanged(change.clone()))?;
+                    }
+                    if let Some(todos) = &output.todos {
+                        self.record(Event::TodosUpdated { todos: todos.clone() })?;
+                    }
+                    results.push((call_id, name, Ok(output.text), output.diff));
+                }
+                Err(e) => results.push((call_id, name, Err(e.to_string()), None)),
+            }
+        }
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((slot, out)) => results[slot].2 = out.map(|o| o.text).map_err(|e| e.to_string()),
+                Err(e) => {
+                    if let Some(&slot) = task_slots.first() {
+                        results[slot].2 = Err(format!("the subagent stopped unexpectedly: {e}"));
+                    }
+                }
+            }
+        }
+        let mut messages = Vec::with_capacity(results.len());
+        for (call_id, name, out, diff) in results {
+            let (output, is_error) = match out {
+                Ok(text) => (text, false),
+                Err(message) => (format!("Error: {message}"), true),
+            };
+            let _ = events.send(AgentEvent::ToolResult {
+                call_id: call_id.clone(),
+                name: name.clone(),
+                output: output.clone(),
+                is_error,
+                diff,
+            });
+            self.record(Event::ToolResult { call_id: call_id.clone(), name: name.clone(), output: output.clone(), is_error })?;
+            messages.push(ChatMessage::tool_result(Some(call_id), Some(name), output));
+        }
+        Ok(messages)
+    }
+
+    /// The grammar for the tools `mode` offers, compiled once per mode.
+    fn grammar_for(&mut self, mode: Mode) -> Result<(Mode, Arc<CompiledGrammar>, Vec<GrammarTool>), AgentError> {
+        if let Some(found) = self.grammars.iter().find(|(m, _, _)| *m == mode) {
+            return Ok(found.clone());
+        }
+        let tools: Vec<GrammarTool> =
+            self.registry.schemas(mode).iter().map(GrammarTool::from_openai).collect::<Result<_, _>>()?;
+        let grammar = ToolCallGrammar::new(self.runtime.format, tools.clone(), ToolChoice::Auto)?;
+        let compiled = Arc::new(self.runtime.grammar_env.compile(&grammar)?);
+        self.grammars.push((mode, compiled.clone(), tools.clone()));
+        Ok((mode, compiled, tools))
+    }
+
+    fn record(&mut self, event: Event) -> Result<(), AgentError> {
+        if let Some(session) = &mut self.session {
+            session.append(event)?;
+        }
+        Ok(())
+    }
+}
