@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hearth_engine::Logits;
-use hearth_grammar::{CompiledGrammar, GrammarSession, ToolChoice};
+use hearth_grammar::{CompiledGrammar, GrammarSession, Tool, ToolCallGrammar, ToolChoice};
+use serde_json::json;
 use tool_eval::{Harness, model_path};
 use tool_prompts::PromptSet;
 
@@ -72,6 +73,34 @@ fn bench(c: &mut Criterion) {
     g.sample_size(20).measurement_time(Duration::from_secs(8)).warm_up_time(Duration::from_secs(2));
     g.throughput(Throughput::Elements(1));
     let mut replay = Replay::new(&grammar, tokens.clone());
+    g.bench_function("compute_mask_and_commit", |b| b.iter(|| replay.step()));
+    g.finish();
+
+    // The edit tool with `old_string` bound to an 18 KB file: compiling its grammar, and the
+    // masks along a call that quotes three lines of the file.
+    let file = include_str!("../fixtures/tool_prompts.json");
+    let edit = Tool::new(
+        "edit_file",
+        "Replace an exact piece of text in a file.",
+        json!({"type": "object", "properties": {"path": {"type": "string"}, "old_string": {"type": "string"},
+            "new_string": {"type": "string"}}, "required": ["path", "old_string", "new_string"]}),
+    )
+    .unwrap()
+    .with_substring_argument("old_string", file)
+    .unwrap();
+    let edit_grammar = ToolCallGrammar::new(h.format, vec![edit], ToolChoice::Required).unwrap();
+    let quoted: String = file.lines().skip(40).take(3).collect::<Vec<_>>().join("\n");
+    let old = serde_json::to_string(&quoted).unwrap();
+    let edit_call = format!(
+        "<tool_call>\n{{\"name\": \"edit_file\", \"arguments\": {{\"path\": \"fixtures/tool_prompts.json\", \"old_string\": {old}, \"new_string\": \"x\"}}}}\n</tool_call>"
+    );
+    let edit_tokens = h.tokenizer.encode(&edit_call, false, h.format.template_lists_tools()).unwrap();
+    let mut g = c.benchmark_group(format!("substring/{id}"));
+    g.sample_size(10).measurement_time(Duration::from_secs(10)).warm_up_time(Duration::from_secs(2));
+    g.bench_function("compile_18KB_file", |b| b.iter(|| black_box(h.env.compile(&edit_grammar).unwrap())));
+    let compiled_edit = h.env.compile(&edit_grammar).unwrap();
+    let mut replay = Replay::new(&compiled_edit, edit_tokens);
+    g.throughput(Throughput::Elements(1));
     g.bench_function("compute_mask_and_commit", |b| b.iter(|| replay.step()));
     g.finish();
 

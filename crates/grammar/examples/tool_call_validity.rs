@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release -p hearth-grammar --example tool_call_validity -- \
 //!     --model qwen2.5-coder-0.5b --prompts 500 [--max-tokens 96] [--mode both|constrained|unconstrained]
-//!     [--parallel] [--verbose]
+//!     [--parallel] [--verbose] [--skip N (start at request N, to split a long run)]
 //! ```
 //!
 //! Each request (25 tools with varied schemas, `fixtures/tool_prompts.json`) is shown with its
@@ -27,6 +27,7 @@ use tool_prompts::PromptSet;
 struct Args {
     model: String,
     prompts: usize,
+    skip: usize,
     max_tokens: usize,
     constrained: bool,
     unconstrained: bool,
@@ -38,6 +39,7 @@ fn args() -> Args {
     let mut a = Args {
         model: "qwen2.5-coder-0.5b".into(),
         prompts: 50,
+        skip: 0,
         max_tokens: 96,
         constrained: true,
         unconstrained: true,
@@ -50,6 +52,7 @@ fn args() -> Args {
         match flag.as_str() {
             "--model" => a.model = value(),
             "--prompts" => a.prompts = value().parse().expect("--prompts N"),
+            "--skip" => a.skip = value().parse().expect("--skip N"),
             "--max-tokens" => a.max_tokens = value().parse().expect("--max-tokens N"),
             "--mode" => match value().as_str() {
                 "both" => {}
@@ -116,7 +119,7 @@ fn main() {
     );
     let (mut constrained, mut unconstrained) = (Tally::default(), Tally::default());
     let (mut t_con, mut t_unc) = (0.0, 0.0);
-    for (i, (p, tokens)) in jobs.iter().enumerate() {
+    for (i, (p, tokens)) in jobs.iter().enumerate().skip(a.skip) {
         let tools = set.group(p.group);
         let expected = &set.tools[p.tool].name;
         for (on, tally, secs) in [(true, &mut constrained, &mut t_con), (false, &mut unconstrained, &mut t_unc)] {
@@ -142,15 +145,21 @@ fn main() {
             }
         }
         if (i + 1) % 25 == 0 {
-            eprintln!(
-                "{} / {}: constrained valid {} / {}, unconstrained valid {} / {}",
-                i + 1,
-                jobs.len(),
-                constrained.valid,
-                constrained.replies,
-                unconstrained.valid,
-                unconstrained.replies
-            );
+            for (name, t) in [("constrained", &constrained), ("unconstrained", &unconstrained)] {
+                if t.replies > 0 {
+                    eprintln!(
+                        "{} / {}: {name} valid {} / {}, valid after repair {}, cut by length {}, tokens {}, forced {}",
+                        i + 1,
+                        jobs.len(),
+                        t.valid,
+                        t.replies,
+                        t.valid_repaired,
+                        t.truncated,
+                        t.generated_tokens,
+                        t.forced_tokens
+                    );
+                }
+            }
         }
     }
     if a.constrained {

@@ -40,10 +40,13 @@ pub enum GrammarError {
     /// The mask thread panicked.
     #[error("the grammar mask thread panicked")]
     MaskThreadPanicked,
+    /// The model's forward pass failed.
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// The sampler refused its logits.
     #[error(transparent)]
     Sampler(#[from] SamplerError),
+    /// The tokenizer failed (an unknown token id).
     #[error(transparent)]
     Tokenizer(#[from] TokenizerError),
 }

@@ -14,6 +14,10 @@
 //! prompt. In the **generic** format, for models whose template knows no tools (SmolLM2,
 //! Gemma 3), the tags are plain text and [`ToolCallFormat::system_instructions`] gives the text
 //! that describes the tools and the format, to be put into the system prompt.
+//!
+//! With `ToolChoice::Auto`, a Qwen reply may start with text and go on with calls (text cannot
+//! contain the special opening token, so the switch is unambiguous); a generic reply is either
+//! text, which never contains `<tool_call>`, or calls only.
 
 use hearth_engine::Tokenizer;
 

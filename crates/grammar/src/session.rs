@@ -32,6 +32,12 @@ impl GrammarEnv {
         })
     }
 
+    /// Compiles a JSON schema: the reply is one JSON value that follows it (a server's
+    /// `response_format`).
+    pub fn compile_json_schema(&self, schema: &serde_json::Value) -> Result<CompiledGrammar> {
+        self.compile_llguidance(TopLevelGrammar::from_json_schema(schema.clone()))
+    }
+
     /// Compiles a grammar written in llguidance's lark dialect.
     pub fn compile_lark(&self, lark: &str) -> Result<CompiledGrammar> {
         self.compile_llguidance(TopLevelGrammar::from_lark(lark.to_string()))

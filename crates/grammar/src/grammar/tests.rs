@@ -189,3 +189,15 @@ fn strict_schemas_refuse_undeclared_arguments() {
         strict(&json!({"type": "array", "items": {"type": "object", "properties": {"a": {"type": "integer"}}}}));
     assert_eq!(nested["items"]["additionalProperties"], json!(false));
 }
+
+#[test]
+fn json_schema_replies_follow_the_schema() {
+    let env = GrammarEnv::new(&tokenizer()).unwrap();
+    let tok = tokenizer();
+    let g = env
+        .compile_json_schema(&json!({"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}))
+        .unwrap();
+    assert!(accepts(&tok, &g, r#"{"ok": true}"#));
+    assert!(!accepts(&tok, &g, r#"{"ok": 1}"#));
+    assert!(matches!(env.compile_json_schema(&json!({"type": 7})), Err(GrammarError::Rejected { .. })));
+}

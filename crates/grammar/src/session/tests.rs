@@ -99,3 +99,12 @@ fn masks_remove_disallowed_logits_and_padding() {
     assert_eq!(finite, mask.allowed_tokens());
     assert_eq!(finite, vec![tok.token_id("<tool_call>").unwrap()]);
 }
+
+#[test]
+fn environments_are_shared_across_threads_and_sessions_move_between_them() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<GrammarEnv>();
+    send::<crate::CompiledGrammar>();
+    send::<crate::GrammarSession>();
+}
