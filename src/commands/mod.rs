@@ -5,3 +5,4 @@ pub mod common;
 pub mod list;
 pub mod pull;
 pub mod run;
+pub mod serve;
