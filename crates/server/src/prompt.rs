@@ -46,6 +46,8 @@ pub struct ChatPrompt {
     pub reply_prefix: String,
     /// Whether tool calls are to be parsed out of the reply.
     pub tools_active: bool,
+    /// Names of the tools offered.
+    pub tool_names: Vec<String>,
 }
 
 /// The start of the reply that opens a tool call in the native format.
@@ -97,7 +99,8 @@ pub fn chat_prompt(
         .tokenizer
         .encode(&format!("{rendered}{reply_prefix}"), true, true)
         .map_err(|e| format!("cannot tokenize the prompt: {e}"))?;
-    Ok(ChatPrompt { tokens, reply_prefix, tools_active })
+    let tool_names = names.iter().map(|n| n.to_string()).collect();
+    Ok(ChatPrompt { tokens, reply_prefix, tools_active, tool_names })
 }
 
 /// What the reply is started with when nothing enforces the format.

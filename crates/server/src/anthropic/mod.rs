@@ -94,7 +94,7 @@ fn reply_blocks(
     reason: &FinishReason,
 ) -> (Vec<OutputBlock>, &'static str, Option<String>) {
     let text = format!("{}{generated}", prompt.reply_prefix);
-    let (text, calls) = if prompt.tools_active { parse_reply(&text) } else { (text, Vec::new()) };
+    let (text, calls) = if prompt.tools_active { parse_reply(&text, &prompt.tool_names) } else { (text, Vec::new()) };
     let mut content = Vec::new();
     if !text.trim().is_empty() || calls.is_empty() {
         content.push(OutputBlock::Text { text });
@@ -176,7 +176,18 @@ fn plan(state: &AppState, req: &MessagesRequest) -> Result<ChatPlan, ApiError> {
         Some(ToolChoiceParam::Any {}) => ToolChoice::Required,
         Some(ToolChoiceParam::Tool { name }) => ToolChoice::Function(name.clone()),
     };
-    plan_chat(state, FLAVOR, messages, &tools, &choice, &OutputFormat::Text)
+    let format = match req.output_config.as_ref().and_then(|c| c.get("format")).filter(|f| !f.is_null()) {
+        None => OutputFormat::Text,
+        Some(f) => match (f.get("type").and_then(Value::as_str), f.get("schema")) {
+            (Some("json_schema"), Some(schema)) if schema.is_object() => OutputFormat::JsonSchema(schema.clone()),
+            _ => {
+                return Err(invalid(
+                    "output_config.format: expected {\"type\": \"json_schema\", \"schema\": {...}}".into(),
+                ));
+            }
+        },
+    };
+    plan_chat(state, FLAVOR, messages, &tools, &choice, &format)
 }
 
 /// A user message's blocks: text joins into user turns, tool results become `tool` turns.

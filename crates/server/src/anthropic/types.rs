@@ -38,6 +38,9 @@ pub struct MessagesRequest {
     /// How tools may be used.
     #[serde(default)]
     pub tool_choice: Option<ToolChoiceParam>,
+    /// Structured output: `{"format": {"type": "json_schema", "schema": {...}}}`.
+    #[serde(default)]
+    pub output_config: Option<Value>,
 }
 
 /// One message of the conversation.

@@ -71,7 +71,7 @@ async fn respond(state: AppState, body: Result<Bytes, BytesRejection>) -> Result
         let converter = ChatStream {
             reply,
             prefix: prompt.reply_prefix,
-            parser: prompt.tools_active.then(ToolCallParser::new),
+            parser: prompt.tools_active.then(|| ToolCallParser::new(&prompt.tool_names)),
             calls: 0,
             include_usage,
         };
@@ -79,7 +79,8 @@ async fn respond(state: AppState, body: Result<Bytes, BytesRejection>) -> Result
     }
     let done = collect(events, FLAVOR).await?;
     let text = format!("{}{}", prompt.reply_prefix, done.text);
-    let (content, calls) = if prompt.tools_active { parse_reply(&text) } else { (text, Vec::new()) };
+    let (content, calls) =
+        if prompt.tools_active { parse_reply(&text, &prompt.tool_names) } else { (text, Vec::new()) };
     let tool_calls: Vec<ToolCallOut> = calls.into_iter().map(tool_call_out).collect();
     let finish = if tool_calls.is_empty() { finish_reason(&done.reason) } else { "tool_calls" };
     let content = if !tool_calls.is_empty() && content.trim().is_empty() { None } else { Some(content) };
