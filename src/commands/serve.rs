@@ -15,7 +15,7 @@ use crate::commands::common::{self, ThreadsArg};
 pub struct ServeArgs {
     /// Model id (see `hearth list`) or path to a .gguf file; pulled on first use.
     pub model: String,
-    /// Address to listen on; loopback unless told otherwise.
+    /// Address or host name to listen on; loopback unless told otherwise.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
     /// Port to listen on (0: any free port, printed at start).
@@ -93,17 +93,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         api_key: args.api_key.map(Arc::from),
         constraints: Arc::new(Unconstrained),
     };
-    let addr: SocketAddr = format!("{}:{}", args.host, args.port)
-        .parse()
-        .with_context(|| format!("--host {:?} is not an IP address", args.host))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
-        let local = listener.local_addr()?;
+        let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
+            .await
+            .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
+        let local: SocketAddr = listener.local_addr()?;
         eprintln!(
             "hearth serve: {} ({} tokens of context, {} parallel, KV {} MiB, {}) on http://{local}",
             state.model.id,
@@ -112,8 +111,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             kv_budget_bytes >> 20,
             if state.api_key.is_some() { "API key required" } else { "no API key" },
         );
-        if !addr.ip().is_loopback() && state.api_key.is_none() {
-            eprintln!("warning: listening on {} without --api-key: anyone who can reach it can use it", addr.ip());
+        if !local.ip().is_loopback() && state.api_key.is_none() {
+            eprintln!("warning: listening on {} without --api-key: anyone who can reach it can use it", local.ip());
         }
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
