@@ -16,8 +16,12 @@ use crate::prompt::ToolChoice;
 pub struct ConstraintError(pub String);
 
 /// Limits the tokens one sequence may sample next. The worker calls, per generated token:
-/// [`Self::mask`], samples, then [`Self::accept`]; forced tokens are fed in the next pass.
+/// [`Self::begin_mask`] before the forward pass, [`Self::mask`] after it, samples, then
+/// [`Self::accept`]; forced tokens are fed in the next pass.
 pub trait TokenConstraint: Send {
+    /// Called just before the forward pass whose logits [`Self::mask`] will get, so the mask can
+    /// be computed on another thread while the pass runs.
+    fn begin_mask(&mut self) {}
     /// Sets the logits of tokens not allowed next to negative infinity.
     fn mask(&mut self, logits: &mut [f32]) -> Result<(), ConstraintError>;
     /// Advances past `token`, sampled from masked logits.

@@ -107,8 +107,15 @@ impl<'t> Sequence<'t> {
         self.pending.len()
     }
 
-    /// The sequence's part of a batched step: its first `n` pending tokens.
+    /// The sequence's part of a batched step: its first `n` pending tokens. When they are all
+    /// it has pending, the step's logits will be sampled, and the constraint is told to start
+    /// its mask.
     pub(crate) fn input(&mut self, n: usize) -> BatchInput<'_> {
+        if n == self.pending.len()
+            && let Some(c) = self.constraint.as_mut()
+        {
+            c.begin_mask();
+        }
         BatchInput { cache: &mut self.cache, tokens: &self.pending[..n] }
     }
 
