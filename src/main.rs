@@ -27,6 +27,8 @@ enum Command {
     List(commands::list::ListArgs),
     /// Measure prompt processing and generation speed, like llama-bench.
     Bench(commands::bench::BenchArgs),
+    /// Serve the model over OpenAI- and Anthropic-compatible HTTP APIs.
+    Serve(commands::serve::ServeArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -37,6 +39,7 @@ fn main() -> std::process::ExitCode {
         Command::Pull(args) => commands::pull::run(args),
         Command::List(args) => commands::list::run(args),
         Command::Bench(args) => commands::bench::run(args),
+        Command::Serve(args) => commands::serve::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

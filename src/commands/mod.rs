@@ -7,3 +7,4 @@ pub mod exec;
 pub mod list;
 pub mod pull;
 pub mod run;
+pub mod serve;

@@ -1,0 +1,118 @@
+//! Handing a request to the engine and reading its events, shared by the API modules.
+
+use hearth_engine::chat_template::ChatMessage;
+use serde_json::Value;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::constraint::TokenConstraint;
+use crate::error::{ApiError, ErrorKind, Flavor};
+use crate::prompt::{ChatPrompt, OutputFormat, ToolChoice, chat_prompt};
+use crate::state::AppState;
+use crate::worker::{FinishReason, GenerationEvent, GenerationRequest, SubmitError, Usage};
+
+/// Queues `request`; a full queue is a 429 and a stopped worker a 503.
+pub fn submit(
+    state: &AppState,
+    flavor: Flavor,
+    request: GenerationRequest,
+) -> Result<UnboundedReceiver<GenerationEvent>, ApiError> {
+    state.engine.submit(request).map_err(|e| {
+        let kind = match e {
+            SubmitError::QueueFull => ErrorKind::QueueFull,
+            SubmitError::Stopped => ErrorKind::Unavailable,
+        };
+        ApiError::new(flavor, kind, e.to_string())
+    })
+}
+
+/// A whole reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Collected {
+    /// The generated text.
+    pub text: String,
+    /// Why generation ended.
+    pub reason: FinishReason,
+    /// Token counts.
+    pub usage: Usage,
+}
+
+/// Waits for the whole reply. Dropping the future (the client went away) drops the receiver,
+/// which cancels generation.
+pub async fn collect(mut events: UnboundedReceiver<GenerationEvent>, flavor: Flavor) -> Result<Collected, ApiError> {
+    let mut text = String::new();
+    while let Some(event) = events.recv().await {
+        match event {
+            GenerationEvent::Started { .. } => {}
+            GenerationEvent::Text(t) => text.push_str(&t),
+            GenerationEvent::Finished { reason, usage } => return Ok(Collected { text, reason, usage }),
+            GenerationEvent::Failed(message) => return Err(ApiError::new(flavor, ErrorKind::Internal, message)),
+        }
+    }
+    Err(ApiError::new(flavor, ErrorKind::Unavailable, "the engine worker stopped before the reply was complete"))
+}
+
+/// A random id with `prefix`, as the APIs give each response.
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}{:024x}", rand::random::<u128>() >> 32)
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_time() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+}
+
+/// A chat request made ready for the engine: prompt tokens and the constraint, if any.
+pub struct ChatPlan {
+    /// The prompt and how to read the reply.
+    pub prompt: ChatPrompt,
+    /// The constraint shaping the reply, when the provider enforces one.
+    pub constraint: Option<Box<dyn TokenConstraint>>,
+}
+
+/// Checks tools, builds the constraint and renders the prompt of a chat request; problems are
+/// 400s naming them.
+pub fn plan_chat(
+    state: &AppState,
+    flavor: Flavor,
+    messages: Vec<ChatMessage>,
+    tools: &[Value],
+    choice: &ToolChoice,
+    format: &OutputFormat,
+) -> Result<ChatPlan, ApiError> {
+    let invalid = |m: String| ApiError::invalid(flavor, m);
+    for (i, tool) in tools.iter().enumerate() {
+        if tool.get("type").and_then(Value::as_str) != Some("function") {
+            return Err(invalid(format!("tools[{i}]: \"type\" must be \"function\"")));
+        }
+        if tool.pointer("/function/name").and_then(Value::as_str).is_none_or(str::is_empty) {
+            return Err(invalid(format!("tools[{i}]: \"function.name\" must be a non-empty string")));
+        }
+    }
+    let provider = &state.constraints;
+    let constraint = if !tools.is_empty() && *choice != ToolChoice::None {
+        provider.tool_calls(tools, choice)
+    } else {
+        match format {
+            OutputFormat::Text => Ok(None),
+            OutputFormat::JsonObject => provider.json(None),
+            OutputFormat::JsonSchema(schema) => provider.json(Some(schema)),
+        }
+    }
+    .map_err(|e| invalid(e.to_string()))?;
+    let enforcing = constraint.is_some();
+    let prompt = chat_prompt(&state.model, messages, tools, choice, format, enforcing).map_err(invalid)?;
+    check_context(state, flavor, prompt.tokens.len())?;
+    Ok(ChatPlan { prompt, constraint })
+}
+
+/// A prompt must leave room in the context for at least one generated token.
+pub fn check_context(state: &AppState, flavor: Flavor, prompt_tokens: usize) -> Result<(), ApiError> {
+    let limit = state.model.context_length;
+    if prompt_tokens >= limit {
+        return Err(ApiError::invalid(
+            flavor,
+            format!("the prompt has {prompt_tokens} tokens; the model's context holds {limit}"),
+        ));
+    }
+    Ok(())
+}
