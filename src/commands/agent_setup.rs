@@ -36,6 +36,9 @@ pub struct AgentArgs {
     /// Model calls per message at most.
     #[arg(long, default_value_t = 24)]
     pub max_steps: usize,
+    /// Tokens per model reply at most.
+    #[arg(short = 'n', long = "max-tokens", default_value_t = 1024)]
+    pub max_tokens: usize,
     /// Sampling temperature.
     #[arg(long = "temp", default_value_t = 0.2)]
     pub temperature: f32,
@@ -130,6 +133,7 @@ pub fn build_agent(args: &AgentArgs, approver: Arc<dyn Approver>, default_mode: 
     };
     let settings = AgentSettings {
         max_steps: args.max_steps.max(1),
+        max_reply_tokens: args.max_tokens.max(1),
         sampler: SamplerConfig {
             temperature: args.temperature,
             seed: args.seed.unwrap_or_else(rand::random),
