@@ -1,8 +1,8 @@
 //! Replays an agent conversation: a system prompt with tool definitions (~1,500 tokens), then
-//! ten turns each adding a tool result of 50 to 400 tokens and a model reply. Reports per turn
-//! the tokens prefilled and the time to first token with the paged cache's prefix reuse, against
-//! re-prefilling the whole conversation; then the first turn's time to first token after a
-//! restart with the system prompt's KV loaded from disk, against a cold start.
+//! ten turns each adding a tool result of 50 to 400 tokens and a model reply. Reports the first
+//! turn's time to first token after a restart with the system prompt's KV loaded from disk,
+//! against a cold start; then per turn the tokens prefilled and the time to first token with the
+//! paged cache's prefix reuse, against re-prefilling the whole conversation.
 //!
 //! Token ids are pseudo-random: prefill and decode cost do not depend on which tokens they are.
 //!
@@ -57,6 +57,7 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .map(|s| s.split(',').filter_map(|t| t.parse().ok()).collect())
         .unwrap_or_else(|| vec![1, 5, 10]);
+    // `--baseline-turns 0` skips the full re-prefills.
     let opts = hearth_hub::ResolveOptions { progress: false, ..Default::default() };
     let path = hearth_hub::resolve(&model_id, &opts).expect("resolve model").path;
     let gguf = GgufFile::open(&path).unwrap();
@@ -82,6 +83,30 @@ fn main() {
     cache.save(&kv_file, &fingerprint).unwrap();
     let save_time = t0.elapsed();
     let file_len = std::fs::metadata(&kv_file).unwrap().len();
+
+    // Restart: a new process has an empty pool. Cold: prefill system prompt + first turn.
+    // Warm: load the saved system prompt, then prefill the first turn only.
+    let first_turn: Vec<u32> = system.iter().copied().chain(tokens(101, TOOL_RESULTS[0], vocab)).collect();
+    let cold_pool = model.new_kv_pool(model.default_kv_budget());
+    let (cold_n, cold, cold_first) = prefill(&model, &mut cold_pool.new_sequence(), &first_turn);
+    let warm_pool = model.new_kv_pool(model.default_kv_budget());
+    let t0 = Instant::now();
+    let mut warm_cache = warm_pool.load_sequence(&kv_file, &fingerprint).unwrap();
+    let load_time = t0.elapsed();
+    let (warm_n, prefill_time, warm_first) = prefill(&model, &mut warm_cache, &first_turn);
+    assert_eq!(cold_first, warm_first, "a restarted session gives the same first token");
+    let warm = load_time + prefill_time;
+    println!(
+        "restart, first turn ({} tokens): cold TTFT {:.2} s ({cold_n} prefilled); with the saved system prompt {:.2} s \
+         ({:.3} s to load {:.1} MB, {warm_n} prefilled) = {:.1}% of cold; saving took {:.3} s",
+        first_turn.len(),
+        cold.as_secs_f64(),
+        warm.as_secs_f64(),
+        load_time.as_secs_f64(),
+        file_len as f64 / 1e6,
+        100.0 * warm.as_secs_f64() / cold.as_secs_f64(),
+        save_time.as_secs_f64()
+    );
 
     println!();
     println!(
@@ -122,31 +147,5 @@ fn main() {
     println!(
         "\npool: {} of {} budget bytes allocated, {} blocks cached in the prefix tree",
         stats.allocated_bytes, stats.budget_bytes, cached
-    );
-    drop(cache);
-    drop(pool);
-
-    // Restart: a new process has an empty pool. Cold: prefill system prompt + first turn.
-    // Warm: load the saved system prompt, then prefill the first turn only.
-    let first_turn: Vec<u32> = system.iter().copied().chain(tokens(101, TOOL_RESULTS[0], vocab)).collect();
-    let cold_pool = model.new_kv_pool(model.default_kv_budget());
-    let (cold_n, cold, cold_first) = prefill(&model, &mut cold_pool.new_sequence(), &first_turn);
-    let warm_pool = model.new_kv_pool(model.default_kv_budget());
-    let t0 = Instant::now();
-    let mut warm_cache = warm_pool.load_sequence(&kv_file, &fingerprint).unwrap();
-    let load_time = t0.elapsed();
-    let (warm_n, prefill_time, warm_first) = prefill(&model, &mut warm_cache, &first_turn);
-    assert_eq!(cold_first, warm_first, "a restarted session gives the same first token");
-    let warm = load_time + prefill_time;
-    println!(
-        "\nrestart, first turn ({} tokens): cold TTFT {:.2} s ({cold_n} prefilled); with the saved system prompt {:.2} s \
-         ({:.3} s to load {:.1} MB, {warm_n} prefilled) = {:.1}% of cold; saving took {:.3} s",
-        first_turn.len(),
-        cold.as_secs_f64(),
-        warm.as_secs_f64(),
-        load_time.as_secs_f64(),
-        file_len as f64 / 1e6,
-        100.0 * warm.as_secs_f64() / cold.as_secs_f64(),
-        save_time.as_secs_f64()
     );
 }

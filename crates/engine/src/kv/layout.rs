@@ -89,12 +89,13 @@ impl KvLayout {
         2 * self.n_layer * self.row_elems() * ELEMENT_BYTES
     }
 
-    /// Where head `head` of position `slot` starts in a block, for the `idx`-th layer of the
-    /// block's group; `value` picks values over keys. Heads are the outer dimension so that one
-    /// head's keys for the whole block are contiguous, which is how attention reads them.
-    pub fn offset(&self, idx: usize, value: bool, head: usize, slot: usize) -> usize {
-        let plane = (idx * 2 + usize::from(value)) * self.n_kv_head + head;
-        (plane * self.block_size + slot) * self.head_dim
+    /// Where the keys (or, with `value`, the values) of head `head` of the `idx`-th layer of the
+    /// block's group start in a block: a plane of `block_size * head_dim` elements. Keys are
+    /// stored transposed, element `(slot, d)` at `d * block_size + slot`, so attention widens a
+    /// whole key tile with one conversion and scores all of a block's keys with vector
+    /// multiply-adds across slots; values are stored by slot, `slot * head_dim + d`.
+    pub fn plane(&self, idx: usize, value: bool, head: usize) -> usize {
+        ((idx * 2 + usize::from(value)) * self.n_kv_head + head) * self.block_size * self.head_dim
     }
 
     /// Number of blocks that hold `len` positions.
@@ -126,23 +127,16 @@ mod tests {
     }
 
     #[test]
-    fn offsets_tile_a_block_without_overlap() {
+    fn planes_tile_a_block_without_overlap() {
         let l = layout();
-        let mut seen = vec![false; l.block_elems(0)];
-        for idx in 0..2 {
-            for value in [false, true] {
-                for head in 0..2 {
-                    for slot in 0..8 {
-                        let o = l.offset(idx, value, head, slot);
-                        for s in &mut seen[o..o + 4] {
-                            assert!(!*s);
-                            *s = true;
-                        }
-                    }
-                }
-            }
-        }
-        assert!(seen.iter().all(|&s| s));
+        let plane = l.block_size * l.head_dim;
+        let mut starts: Vec<usize> = (0..2)
+            .flat_map(|idx| [false, true].into_iter().flat_map(move |v| (0..2).map(move |h| (idx, v, h))))
+            .map(|(idx, v, h)| l.plane(idx, v, h))
+            .collect();
+        starts.sort_unstable();
+        assert_eq!(starts, (0..8).map(|i| i * plane).collect::<Vec<_>>());
+        assert_eq!(8 * plane, l.block_elems(0));
     }
 
     #[test]

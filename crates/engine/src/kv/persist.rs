@@ -211,7 +211,7 @@ fn read_header(
 fn describe(layout: &KvLayout) -> String {
     let groups: Vec<String> = layout.groups.iter().map(|g| format!("{:?}/{:?}", g.layers, g.window)).collect();
     format!(
-        "f16 layers={} kv_heads={} head_dim={} block={} groups={}",
+        "f16 keys-transposed layers={} kv_heads={} head_dim={} block={} groups={}",
         layout.n_layer,
         layout.n_kv_head,
         layout.head_dim,
