@@ -94,6 +94,15 @@ mod tests {
     }
 
     #[test]
+    fn detection_needs_a_tool_template_and_tag_tokens() {
+        let tok = crate::test_vocab::tokenizer();
+        let qwen_like = "{% if tools %}<tools>{% endif %} <tool_call>";
+        assert_eq!(ToolCallFormat::detect(Some(qwen_like), &tok), ToolCallFormat::Qwen);
+        assert_eq!(ToolCallFormat::detect(Some("{{ messages }}"), &tok), ToolCallFormat::Generic);
+        assert_eq!(ToolCallFormat::detect(None, &tok), ToolCallFormat::Generic);
+    }
+
+    #[test]
     fn instructions_name_every_tool_and_the_tags() {
         let tools = [
             Tool::new("read_file", "Read a file", json!({"type": "object"})).unwrap(),
