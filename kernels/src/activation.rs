@@ -1,14 +1,14 @@
 //! Quantization of f32 activations into the 8-bit blocks the integer dot products consume.
 //!
 //! Activations are quantized once per matmul call and then reused for every weight row, so these
-//! blocks are laid out for the kernels (32-byte aligned quants, f32 scales), not as GGUF stores them.
+//! blocks are laid out for the kernels (quants aligned to a cache line, f32 scales), not as GGUF stores them.
 
 /// 32 activations as 8-bit integers, the partner of the 32-element weight formats.
 ///
 /// It carries both the Q8_0 scale and the Q8_1 scaled sum, so one layout serves Q4_0, Q5_0 and Q8_0
 /// (which need only `d`) and Q4_1 and Q5_1 (whose offset `m` multiplies the sum of the activations).
 #[derive(Debug, Clone, Copy)]
-#[repr(C, align(32))]
+#[repr(C, align(64))]
 pub(crate) struct Q8Block {
     pub(crate) qs: [i8; 32],
     /// Scale: activation ≈ d * q.
@@ -23,7 +23,7 @@ impl Q8Block {
 
 /// 256 activations as 8-bit integers with sums of each 16, the partner of the K-quant formats.
 #[derive(Debug, Clone, Copy)]
-#[repr(C, align(32))]
+#[repr(C, align(64))]
 pub(crate) struct Q8KBlock {
     pub(crate) qs: [i8; 256],
     /// Sum of each run of 16 quants; the K-quants' minimums and offsets multiply these.

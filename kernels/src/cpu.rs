@@ -10,6 +10,9 @@ pub(crate) enum SimdPath {
     /// x86-64 with AVX2, FMA and F16C (every AVX2 CPU ships F16C).
     #[cfg(target_arch = "x86_64")]
     Avx2(Avx2Proof),
+    /// x86-64 with AVX-512 F/BW/VL and VNNI on top of AVX2.
+    #[cfg(target_arch = "x86_64")]
+    Avx512(Avx512Proof),
 }
 
 /// Evidence that this CPU has AVX2, FMA and F16C; only `detect` can make one, so holding a
@@ -18,42 +21,50 @@ pub(crate) enum SimdPath {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Avx2Proof(());
 
+/// Evidence that this CPU has everything `Avx2Proof` stands for plus AVX-512 F, BW, VL and VNNI.
+#[cfg(target_arch = "x86_64")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Avx512Proof(());
+
 impl SimdPath {
-    /// The name `simd_level` reports.
+    /// The name `simd_level` reports, also what `HEARTH_SIMD` accepts.
     pub(crate) fn name(self) -> &'static str {
         match self {
             SimdPath::Scalar => "scalar",
             #[cfg(target_arch = "x86_64")]
             SimdPath::Avx2(_) => "avx2+fma",
+            #[cfg(target_arch = "x86_64")]
+            SimdPath::Avx512(_) => "avx512+vnni",
         }
     }
 }
 
-/// The best path this CPU supports.
+/// The best path this CPU supports, or a lower one named by `HEARTH_SIMD` (to compare paths on one
+/// machine; a name the CPU cannot run, or an unknown one, is ignored).
 pub(crate) fn detected() -> SimdPath {
     static PATH: OnceLock<SimdPath> = OnceLock::new();
-    *PATH.get_or_init(detect)
+    *PATH.get_or_init(|| choose(&available(), std::env::var("HEARTH_SIMD").ok().as_deref()))
 }
 
-fn detect() -> SimdPath {
+/// The path named `wanted` if it is among `paths`, else the last (best) of `paths`.
+pub(crate) fn choose(paths: &[SimdPath], wanted: Option<&str>) -> SimdPath {
+    let named = wanted.and_then(|name| paths.iter().copied().find(|p| p.name() == name.trim()));
+    named.or(paths.last().copied()).unwrap_or(SimdPath::Scalar)
+}
+
+/// Every path usable on this CPU, slowest first: the scalar path, then each SIMD level detected.
+pub(crate) fn available() -> Vec<SimdPath> {
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
+    let mut paths = vec![SimdPath::Scalar];
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma")
-            && std::arch::is_x86_feature_detected!("f16c")
-        {
-            return SimdPath::Avx2(Avx2Proof(()));
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx2") && has!("fma") && has!("f16c") {
+            paths.push(SimdPath::Avx2(Avx2Proof(())));
+            if has!("avx512f") && has!("avx512bw") && has!("avx512vl") && has!("avx512vnni") {
+                paths.push(SimdPath::Avx512(Avx512Proof(())));
+            }
         }
-    }
-    SimdPath::Scalar
-}
-
-/// Every path usable on this CPU, for tests that compare them.
-#[cfg(test)]
-pub(crate) fn available() -> Vec<SimdPath> {
-    let mut paths = vec![SimdPath::Scalar];
-    if detected() != SimdPath::Scalar {
-        paths.push(detected());
     }
     paths
 }

@@ -41,7 +41,10 @@ pub fn matmul(
     matmul::matmul_on(cpu::detected(), ty, w, n, k, x, m, y)
 }
 
-/// "avx2+fma", "neon" or "scalar": which path matmul takes on this CPU.
+/// "avx512+vnni", "avx2+fma", "neon" or "scalar": which path matmul takes on this CPU.
+///
+/// The best path the CPU supports, unless the environment variable `HEARTH_SIMD` names a lower one
+/// this CPU also has (to compare paths on one machine).
 pub fn simd_level() -> &'static str {
     cpu::detected().name()
 }

@@ -1,5 +1,8 @@
 //! matmul: shape checks, activation quantization and the parallel loop over weight rows.
 
+use std::cell::RefCell;
+use std::thread::LocalKey;
+
 use rayon::prelude::*;
 
 use crate::activation::{Q8Block, Q8KBlock, quantize_q8, quantize_q8k};
@@ -16,10 +19,40 @@ pub(crate) type DotFn<A> = unsafe fn(&[u8], &[A]) -> f32;
 /// Dot products of one weight row with four activation rows, unpacking the weights once.
 pub(crate) type Dot4Fn<A> = unsafe fn(&[u8], [&[A]; 4]) -> [f32; 4];
 
+/// Dot products of `NR` weight rows with `MR` activation rows: `out[i][j]` is activation row i
+/// with weight row j. Register-blocked: each weight block is unpacked once for the `MR` activation
+/// rows, and each activation block loaded once for the `NR` weight rows.
+pub(crate) type TileFn<A, const NR: usize, const MR: usize> = unsafe fn([&[u8]; NR], [&[A]; MR]) -> [[f32; NR]; MR];
+
+/// Weight rows a decode tile dots with its one activation row: independent accumulator chains that
+/// keep several loads in flight.
+pub(crate) const DECODE_TILE: usize = 4;
+/// Weight rows of a prefill tile.
+pub(crate) const PREFILL_TILE_W: usize = 2;
+/// Activation rows of a prefill tile.
+pub(crate) const PREFILL_TILE_A: usize = 4;
+
+/// The tile kernels of a weight type, for paths that have them.
+pub(crate) struct Tiles<A> {
+    /// `DECODE_TILE` weight rows against one activation row.
+    pub(crate) decode: TileFn<A, DECODE_TILE, 1>,
+    /// `PREFILL_TILE_W` weight rows against `PREFILL_TILE_A` activation rows.
+    pub(crate) prefill: TileFn<A, PREFILL_TILE_W, PREFILL_TILE_A>,
+}
+
+impl<A> Clone for Tiles<A> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<A> Copy for Tiles<A> {}
+
 /// The kernels for one weight type and activation form.
 pub(crate) struct RowKernel<A> {
     one: DotFn<A>,
     four: Option<Dot4Fn<A>>,
+    tiles: Option<Tiles<A>>,
 }
 
 impl<A> Clone for RowKernel<A> {
@@ -33,13 +66,19 @@ impl<A> Copy for RowKernel<A> {}
 impl<A> RowKernel<A> {
     /// A kernel with only the one-row form.
     pub(crate) fn one(one: DotFn<A>) -> Self {
-        RowKernel { one, four: None }
+        RowKernel { one, four: None, tiles: None }
     }
 
-    /// A kernel with both forms.
+    /// A kernel with the one-row and the one-weight-row, four-activation-row forms.
     #[cfg(target_arch = "x86_64")]
     pub(crate) fn four(one: DotFn<A>, four: Dot4Fn<A>) -> Self {
-        RowKernel { one, four: Some(four) }
+        RowKernel { one, four: Some(four), tiles: None }
+    }
+
+    /// A kernel with the one-row form and register-blocked tiles.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn tiled(one: DotFn<A>, tiles: Tiles<A>) -> Self {
+        RowKernel { one, four: None, tiles: Some(tiles) }
     }
 }
 
@@ -80,6 +119,10 @@ pub(crate) fn row_dot(path: SimdPath, ty: GgmlType) -> Option<RowDot> {
         SimdPath::Scalar => scalar_dot(ty),
         #[cfg(target_arch = "x86_64")]
         SimdPath::Avx2(_) => crate::x86::avx2_dot(ty).or_else(|| scalar_dot(ty)),
+        #[cfg(target_arch = "x86_64")]
+        SimdPath::Avx512(_) => {
+            crate::x86::avx512_dot(ty).or_else(|| crate::x86::avx2_dot(ty)).or_else(|| scalar_dot(ty))
+        }
     }
 }
 
@@ -125,18 +168,44 @@ pub(crate) fn matmul_on(
         RowDot::Float(f) => run_rows(shape, w, x, k, y, f),
         RowDot::Q8(f) => {
             let blocks = k / 32;
-            let mut acts = vec![Q8Block::ZERO; m * blocks];
-            for_each_row(x, k, &mut acts, blocks, quantize_q8);
-            run_rows(shape, w, &acts, blocks, y, f);
+            with_scratch(&Q8_SCRATCH, m * blocks, Q8Block::ZERO, |acts| {
+                for_each_row(x, k, acts, blocks, quantize_q8);
+                run_rows(shape, w, acts, blocks, y, f);
+            });
         }
         RowDot::Q8K(f) => {
             let blocks = k / 256;
-            let mut acts = vec![Q8KBlock::ZERO; m * blocks];
-            for_each_row(x, k, &mut acts, blocks, quantize_q8k);
-            run_rows(shape, w, &acts, blocks, y, f);
+            with_scratch(&Q8K_SCRATCH, m * blocks, Q8KBlock::ZERO, |acts| {
+                for_each_row(x, k, acts, blocks, quantize_q8k);
+                run_rows(shape, w, acts, blocks, y, f);
+            });
         }
     }
     Ok(())
+}
+
+thread_local! {
+    /// Quantized activations of the last matmul on this thread, kept so decode steps do not allocate.
+    static Q8_SCRATCH: RefCell<Vec<Q8Block>> = const { RefCell::new(Vec::new()) };
+    static Q8K_SCRATCH: RefCell<Vec<Q8KBlock>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on `len` blocks of this thread's scratch buffer, or on a fresh one when the buffer is
+/// already in use (a matmul started from inside another one's rayon wait).
+fn with_scratch<B: Copy>(scratch: &'static LocalKey<RefCell<Vec<B>>>, len: usize, zero: B, f: impl FnOnce(&mut [B])) {
+    let f = &mut Some(f);
+    let mut run = |buf: &mut Vec<B>| {
+        if buf.len() < len {
+            buf.resize(len, zero);
+        }
+        if let Some(f) = f.take() {
+            f(&mut buf[..len]);
+        }
+    };
+    scratch.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => run(&mut buf),
+        Err(_) => run(&mut Vec::new()),
+    });
 }
 
 /// Quantizes each activation row, in parallel when there are several.
@@ -167,7 +236,9 @@ fn rows_per_chunk(s: Shape) -> usize {
     if s.m > 1 {
         rows = rows.min(PREFILL_CHUNK_BYTES / s.row_bytes);
     }
-    rows.max(MIN_CHUNK_BYTES.div_ceil(s.row_bytes)).clamp(1, s.n)
+    // Whole tiles per chunk, so only the last chunk has a ragged end.
+    let rows = rows.max(MIN_CHUNK_BYTES.div_ceil(s.row_bytes)).next_multiple_of(DECODE_TILE);
+    rows.clamp(1, s.n)
 }
 
 /// Computes every output, spreading chunks of weight rows over the rayon pool.
@@ -175,12 +246,13 @@ fn run_rows<A: Sync>(s: Shape, w: &[u8], acts: &[A], act_len: usize, y: &mut [f3
     let rows = rows_per_chunk(s);
     let chunk_bytes = rows * s.row_bytes;
     if s.m == 1 {
-        y.par_chunks_mut(rows).zip(w.par_chunks(chunk_bytes)).for_each(|(ys, ws)| {
-            for (out, row) in ys.iter_mut().zip(ws.chunks_exact(s.row_bytes)) {
-                // SAFETY: the kernel came from `row_dot` for a path whose CPU features were detected.
-                *out = unsafe { (kernel.one)(row, acts) };
-            }
-        });
+        if rows == s.n {
+            one_activation_row(s.row_bytes, w, acts, y, kernel);
+        } else {
+            y.par_chunks_mut(rows)
+                .zip(w.par_chunks(chunk_bytes))
+                .for_each(|(ys, ws)| one_activation_row(s.row_bytes, ws, acts, ys, kernel));
+        }
         return;
     }
     // Chunk c owns columns c*rows.. of every output row: hand each chunk its pieces of all m rows,
@@ -197,13 +269,59 @@ fn run_rows<A: Sync>(s: Shape, w: &[u8], acts: &[A], act_len: usize, y: &mut [f3
         .for_each(|(mut outs, ws)| chunk_all_rows(s, ws, acts, act_len, &mut outs, kernel));
 }
 
+/// `DECODE_TILE` consecutive rows of `row_bytes` from the start of `ws`.
+fn tile_rows<const N: usize>(ws: &[u8], row_bytes: usize) -> [&[u8]; N] {
+    std::array::from_fn(|r| ws.get(r * row_bytes..(r + 1) * row_bytes).unwrap_or_default())
+}
+
+/// Dots every weight row in `ws` with the one activation row `act`, writing `ys`.
+fn one_activation_row<A>(row_bytes: usize, ws: &[u8], act: &[A], ys: &mut [f32], kernel: RowKernel<A>) {
+    let mut done = 0;
+    if let Some(tiles) = kernel.tiles {
+        let groups = ys.chunks_exact_mut(DECODE_TILE).zip(ws.chunks_exact(DECODE_TILE * row_bytes));
+        for (out, rows) in groups {
+            // SAFETY: the kernel came from `row_dot` for a path whose CPU features were detected.
+            let [dots] = unsafe { (tiles.decode)(tile_rows(rows, row_bytes), [act]) };
+            out.copy_from_slice(&dots);
+            done += DECODE_TILE;
+        }
+    }
+    let rest = ws.get(done * row_bytes..).unwrap_or_default();
+    for (out, row) in ys[done..].iter_mut().zip(rest.chunks_exact(row_bytes)) {
+        // SAFETY: as above.
+        *out = unsafe { (kernel.one)(row, act) };
+    }
+}
+
 /// Dots every weight row of the chunk `ws` with every activation row, writing row i's results to
-/// `outs[i]`; four activation rows at a time where the kernel can: those four stay in L1 while the
-/// chunk's weights stream from L2.
+/// `outs[i]`. A group of activation rows stays in L1 while the chunk's weights stream from L2 past
+/// it: `PREFILL_TILE_A` rows where the kernel has tiles, four where it has a four-row form.
 fn chunk_all_rows<A>(s: Shape, ws: &[u8], acts: &[A], act_len: usize, outs: &mut [&mut [f32]], kernel: RowKernel<A>) {
     let mut act_rows = acts.chunks_exact(act_len);
     let mut outs = outs.iter_mut();
-    if let Some(four) = kernel.four {
+    if let Some(tiles) = kernel.tiles {
+        while act_rows.len() >= PREFILL_TILE_A {
+            let a: [&[A]; PREFILL_TILE_A] = std::array::from_fn(|_| act_rows.next().unwrap_or_default());
+            let mut o: [&mut [f32]; PREFILL_TILE_A] =
+                std::array::from_fn(|_| outs.next().map(|o| &mut **o).unwrap_or_default());
+            let tile_bytes = PREFILL_TILE_W * s.row_bytes;
+            let mut done = 0;
+            for rows in ws.chunks_exact(tile_bytes) {
+                // SAFETY: the kernel came from `row_dot` for a path whose CPU features were detected.
+                let dots = unsafe { (tiles.prefill)(tile_rows(rows, s.row_bytes), a) };
+                for (o, d) in o.iter_mut().zip(dots) {
+                    if let Some(dst) = o.get_mut(done..done + PREFILL_TILE_W) {
+                        dst.copy_from_slice(&d);
+                    }
+                }
+                done += PREFILL_TILE_W;
+            }
+            let rest = ws.get(done * s.row_bytes..).unwrap_or_default();
+            for (o, a) in o.iter_mut().zip(a) {
+                one_activation_row(s.row_bytes, rest, a, o.get_mut(done..).unwrap_or_default(), kernel);
+            }
+        }
+    } else if let Some(four) = kernel.four {
         while act_rows.len() >= 4 {
             let (Some(a0), Some(a1), Some(a2), Some(a3)) =
                 (act_rows.next(), act_rows.next(), act_rows.next(), act_rows.next())
@@ -223,9 +341,6 @@ fn chunk_all_rows<A>(s: Shape, ws: &[u8], acts: &[A], act_len: usize, outs: &mut
         }
     }
     for (o, a) in outs.zip(act_rows) {
-        for (y, row) in o.iter_mut().zip(ws.chunks_exact(s.row_bytes)) {
-            // SAFETY: as in `run_rows`.
-            *y = unsafe { (kernel.one)(row, a) };
-        }
+        one_activation_row(s.row_bytes, ws, a, o, kernel);
     }
 }

@@ -106,7 +106,7 @@ fn depths(ty: GgmlType) -> Vec<usize> {
 fn every_type_and_path_matches_the_reference() {
     for ty in MATMUL_TYPES {
         for (s, k) in depths(ty).into_iter().enumerate() {
-            for (n, m) in [(1, 1), (5, 2), (37, 7), (3, 1)] {
+            for (n, m) in [(1, 1), (5, 2), (37, 7), (3, 1), (6, 9)] {
                 check(ty, n, k, m, 100 * s as u64 + n as u64 + m as u64);
             }
         }
@@ -140,13 +140,28 @@ fn results_do_not_depend_on_the_thread_count() {
 }
 
 #[test]
-fn simd_level_names_a_path() {
+fn simd_level_names_the_best_available_path() {
     let level = crate::simd_level();
-    assert!(["avx2+fma", "neon", "scalar"].contains(&level), "{level}");
+    let names: Vec<&str> = cpu::available().iter().map(|p| p.name()).collect();
+    assert!(names.contains(&level), "{level} not in {names:?}");
+    if std::env::var_os("HEARTH_SIMD").is_none() {
+        assert_eq!(names.last(), Some(&level));
+    }
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        assert_eq!(level, "avx2+fma");
+        assert!(names.contains(&"avx2+fma"), "{names:?}");
     }
+}
+
+#[test]
+fn hearth_simd_may_only_pick_an_available_path() {
+    let paths = cpu::available();
+    let best = *paths.last().unwrap();
+    assert_eq!(cpu::choose(&paths, None), best);
+    assert_eq!(cpu::choose(&paths, Some("scalar")), SimdPath::Scalar);
+    assert_eq!(cpu::choose(&paths, Some(" scalar\n")), SimdPath::Scalar);
+    assert_eq!(cpu::choose(&paths, Some("no-such-path")), best);
+    assert_eq!(cpu::choose(&[SimdPath::Scalar], Some("avx512+vnni")), SimdPath::Scalar);
 }
 
 #[test]

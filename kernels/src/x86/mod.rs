@@ -2,8 +2,10 @@
 //!
 //! Every function here is compiled with `#[target_feature]`, so a baseline x86-64 build still
 //! carries them; `matmul` only reaches them through a `SimdPath::Avx2`, which exists only once the
-//! features were detected.
+//! features were detected. `avx512/` holds the AVX-512 VNNI kernels, reached the same way through a
+//! `SimdPath::Avx512`; formats it has no kernel for fall back to these.
 
+mod avx512;
 mod float;
 mod k_quants;
 mod legacy;
@@ -12,6 +14,8 @@ use std::arch::x86_64::*;
 
 use crate::GgmlType;
 use crate::matmul::{RowDot, RowKernel};
+
+pub(crate) use avx512::avx512_dot;
 
 /// The AVX2 kernels for `ty`, where there are some.
 pub(crate) fn avx2_dot(ty: GgmlType) -> Option<RowDot> {
