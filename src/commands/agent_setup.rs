@@ -148,4 +148,3 @@ pub fn build_agent(args: &AgentArgs, approver: Arc<dyn Approver>, default_mode: 
     parts.ctx.subagents = Some(Arc::new(subagents));
     Ok(BuiltAgent { agent: Agent::new(parts), cancel, model_name: name, warnings: config.warnings })
 }
-

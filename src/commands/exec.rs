@@ -105,7 +105,10 @@ fn print_event(event: &AgentEvent, json: bool) {
             let first = output.lines().next().unwrap_or("");
             let lines = output.lines().count();
             let mark = if *is_error { "✗" } else { "✓" };
-            eprintln!("{mark} {name}: {first}{}", if lines > 1 { format!(" (+{} lines)", lines - 1) } else { String::new() });
+            eprintln!(
+                "{mark} {name}: {first}{}",
+                if lines > 1 { format!(" (+{} lines)", lines - 1) } else { String::new() }
+            );
             if let Some(diff) = diff {
                 eprintln!("{diff}");
             }

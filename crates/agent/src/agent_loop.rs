@@ -14,7 +14,9 @@ use hearth_engine::chat_template::{ChatMessage, ToolCall as TemplateToolCall};
 use hearth_engine::constraint::SharedConstraint;
 use hearth_engine::generate::StopReason;
 use hearth_engine::sampler::SamplerConfig;
-use hearth_grammar::{CompiledGrammar, GrammarConstraint, Tool as GrammarTool, ToolCallGrammar, ToolChoice, parse_reply};
+use hearth_grammar::{
+    CompiledGrammar, GrammarConstraint, Tool as GrammarTool, ToolCallGrammar, ToolChoice, parse_reply,
+};
 use serde_json::Value;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -76,7 +78,13 @@ impl Default for AgentSettings {
         Self {
             max_steps: 24,
             max_reply_tokens: 1024,
-            sampler: SamplerConfig { temperature: 0.2, top_k: 40, top_p: 0.95, min_p: 0.05, ..SamplerConfig::default() },
+            sampler: SamplerConfig {
+                temperature: 0.2,
+                top_k: 40,
+                top_p: 0.95,
+                min_p: 0.05,
+                ..SamplerConfig::default()
+            },
             constrained: true,
         }
     }
@@ -296,8 +304,16 @@ impl Agent {
             let call_id = call.id.clone().unwrap_or_default();
             let name = call.function.name.clone();
             let arguments = call.function.arguments.clone();
-            let _ = events.send(AgentEvent::ToolCall { call_id: call_id.clone(), name: name.clone(), arguments: arguments.clone() });
-            self.record(Event::ToolCall { call_id: call_id.clone(), name: name.clone(), arguments: arguments.clone() })?;
+            let _ = events.send(AgentEvent::ToolCall {
+                call_id: call_id.clone(),
+                name: name.clone(),
+                arguments: arguments.clone(),
+            });
+            self.record(Event::ToolCall {
+                call_id: call_id.clone(),
+                name: name.clone(),
+                arguments: arguments.clone(),
+            })?;
             if cancel.is_set() {
                 results.push((call_id, name, Err("cancelled by the user".to_string()), None));
                 continue;
@@ -353,7 +369,12 @@ impl Agent {
                 is_error,
                 diff,
             });
-            self.record(Event::ToolResult { call_id: call_id.clone(), name: name.clone(), output: output.clone(), is_error })?;
+            self.record(Event::ToolResult {
+                call_id: call_id.clone(),
+                name: name.clone(),
+                output: output.clone(),
+                is_error,
+            })?;
             messages.push(ChatMessage::tool_result(Some(call_id), Some(name), output));
         }
         Ok(messages)

@@ -69,7 +69,8 @@ impl ModelRuntime {
         let tokenizer = Arc::new(Tokenizer::from_gguf(gguf)?);
         let template = ChatTemplate::from_gguf(gguf, options.fallback_template.as_deref())?
             .with_tokenizer_adding(tokenizer.adds_bos(), tokenizer.vocab().add_eos);
-        let template_source = gguf.opt_str("tokenizer.chat_template").ok().flatten().or(options.fallback_template.as_deref());
+        let template_source =
+            gguf.opt_str("tokenizer.chat_template").ok().flatten().or(options.fallback_template.as_deref());
         let format = options
             .tool_format
             .as_deref()

@@ -66,10 +66,8 @@ impl SubagentRunner for Subagents {
             request.description, request.prompt
         );
         let (events, _ignored) = tokio::sync::mpsc::unbounded_channel();
-        let report = agent
-            .run_turn(&task, &events, &self.cancel)
-            .await
-            .map_err(|e| ToolError::Subagent(e.to_string()))?;
+        let report =
+            agent.run_turn(&task, &events, &self.cancel).await.map_err(|e| ToolError::Subagent(e.to_string()))?;
         Ok(match report.char_indices().nth(MAX_REPORT_CHARS) {
             Some((cut, _)) => format!("{}… [report cut]", &report[..cut]),
             None => report,

@@ -26,7 +26,13 @@ fn greedy_alone(model: &Model, prompt: &[u32], n: usize) -> Vec<u32> {
 }
 
 async fn collect(engine: Arc<BatchEngine>, prompt: Vec<u32>, n: usize) -> (Vec<u32>, RequestStats) {
-    let request = GenerationRequest { prompt, sampler: SamplerConfig::greedy(), max_tokens: n, stop_tokens: vec![], constraint: None };
+    let request = GenerationRequest {
+        prompt,
+        sampler: SamplerConfig::greedy(),
+        max_tokens: n,
+        stop_tokens: vec![],
+        constraint: None,
+    };
     let mut stream = engine.submit(request);
     let mut tokens = Vec::new();
     while let Some(event) = stream.next().await {
