@@ -140,7 +140,6 @@ pub fn build_agent(args: &AgentArgs, approver: Arc<dyn Approver>, default_mode: 
             ..AgentSettings::default().sampler
         },
         constrained: !args.unconstrained,
-        ..AgentSettings::default()
     };
     let cancel = CancelFlag::new();
     let mut parts = AgentParts { runtime, conversation, registry, ctx, permissions, approver, session, settings };
