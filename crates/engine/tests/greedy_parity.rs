@@ -5,6 +5,11 @@
 //! `NEAR_TIE` nats of our choice (activations are quantized to 8 bits and llama.cpp keeps its KV
 //! cache in f16, so the two round differently). After a divergence the sequences are no longer
 //! comparable and the check stops for that prompt.
+//!
+//! The tolerance is set by what rounding alone does: our AVX2 and AVX-512 paths agree to 1e-5
+//! relative on every matmul, yet after requantizing activations through 30 layers their greedy
+//! runs part at margins of up to 0.37 nats (SmolLM2, the binary-search prompt). A wrong kernel or
+//! layer moves logits by whole nats and fails here; the perplexity checks bound the average.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -12,7 +17,7 @@ mod common;
 use hearth_engine::gguf::GgufFile;
 use hearth_engine::{Logits, Model};
 
-const NEAR_TIE: f64 = 0.25;
+const NEAR_TIE: f64 = 0.5;
 /// Relative tolerance on perplexity.
 const PPL_TOLERANCE: f64 = 0.01;
 

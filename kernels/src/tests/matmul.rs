@@ -204,3 +204,13 @@ fn bad_shapes_are_errors_not_panics() {
         assert!(matches!(err, KernelError::Unsupported { .. }), "{err}");
     }
 }
+
+#[test]
+fn model_sized_shapes_match_on_every_path() {
+    for ty in [GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q6K, GgmlType::Q4K] {
+        let k = 576usize.next_multiple_of(ty.block_size());
+        for m in [1, 2, 6, 13] {
+            check(ty, 1536, k, m, 11 + m as u64);
+        }
+    }
+}
