@@ -29,6 +29,8 @@ enum Command {
     Bench(commands::bench::BenchArgs),
     /// Serve the model over OpenAI- and Anthropic-compatible HTTP APIs.
     Serve(commands::serve::ServeArgs),
+    /// List recorded agent sessions (to resume one with --resume).
+    Sessions(commands::sessions::SessionsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -40,6 +42,7 @@ fn main() -> std::process::ExitCode {
         Command::List(args) => commands::list::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Serve(args) => commands::serve::run(args),
+        Command::Sessions(args) => commands::sessions::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
