@@ -5,6 +5,11 @@
 //! for it is prefilled); the new log is the system prompt, whose cache every turn shares, plus the
 //! summary, which is prefilled once. Tool results of the summarised turns are dropped with them.
 //! The old turns can no longer be undone by rewinding, so undo marks are cleared.
+//!
+//! Automatic compaction first tries the cheaper step: the outputs of tool calls before the
+//! latest turns are replaced by a placeholder (the model can call the tool again). The log is
+//! rendered again from the first dropped output on, so that part is prefilled once more; if that
+//! frees enough room no summary is needed.
 
 use hearth_engine::batch_engine::{GenerationEvent, GenerationRequest};
 use hearth_engine::chat_template::ChatMessage;
@@ -42,6 +47,12 @@ Summary of it:";
 
 const ACKNOWLEDGEMENT: &str = "Understood. I will continue from this summary.";
 
+/// What replaces a stale tool result.
+const DROPPED_OUTPUT: &str = "[output dropped to save context; call the tool again if it is needed]";
+
+/// Tool results in this many of the latest turns are kept when stale ones are dropped.
+const KEEP_RECENT_TURNS: usize = 2;
+
 impl Agent {
     /// Replaces the conversation so far by a summary the model writes; for `/compact`.
     pub async fn compact(
@@ -76,6 +87,9 @@ impl Agent {
         cancel: &CancelFlag,
     ) -> Result<Option<CompactReport>, AgentError> {
         if self.conversation.messages().len() <= self.n_system() {
+            return Ok(None);
+        }
+        if automatic && self.drop_stale_tool_results(events)? && !self.needs_compaction(0) {
             return Ok(None);
         }
         let tokens_before = self.conversation.tokens().len();
@@ -115,6 +129,44 @@ impl Agent {
             self.checkpoint()?;
         }
         Ok(Some(CompactReport { tokens_before, tokens_after, summary }))
+    }
+
+    /// Replaces the outputs of tool calls older than the latest turns by a placeholder; whether
+    /// any was dropped.
+    pub fn drop_stale_tool_results(&mut self, events: &UnboundedSender<AgentEvent>) -> Result<bool, AgentError> {
+        let n_system = self.n_system();
+        let messages = self.conversation.messages();
+        let user_turns: Vec<usize> =
+            messages.iter().enumerate().filter(|(_, m)| m.role == "user").map(|(i, _)| i).collect();
+        let Some(&keep_from) = user_turns.len().checked_sub(KEEP_RECENT_TURNS).and_then(|i| user_turns.get(i)) else {
+            return Ok(false);
+        };
+        let mut kept: Vec<ChatMessage> = messages[n_system..].to_vec();
+        let mut count = 0u32;
+        for m in &mut kept[..keep_from - n_system] {
+            if m.role == "tool" && m.content.as_deref() != Some(DROPPED_OUTPUT) {
+                m.content = Some(DROPPED_OUTPUT.to_string());
+                count += 1;
+            }
+        }
+        if count == 0 {
+            return Ok(false);
+        }
+        let tokens_before = self.conversation.tokens().len();
+        let mut rebuilt = self.conversation.fork_system();
+        rebuilt.extend_rendered(&kept)?;
+        let tokens_after = rebuilt.tokens().len();
+        self.conversation = rebuilt;
+        self.turn_marks.clear();
+        self.record(Event::ToolResultsDropped {
+            count,
+            tokens_before: tokens_before as u32,
+            tokens_after: tokens_after as u32,
+        })?;
+        let _ = events.send(AgentEvent::Notice(format!(
+            "dropped {count} stale tool outputs: context {tokens_before} -> {tokens_after} tokens"
+        )));
+        Ok(true)
     }
 
     /// Asks the model for the summary: from the end of the cached log where the template allows

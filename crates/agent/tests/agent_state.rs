@@ -14,8 +14,10 @@ use hearth_agent::permissions::{CommandRules, Mode, NonInteractive, Permissions}
 use hearth_agent::runtime::{ModelRuntime, RuntimeOptions};
 use hearth_agent::session::{Session, SessionMeta};
 use hearth_agent::{Event, ToolContext, ToolRegistry, Workspace};
+use hearth_engine::chat_template::{ChatMessage, ToolCall};
 use hearth_engine::gguf::GgufFile;
 use hearth_engine::sampler::SamplerConfig;
+use serde_json::json;
 
 fn runtime() -> Arc<ModelRuntime> {
     let path = hearth_hub::model_for_tests(hearth_hub::CI_MODEL).unwrap().unwrap();
