@@ -139,4 +139,29 @@ async fn resume_undo_and_compaction() {
             .iter()
             .any(|r| matches!(&r.event, Event::Compacted { summary, .. } if *summary == report.summary))
     );
+
+    // Stale tool outputs: only those before the two latest user turns are replaced.
+    let big = "x ".repeat(400);
+    for i in 0..3 {
+        let log = resumed.conversation_mut();
+        log.push_user(&format!("Read file {i}")).unwrap();
+        let call = ToolCall::function(Some(format!("c{i}")), "read", json!({"path": format!("f{i}")}));
+        log.push_assistant(ChatMessage::assistant_tool_calls(None, vec![call])).unwrap();
+        log.push_tool_results(vec![ChatMessage::tool_result(Some(format!("c{i}")), Some("read".into()), big.clone())])
+            .unwrap();
+        log.push_assistant(ChatMessage::assistant("Done.")).unwrap();
+    }
+    let before = resumed.conversation().tokens().len();
+    assert!(resumed.drop_stale_tool_results(&tx).unwrap());
+    let after = resumed.conversation().tokens().len();
+    assert!(after + 300 < before, "{before} -> {after}");
+    let outputs: Vec<&str> = resumed
+        .conversation()
+        .messages()
+        .iter()
+        .filter(|m| m.role == "tool")
+        .map(|m| m.content.as_deref().unwrap())
+        .collect();
+    assert!(outputs[0].starts_with("[output dropped") && outputs[1] == big && outputs[2] == big, "{outputs:?}");
+    assert!(!resumed.drop_stale_tool_results(&tx).unwrap(), "nothing more to drop");
 }
