@@ -11,7 +11,6 @@ use serde_json::Value;
 const TOOLS: &[&str] = &["read", "write", "edit", "glob", "grep", "shell", "todo", "task"];
 
 #[test]
-#[ignore = "slow on shared 2-core machines; run with --run-ignored all"]
 fn exec_json_streams_well_formed_events() {
     // The binary pulls the model itself; make sure it is cached first so the test's time is
     // the agent's.
@@ -49,4 +48,47 @@ fn exec_json_streams_well_formed_events() {
     }
     // The file is untouched in plan mode.
     assert_eq!(std::fs::read_to_string(dir.path().join("src/calc.py")).unwrap(), "def add(a, b):\n    return a - b\n");
+}
+
+/// Runs `hearth exec --json` in `workspace` with sessions kept under `state`.
+fn exec(workspace: &std::path::Path, state: &std::path::Path, extra: &[&str], task: &str) -> (Vec<Value>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .env("XDG_STATE_HOME", state)
+        .args(["exec", task, "--json", "-m", "smollm2-135m", "--max-steps", "1", "-n", "8", "--temp", "0"])
+        .args(extra)
+        .arg("-C")
+        .arg(workspace)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "exec failed: {stderr}\n{stdout}");
+    (stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect(), stderr)
+}
+
+#[test]
+fn resume_continues_from_the_kv_saved_on_disk() {
+    hearth_hub::model_for_tests(hearth_hub::CI_MODEL).unwrap();
+    let workspace = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let (first, _) = exec(workspace.path(), state.path(), &[], "Say hello.");
+    let context = first.iter().find(|e| e["type"] == "finished").unwrap()["context_tokens"].as_u64().unwrap();
+
+    // A new process: nothing is cached in memory, so every reused token came from the KV file.
+    let (second, stderr) = exec(workspace.path(), state.path(), &["--resume", "last"], "Say goodbye.");
+    assert!(stderr.contains("restored from disk"), "{stderr}");
+    let usage = second.iter().find(|e| e["type"] == "usage").unwrap();
+    let cached = usage["cached_prompt_tokens"].as_u64().unwrap();
+    let prompt = usage["prompt_tokens"].as_u64().unwrap();
+    assert!(cached + 40 >= context && prompt - cached < 60, "{usage} after a first turn of {context} tokens");
+
+    let err = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .env("XDG_STATE_HOME", state.path())
+        .args(["exec", "x", "-m", "smollm2-135m", "--resume", "no-such-session"])
+        .arg("-C")
+        .arg(workspace.path())
+        .output()
+        .unwrap();
+    assert!(!err.status.success());
+    assert!(String::from_utf8_lossy(&err.stderr).contains("no session \"no-such-session\""));
 }
