@@ -59,6 +59,9 @@ pub struct AgentArgs {
     /// one full context window).
     #[arg(long = "kv-budget", value_name = "MIB")]
     pub kv_budget_mib: Option<usize>,
+    /// Do not keep the system prompt's KV cache on disk between runs.
+    #[arg(long)]
+    pub no_prefix_cache: bool,
     /// Continue a session: its id, or `last` for the latest one in this workspace.
     #[arg(long, value_name = "ID|last")]
     pub resume: Option<String>,
@@ -168,6 +171,13 @@ pub fn build_agent(args: &AgentArgs, approver: Arc<dyn Approver>, default_mode: 
     let subagents = Subagents::new(&parts, cancel.clone());
     parts.ctx.subagents = Some(Arc::new(subagents));
     let mut agent = Agent::new(parts);
+    if !args.no_prefix_cache {
+        let dir = hearth_hub::Cache::from_env()?.root().join("kv");
+        // A damaged or foreign file only costs the prefill it would have saved.
+        if let Err(e) = agent.use_prefix_cache(dir) {
+            eprintln!("warning: {e}; the system prompt will be prefilled");
+        }
+    }
     let resumed = match checkpoint {
         None => None,
         Some((None, path)) => Some(format!(

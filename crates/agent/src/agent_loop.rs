@@ -123,6 +123,8 @@ pub struct Agent {
     pub(crate) turn_marks: Vec<Mark>,
     /// Tokens in the log right after the last compaction.
     pub(crate) compacted_len: usize,
+    /// Where the system prompt's KV is kept between runs, if anywhere.
+    pub(crate) prefix_cache_dir: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -160,7 +162,16 @@ impl Agent {
             prefilled_tokens: 0,
             turn_marks: Vec::new(),
             compacted_len: 0,
+            prefix_cache_dir: None,
         }
+    }
+
+    /// Keeps the system prompt's KV in `dir` between runs: loads it now if a run saved it
+    /// (returning the tokens restored) and saves it after the next turn otherwise.
+    pub fn use_prefix_cache(&mut self, dir: std::path::PathBuf) -> Result<usize, AgentError> {
+        let restored = self.load_system_prefix(&dir)?;
+        self.prefix_cache_dir = Some(dir);
+        Ok(restored)
     }
 
     /// The shared model.
@@ -245,6 +256,11 @@ impl Agent {
         self.conversation.push_user(user)?;
         let result = self.run_steps(user, events, cancel).await;
         if let Err(e) = self.checkpoint() {
+            let _ = events.send(AgentEvent::Notice(e.to_string()));
+        }
+        if let Some(dir) = &self.prefix_cache_dir
+            && let Err(e) = self.save_system_prefix(dir)
+        {
             let _ = events.send(AgentEvent::Notice(e.to_string()));
         }
         result

@@ -16,6 +16,7 @@ pub mod config;
 pub mod conversation;
 pub mod memory;
 pub mod permissions;
+pub mod prefix_cache;
 pub mod protocol;
 pub mod runtime;
 pub mod session;
