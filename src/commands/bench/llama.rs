@@ -1,0 +1,91 @@
+//! Running llama.cpp's `llama-bench` on the same file, tests and threads, so the ratio comes from
+//! one run on one machine.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::Context as _;
+
+/// One llama-bench result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlamaResult {
+    /// `pp512`, `tg128`, ...
+    pub test: String,
+    /// Threads.
+    pub threads: usize,
+    /// Mean tokens per second.
+    pub tokens_per_second: f64,
+    /// Standard deviation.
+    pub stddev: f64,
+}
+
+/// Runs `llama_bench` with llama-bench's own flags; `extra` are passed through as given
+/// (such as `--no-repack` on builds whose repacked kernels this CPU cannot run).
+pub fn run(
+    llama_bench: &Path,
+    model: &Path,
+    prompts: &[usize],
+    gens: &[usize],
+    threads: &[usize],
+    repetitions: usize,
+    extra: &[String],
+) -> anyhow::Result<Vec<LlamaResult>> {
+    let list = |xs: &[usize]| xs.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
+    let out = Command::new(llama_bench)
+        .arg("-m")
+        .arg(model)
+        .args(["-p", &list(prompts), "-n", &list(gens), "-t", &list(threads), "-r", &repetitions.to_string()])
+        .args(["-o", "json"])
+        .args(extra)
+        .output()
+        .with_context(|| format!("cannot run {}", llama_bench.display()))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{} failed ({}): {}",
+        llama_bench.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+    );
+    parse(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Reads llama-bench's `-o json` output.
+pub fn parse(json: &str) -> anyhow::Result<Vec<LlamaResult>> {
+    let rows: Vec<serde_json::Value> = serde_json::from_str(json).context("llama-bench printed no JSON array")?;
+    rows.iter()
+        .map(|row| {
+            let field = |name: &str| row[name].as_f64().with_context(|| format!("llama-bench result without {name}"));
+            let (p, n) = (field("n_prompt")? as usize, field("n_gen")? as usize);
+            let test = if n == 0 {
+                format!("pp{p}")
+            } else if p == 0 {
+                format!("tg{n}")
+            } else {
+                format!("pp{p}+tg{n}")
+            };
+            Ok(LlamaResult {
+                test,
+                threads: field("n_threads")? as usize,
+                tokens_per_second: field("avg_ts")?,
+                stddev: field("stddev_ts")?,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    #[test]
+    fn reads_llama_bench_json() {
+        let json = r#"[{"n_prompt": 512, "n_gen": 0, "n_threads": 2, "avg_ts": 101.5, "stddev_ts": 1.25},
+                       {"n_prompt": 0, "n_gen": 128, "n_threads": 2, "avg_ts": 20.0, "stddev_ts": 0.5}]"#;
+        let rows = parse(json).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].test.as_str(), rows[0].threads, rows[0].tokens_per_second), ("pp512", 2, 101.5));
+        assert_eq!((rows[1].test.as_str(), rows[1].stddev), ("tg128", 0.5));
+        assert!(parse("not json").is_err());
+        assert!(parse(r#"[{"n_prompt": 1}]"#).is_err());
+    }
+}
