@@ -7,6 +7,7 @@ pub mod error;
 pub mod generate;
 pub mod gguf;
 pub mod kv;
+pub mod lookup_decode;
 pub mod model;
 pub mod sampler;
 pub mod tokenizer;
