@@ -61,6 +61,8 @@ pub struct BuiltAgent {
     pub agent: Agent,
     pub cancel: CancelFlag,
     pub model_name: String,
+    /// Tokens the model can attend to.
+    pub context_length: usize,
     pub warnings: Vec<String>,
 }
 
@@ -143,7 +145,8 @@ pub fn build_agent(args: &AgentArgs, approver: Arc<dyn Approver>, default_mode: 
     };
     let cancel = CancelFlag::new();
     let mut parts = AgentParts { runtime, conversation, registry, ctx, permissions, approver, session, settings };
+    let context_length = parts.runtime.context_length;
     let subagents = Subagents::new(&parts, cancel.clone());
     parts.ctx.subagents = Some(Arc::new(subagents));
-    Ok(BuiltAgent { agent: Agent::new(parts), cancel, model_name: name, warnings: config.warnings })
+    Ok(BuiltAgent { agent: Agent::new(parts), cancel, model_name: name, context_length, warnings: config.warnings })
 }

@@ -1,0 +1,295 @@
+//! The chat loop: read a line, run it as a slash command or as a turn of the agent.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anstyle::AnsiColor;
+use hearth_agent::agent_loop::{Agent, AgentError};
+use hearth_agent::cancel::CancelFlag;
+use hearth_agent::conversation::Mark;
+use hearth_agent::permissions::{Approval, Mode};
+use hearth_agent::protocol::Event;
+use rustyline::error::ReadlineError;
+use tokio::runtime::Runtime;
+use tokio::sync::mpsc::{self, UnboundedReceiver};
+
+use super::approve::{self, PendingApproval};
+use super::editor::PromptEditor;
+use super::render::{Palette, Renderer};
+use super::slash::{self, SlashCommand};
+use crate::commands::agent_setup::BuiltAgent;
+
+/// The chat's state between turns.
+pub struct Chat {
+    agent: Agent,
+    cancel: CancelFlag,
+    model_name: String,
+    context_length: usize,
+    warnings: Vec<String>,
+    approvals: UnboundedReceiver<PendingApproval>,
+    editor: PromptEditor,
+    renderer: Renderer,
+    /// Where the conversation stood before each turn still in it, for `/undo`.
+    marks: Vec<Mark>,
+    /// Whether a turn is running (Ctrl-C cancels it) or the prompt is waiting.
+    turn_running: Arc<AtomicBool>,
+}
+
+/// Whether the loop goes on after a command.
+#[derive(Debug, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Exit,
+}
+
+impl Chat {
+    /// A chat over a built agent whose approver sends its requests to `approvals`.
+    pub fn new(
+        built: BuiltAgent,
+        approvals: UnboundedReceiver<PendingApproval>,
+        editor: PromptEditor,
+        palette: Palette,
+    ) -> Self {
+        Self {
+            agent: built.agent,
+            cancel: built.cancel,
+            model_name: built.model_name,
+            context_length: built.context_length,
+            warnings: built.warnings,
+            approvals,
+            editor,
+            renderer: Renderer::new(palette),
+            marks: Vec::new(),
+            turn_running: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Reads and runs inputs until `/exit` or Ctrl-D.
+    pub fn run(mut self, runtime: &Runtime) -> anyhow::Result<()> {
+        self.banner();
+        self.watch_ctrl_c(runtime);
+        loop {
+            let mode = self.agent.permissions().mode();
+            let palette = *self.renderer.palette();
+            let prompt = format!("{mode} › ");
+            let styled = format!("{} {} ", palette.dim(mode.as_str()), palette.bold("›"));
+            let input = match self.editor.read(&prompt, &styled) {
+                Ok(input) => input,
+                // Ctrl-C at the prompt clears the line, as in a shell.
+                Err(ReadlineError::Interrupted) => continue,
+                Err(ReadlineError::Eof) => break,
+                Err(e) => return Err(e.into()),
+            };
+            if input.trim().is_empty() {
+                continue;
+            }
+            self.editor.remember(&input);
+            match slash::parse(&input) {
+                Some(Ok(command)) => {
+                    if self.command(command) == Flow::Exit {
+                        break;
+                    }
+                }
+                Some(Err(e)) => self.renderer.line(&palette.fg(AnsiColor::Red, &e.to_string())),
+                None => self.turn(&input, runtime),
+            }
+        }
+        Ok(())
+    }
+
+    fn banner(&mut self) {
+        let palette = *self.renderer.palette();
+        let workspace = self.agent.tool_context().workspace.root().display().to_string();
+        let title = format!("hearth {}", env!("CARGO_PKG_VERSION"));
+        self.renderer.line(&format!(
+            "{} · {} (context {} tokens) · mode {}",
+            palette.bold(&title),
+            self.model_name,
+            self.context_length,
+            self.agent.permissions().mode()
+        ));
+        self.renderer.line(&palette.dim(&format!("workspace {workspace}")));
+        for warning in std::mem::take(&mut self.warnings) {
+            self.renderer.line(&palette.fg(AnsiColor::Yellow, &format!("warning: {warning}")));
+        }
+        self.renderer.line(&palette.dim("/help for commands · Ctrl-C stops a reply · Ctrl-D exits"));
+    }
+
+    /// Ctrl-C while a turn runs cancels it; a second one while it is stopping, or one that
+    /// arrives while the prompt waits (input from a pipe), ends the program. At a terminal prompt
+    /// the line editor reads Ctrl-C as a key instead.
+    fn watch_ctrl_c(&self, runtime: &Runtime) {
+        let cancel = self.cancel.clone();
+        let running = self.turn_running.clone();
+        runtime.spawn(async move {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                if !running.load(Ordering::SeqCst) || cancel.is_set() {
+                    std::process::exit(130);
+                }
+                cancel.set();
+            }
+        });
+    }
+
+    /// Runs one message through the agent, showing events as they come.
+    fn turn(&mut self, input: &str, runtime: &Runtime) {
+        let mark = self.agent.conversation().mark();
+        let turn_before = self.agent.session_mut().map(|s| s.turn());
+        self.cancel.reset();
+        self.turn_running.store(true, Ordering::SeqCst);
+        let result =
+            runtime.block_on(drive_turn(&mut self.agent, input, &self.cancel, &mut self.renderer, &mut self.approvals));
+        self.turn_running.store(false, Ordering::SeqCst);
+        self.renderer.end_line();
+        // A mark per recorded turn keeps `/undo` of the conversation in step with the session's.
+        if turn_before.is_none() || self.agent.session_mut().map(|s| s.turn()) != turn_before {
+            self.marks.push(mark);
+        }
+        let palette = *self.renderer.palette();
+        if let Err(e) = result {
+            // A failed turn can leave a half-open reply in the log; the next turn must not build on it.
+            self.agent.conversation_mut().rewind(mark);
+            self.renderer.line(&palette.fg(AnsiColor::Red, &format!("error: {e}")));
+            self.renderer.line(
+                &palette.dim("the message was dropped from the conversation; /undo reverts file changes it made"),
+            );
+        } else if self.cancel.is_set() {
+            self.renderer.line(&palette.dim("(cancelled)"));
+        }
+    }
+
+    fn command(&mut self, command: SlashCommand) -> Flow {
+        let palette = *self.renderer.palette();
+        match command {
+            SlashCommand::Help => {
+                let help = slash::help_text();
+                self.renderer.line(help.trim_end());
+            }
+            SlashCommand::Mode(None) => {
+                let mode = self.agent.permissions().mode();
+                self.renderer.line(&format!("mode: {mode} ({})", describe_mode(mode)));
+            }
+            SlashCommand::Mode(Some(mode)) => {
+                self.agent.permissions().set_mode(mode);
+                if let Some(session) = self.agent.session_mut()
+                    && let Err(e) = session.append(Event::ModeChanged { mode })
+                {
+                    self.renderer.line(&palette.fg(AnsiColor::Yellow, &format!("warning: {e}")));
+                }
+                self.renderer.line(&format!("mode: {mode} ({})", describe_mode(mode)));
+            }
+            SlashCommand::Clear => {
+                let fresh = self.agent.conversation().fork_system();
+                *self.agent.conversation_mut() = fresh;
+                self.agent.tool_context().todos.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
+                self.marks.clear();
+                self.renderer.line(&palette.dim("started a new conversation"));
+            }
+            SlashCommand::Model => {
+                let conversation = self.agent.conversation();
+                self.renderer.line(&format!(
+                    "model: {} · context {} tokens, {} in use ({} system prompt and tools)",
+                    self.model_name,
+                    self.context_length,
+                    conversation.tokens().len(),
+                    conversation.system_len()
+                ));
+            }
+            SlashCommand::Undo { force } => self.undo(force),
+            SlashCommand::Exit => return Flow::Exit,
+        }
+        Flow::Continue
+    }
+
+    /// Reverts the last turn's file changes and rewinds the conversation to before it.
+    fn undo(&mut self, force: bool) {
+        let palette = *self.renderer.palette();
+        let Some(&mark) = self.marks.last() else {
+            self.renderer.line("nothing to undo in this conversation");
+            return;
+        };
+        let workspace = self.agent.tool_context().workspace.clone();
+        let report = match self.agent.session_mut() {
+            Some(session) => match session.undo_last_turn(&workspace, force) {
+                Ok(report) => Some(report),
+                Err(e) => {
+                    self.renderer.line(&palette.fg(AnsiColor::Red, &format!("error: {e}")));
+                    return;
+                }
+            },
+            None => None,
+        };
+        self.marks.pop();
+        self.agent.conversation_mut().rewind(mark);
+        match report {
+            Some(report) => {
+                let mut line = format!("undid turn {}", report.turn);
+                if !report.restored.is_empty() {
+                    line.push_str(&format!("; restored {}", report.restored.join(", ")));
+                }
+                if !report.deleted.is_empty() {
+                    line.push_str(&format!("; deleted {}", report.deleted.join(", ")));
+                }
+                if report.restored.is_empty() && report.deleted.is_empty() {
+                    line.push_str("; it changed no files");
+                }
+                self.renderer.line(&line);
+            }
+            None => self
+                .renderer
+                .line("forgot the last turn; without a session file (--no-session) its file changes were not reverted"),
+        }
+    }
+}
+
+/// Runs one turn, showing its events and asking for approvals in the order they happen.
+async fn drive_turn(
+    agent: &mut Agent,
+    input: &str,
+    cancel: &CancelFlag,
+    renderer: &mut Renderer,
+    approvals: &mut UnboundedReceiver<PendingApproval>,
+) -> Result<String, AgentError> {
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let turn = async move {
+        let result = agent.run_turn(input, &events_tx, cancel).await;
+        drop(events_tx);
+        result
+    };
+    let show = async {
+        loop {
+            tokio::select! {
+                biased;
+                event = events.recv() => match event {
+                    Some(event) => renderer.event(event),
+                    None => break,
+                },
+                Some(pending) = approvals.recv() => {
+                    // The call's own event was sent before it asked; show everything up to it.
+                    while let Ok(event) = events.try_recv() {
+                        renderer.event(event);
+                    }
+                    renderer.end_line();
+                    let answer = approve::ask(&pending.request, renderer.palette(), cancel).await;
+                    if let Some(preview) = &pending.request.preview
+                        && !matches!(answer, Approval::Deny(_))
+                    {
+                        renderer.previewed(preview);
+                    }
+                    let _ = pending.reply.send(answer);
+                }
+            }
+        }
+    };
+    let (result, ()) = tokio::join!(turn, show);
+    result
+}
+
+fn describe_mode(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Plan => "read-only: no file changes or commands",
+        Mode::Ask => "file changes and commands need your approval",
+        Mode::AutoEdit => "file changes run; commands need your approval",
+        Mode::FullAuto => "everything runs without asking; deny rules still apply",
+    }
+}
