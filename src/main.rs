@@ -35,6 +35,8 @@ enum Command {
     Bench(commands::bench::BenchArgs),
     /// Serve the model over OpenAI- and Anthropic-compatible HTTP APIs.
     Serve(commands::serve::ServeArgs),
+    /// List recorded agent sessions (to resume one with --resume).
+    Sessions(commands::sessions::SessionsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -48,6 +50,7 @@ fn main() -> std::process::ExitCode {
         Some(Command::List(args)) => commands::list::run(args),
         Some(Command::Bench(args)) => commands::bench::run(args),
         Some(Command::Serve(args)) => commands::serve::run(args),
+        Some(Command::Sessions(args)) => commands::sessions::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

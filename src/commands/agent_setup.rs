@@ -7,11 +7,12 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use hearth_agent::agent_loop::{Agent, AgentParts, AgentSettings};
 use hearth_agent::cancel::CancelFlag;
+use hearth_agent::checkpoint::read_checkpoint;
 use hearth_agent::conversation::Conversation;
 use hearth_agent::memory::{find_memory_files, memory_section};
 use hearth_agent::permissions::{Approver, CommandRules, Mode, Permissions};
 use hearth_agent::runtime::{ModelRuntime, RuntimeOptions};
-use hearth_agent::session::{Session, SessionMeta, default_sessions_dir};
+use hearth_agent::session::{Session, SessionMeta, default_sessions_dir, list_sessions};
 use hearth_agent::subagent::Subagents;
 use hearth_agent::system_prompt::{PromptInputs, system_prompt};
 use hearth_agent::tools::{Sandbox, Tool, ToolContext, ToolRegistry};
@@ -54,6 +55,13 @@ pub struct AgentArgs {
     /// Threads for the compute kernels (default: all cores).
     #[arg(short = 't', long)]
     pub threads: Option<usize>,
+    /// Memory for the KV cache in MiB, shared by the conversation and its subagents (default:
+    /// one full context window).
+    #[arg(long = "kv-budget", value_name = "MIB")]
+    pub kv_budget_mib: Option<usize>,
+    /// Continue a session: its id, or `last` for the latest one in this workspace.
+    #[arg(long, value_name = "ID|last")]
+    pub resume: Option<String>,
 }
 
 /// An agent ready to run, with what the front-end needs beside it.
@@ -61,9 +69,9 @@ pub struct BuiltAgent {
     pub agent: Agent,
     pub cancel: CancelFlag,
     pub model_name: String,
-    /// Tokens the model can attend to.
-    pub context_length: usize,
     pub warnings: Vec<String>,
+    /// What resuming a session restored, to tell the user.
+    pub resumed: Option<String>,
 }
 
 /// Loads the model and builds the agent for `args`, asking `approver` for approvals.
@@ -81,10 +89,17 @@ pub fn build_agent(args: &AgentArgs, approver: Arc<dyn Approver>, default_mode: 
     let config = AgentConfig::load(&workspace)?;
     let mode = args.mode.unwrap_or(if config.sources.is_empty() { default_mode } else { config.mode });
 
-    let registry_spec = match &args.model {
-        Some(m) => m.clone(),
-        None => hearth_hub::Registry::builtin()?.default_model().id.clone(),
+    let resume_path = args.resume.as_deref().map(|wanted| find_session(wanted, workspace.root())).transpose()?;
+    let registry_spec = match (&args.model, &resume_path) {
+        (Some(m), _) => m.clone(),
+        (None, Some(path)) => {
+            session_model(path)?.unwrap_or(hearth_hub::Registry::builtin()?.default_model().id.clone())
+        }
+        (None, None) => hearth_hub::Registry::builtin()?.default_model().id.clone(),
     };
+    if let Some(mib) = args.kv_budget_mib {
+        anyhow::ensure!(mib > 0, "--kv-budget must be at least 1 MiB");
+    }
     let resolved = hearth_hub::resolve(&registry_spec, &ResolveOptions::default())?;
     let gguf = GgufFile::open(&resolved.path)?;
     let name = resolved.manifest.as_ref().map_or_else(|| resolved.path.display().to_string(), |m| m.id.clone());
@@ -93,7 +108,7 @@ pub fn build_agent(args: &AgentArgs, approver: Arc<dyn Approver>, default_mode: 
         RuntimeOptions {
             fallback_template: resolved.manifest.as_ref().and_then(|m| m.chat_template.clone()),
             tool_format: resolved.manifest.as_ref().map(|m| m.tool_format.as_str().to_string()),
-            kv_budget_bytes: None,
+            kv_budget_bytes: args.kv_budget_mib.map(|mib| mib.saturating_mul(1 << 20)),
             max_sequences: 8,
             name: name.clone(),
         },
@@ -126,7 +141,12 @@ pub fn build_agent(args: &AgentArgs, approver: Arc<dyn Approver>, default_mode: 
     let permissions = Arc::new(Permissions::new(mode, CommandRules::new(&config.allow, &config.deny)?));
     let mut ctx = ToolContext::new(workspace.clone());
     ctx.shell = config.shell.clone();
-    let session = if args.no_session {
+    let mut checkpoint = None;
+    let session = if let Some(path) = &resume_path {
+        let (session, _) = Session::resume(path).with_context(|| format!("cannot resume {}", path.display()))?;
+        checkpoint = Some((read_checkpoint(path)?, path.clone()));
+        Some(session)
+    } else if args.no_session {
         None
     } else {
         let dir = default_sessions_dir().context("cannot find a directory for session files (set HOME)")?;
@@ -145,8 +165,53 @@ pub fn build_agent(args: &AgentArgs, approver: Arc<dyn Approver>, default_mode: 
     };
     let cancel = CancelFlag::new();
     let mut parts = AgentParts { runtime, conversation, registry, ctx, permissions, approver, session, settings };
-    let context_length = parts.runtime.context_length;
     let subagents = Subagents::new(&parts, cancel.clone());
     parts.ctx.subagents = Some(Arc::new(subagents));
-    Ok(BuiltAgent { agent: Agent::new(parts), cancel, model_name: name, context_length, warnings: config.warnings })
+    let mut agent = Agent::new(parts);
+    let resumed = match checkpoint {
+        None => None,
+        Some((None, path)) => Some(format!(
+            "resumed session {} (no turn had finished, so the conversation starts afresh)",
+            path.display()
+        )),
+        Some((Some(saved), path)) => {
+            let restored = agent.restore(saved, &path)?;
+            let tokens = agent.conversation().tokens().len();
+            Some(if restored > 0 {
+                format!(
+                    "resumed session {}: {tokens} tokens of context, KV of {restored} restored from disk",
+                    path.display()
+                )
+            } else {
+                format!("resumed session {}: {tokens} tokens of context, to be prefilled", path.display())
+            })
+        }
+    };
+    Ok(BuiltAgent { agent, cancel, model_name: name, warnings: config.warnings, resumed })
+}
+
+/// The session file `wanted` names: an id, or `last` for the newest session in `workspace`.
+fn find_session(wanted: &str, workspace: &std::path::Path) -> anyhow::Result<PathBuf> {
+    let dir = default_sessions_dir().context("cannot find the session directory (set HOME)")?;
+    if wanted == "last" {
+        let sessions = list_sessions(&dir, Some(workspace))?;
+        let newest = sessions.first().with_context(|| format!("no session to resume for {}", workspace.display()))?;
+        return Ok(newest.path.clone());
+    }
+    let path = dir.join(format!("{wanted}.jsonl"));
+    anyhow::ensure!(
+        wanted.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') && path.is_file(),
+        "no session {wanted:?} in {} (see the ids with `hearth sessions`)",
+        dir.display()
+    );
+    Ok(path)
+}
+
+/// The model a session ran on.
+fn session_model(path: &std::path::Path) -> anyhow::Result<Option<String>> {
+    let loaded = Session::load(path)?;
+    Ok(loaded.events.first().and_then(|record| match &record.event {
+        hearth_agent::Event::SessionStarted { model, .. } => model.clone(),
+        _ => None,
+    }))
 }

@@ -30,6 +30,9 @@ pub fn run(args: ExecArgs) -> anyhow::Result<()> {
     for warning in &built.warnings {
         eprintln!("warning: {warning}");
     }
+    if let Some(resumed) = &built.resumed {
+        eprintln!("{resumed}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let mut agent = built.agent;
@@ -91,6 +94,9 @@ fn print_event(event: &AgentEvent, json: bool) {
                 "cached_prompt_tokens": u.cached_prompt_tokens, "completion_tokens": u.completion_tokens,
                 "context_tokens": u.context_tokens, "context_limit": u.context_limit}),
             AgentEvent::TurnDone { text, steps } => json!({"type": "turn_done", "text": text, "steps": steps}),
+            AgentEvent::Compacted { tokens_before, tokens_after, automatic } => json!({"type": "compacted",
+                "tokens_before": tokens_before, "tokens_after": tokens_after, "automatic": automatic}),
+            AgentEvent::Notice(text) => json!({"type": "notice", "text": text}),
         });
         return;
     }
@@ -122,5 +128,9 @@ fn print_event(event: &AgentEvent, json: bool) {
             u.completion_tokens
         ),
         AgentEvent::TurnDone { .. } => {}
+        AgentEvent::Compacted { tokens_before, tokens_after, .. } => {
+            eprintln!("[compacted: context {tokens_before} -> {tokens_after} tokens]")
+        }
+        AgentEvent::Notice(text) => eprintln!("[{text}]"),
     }
 }

@@ -9,3 +9,4 @@ pub mod list;
 pub mod pull;
 pub mod run;
 pub mod serve;
+pub mod sessions;

@@ -21,11 +21,11 @@ use serde_json::Value;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::cancel::CancelFlag;
-use crate::conversation::{Conversation, ConversationError};
+use crate::conversation::{Conversation, ConversationError, Mark};
 use crate::permissions::{Approver, Mode, Permissions};
 use crate::protocol::{Event, TokenUsage};
 use crate::runtime::ModelRuntime;
-use crate::session::{Session, SessionError};
+use crate::session::{Session, SessionError, UndoReport};
 use crate::tools::{ToolContext, ToolRegistry};
 
 /// Errors that end a turn.
@@ -43,6 +43,16 @@ pub enum AgentError {
         "the conversation needs {needed} tokens but the model's context holds {limit}; use /compact or start a new session"
     )]
     ContextFull { needed: usize, limit: usize },
+    #[error("nothing to undo{0}")]
+    NothingToUndo(&'static str),
+    #[error("undo needs the session file, which this agent does not record (--no-session)")]
+    NoSession,
+    #[error("nothing to compact: the conversation holds only the system prompt")]
+    NothingToCompact,
+    #[error("cancelled by the user")]
+    Cancelled,
+    #[error("cannot save the session checkpoint {path}: {reason}")]
+    Checkpoint { path: std::path::PathBuf, reason: String },
 }
 
 /// What a front-end sees while a turn runs.
@@ -58,6 +68,10 @@ pub enum AgentEvent {
     Usage(TokenUsage),
     /// The turn ended with this answer.
     TurnDone { text: String, steps: usize },
+    /// Older turns were replaced by a summary (`automatic`: because the context was full).
+    Compacted { tokens_before: usize, tokens_after: usize, automatic: bool },
+    /// Something the user should know that does not stop the turn.
+    Notice(String),
 }
 
 /// Limits and sampling of the loop.
@@ -92,19 +106,23 @@ impl Default for AgentSettings {
 
 /// One agent: a conversation, its tools and guardrails, and the shared model.
 pub struct Agent {
-    runtime: Arc<ModelRuntime>,
-    conversation: Conversation,
-    registry: ToolRegistry,
-    ctx: ToolContext,
-    permissions: Arc<Permissions>,
-    approver: Arc<dyn Approver>,
-    session: Option<Session>,
-    settings: AgentSettings,
+    pub(crate) runtime: Arc<ModelRuntime>,
+    pub(crate) conversation: Conversation,
+    pub(crate) registry: ToolRegistry,
+    pub(crate) ctx: ToolContext,
+    pub(crate) permissions: Arc<Permissions>,
+    pub(crate) approver: Arc<dyn Approver>,
+    pub(crate) session: Option<Session>,
+    pub(crate) settings: AgentSettings,
     /// Grammars compiled per mode (the tool set depends on it).
-    grammars: Vec<(Mode, Arc<CompiledGrammar>, Vec<GrammarTool>)>,
+    pub(crate) grammars: Vec<(Mode, Arc<CompiledGrammar>, Vec<GrammarTool>)>,
     /// Prompt tokens reused from the KV cache over the agent's life, and computed.
-    reused_tokens: u64,
-    prefilled_tokens: u64,
+    pub(crate) reused_tokens: u64,
+    pub(crate) prefilled_tokens: u64,
+    /// Where each turn since the last compaction started, for undo.
+    pub(crate) turn_marks: Vec<Mark>,
+    /// Tokens in the log right after the last compaction.
+    pub(crate) compacted_len: usize,
 }
 
 impl std::fmt::Debug for Agent {
@@ -140,7 +158,44 @@ impl Agent {
             grammars: Vec::new(),
             reused_tokens: 0,
             prefilled_tokens: 0,
+            turn_marks: Vec::new(),
+            compacted_len: 0,
         }
+    }
+
+    /// The shared model.
+    pub fn runtime(&self) -> &Arc<ModelRuntime> {
+        &self.runtime
+    }
+
+    /// Changes the permission mode (and so the tools the grammar offers) and records it.
+    pub fn set_mode(&mut self, mode: Mode) -> Result<(), AgentError> {
+        if self.permissions.mode() != mode {
+            self.permissions.set_mode(mode);
+            self.record(Event::ModeChanged { mode })?;
+        }
+        Ok(())
+    }
+
+    /// Starts a fresh conversation on the same system prompt, whose KV cache stays reused.
+    pub fn clear(&mut self) -> Result<(), AgentError> {
+        self.conversation = self.conversation.fork_system();
+        self.turn_marks.clear();
+        self.checkpoint()
+    }
+
+    /// Reverts the last turn: its file changes (refused unless `force` where a file changed
+    /// since) and its messages, so the conversation (and the KV cache it reuses) is back where
+    /// the turn began.
+    pub fn undo_last_turn(&mut self, force: bool) -> Result<UndoReport, AgentError> {
+        let mark =
+            *self.turn_marks.last().ok_or(AgentError::NothingToUndo(" since the start or the last compaction"))?;
+        let session = self.session.as_mut().ok_or(AgentError::NoSession)?;
+        let report = session.undo_last_turn(&self.ctx.workspace, force)?;
+        self.turn_marks.pop();
+        self.conversation.rewind(mark);
+        self.checkpoint()?;
+        Ok(report)
     }
 
     /// The conversation's token log.
@@ -181,10 +236,31 @@ impl Agent {
         events: &UnboundedSender<AgentEvent>,
         cancel: &CancelFlag,
     ) -> Result<String, AgentError> {
+        // A message's bytes bound its tokens from above.
+        if self.needs_compaction(user.len()) {
+            self.compact_for(None, true, events, cancel).await?;
+        }
         self.record(Event::UserMessage { text: user.to_string() })?;
+        self.turn_marks.push(self.conversation.mark());
         self.conversation.push_user(user)?;
+        let result = self.run_steps(user, events, cancel).await;
+        if let Err(e) = self.checkpoint() {
+            let _ = events.send(AgentEvent::Notice(e.to_string()));
+        }
+        result
+    }
+
+    async fn run_steps(
+        &mut self,
+        user: &str,
+        events: &UnboundedSender<AgentEvent>,
+        cancel: &CancelFlag,
+    ) -> Result<String, AgentError> {
         let mut last_text = String::new();
         for step in 1..=self.settings.max_steps {
+            if self.needs_compaction(0) {
+                self.compact_for(Some(user), true, events, cancel).await?;
+            }
             let (text, generated) = self.generate_reply(events, cancel).await?;
             let tools = self.grammar_for(self.permissions.mode())?.2.clone();
             let parsed = parse_reply(&text, &tools);
@@ -393,7 +469,7 @@ impl Agent {
         Ok((mode, compiled, tools))
     }
 
-    fn record(&mut self, event: Event) -> Result<(), AgentError> {
+    pub(crate) fn record(&mut self, event: Event) -> Result<(), AgentError> {
         if let Some(session) = &mut self.session {
             session.append(event)?;
         }

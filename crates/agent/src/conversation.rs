@@ -13,6 +13,7 @@ use std::sync::Arc;
 use hearth_engine::Tokenizer;
 use hearth_engine::chat_template::{ChatMessage, ChatTemplate, ChatTemplateError};
 use hearth_engine::tokenizer::TokenizerError;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Errors extending the log.
@@ -26,10 +27,12 @@ pub enum ConversationError {
     TemplateDrift { role: String },
     #[error("the model has no end-of-turn token to close a generated turn with")]
     NoEndOfTurn,
+    #[error("the saved conversation does not fit this model: {0}")]
+    BadState(String),
 }
 
 /// A point in the log to rewind to (undo, retry).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mark {
     messages: usize,
     tokens: usize,
@@ -40,6 +43,18 @@ impl Mark {
     pub fn tokens(&self) -> usize {
         self.tokens
     }
+}
+
+/// A conversation as saved in a checkpoint: the messages and the exact token log, so a resumed
+/// session continues from the same tokens (and so from the saved KV cache).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversationState {
+    /// The messages, system prompt first.
+    pub messages: Vec<ChatMessage>,
+    /// The token log.
+    pub tokens: Vec<u32>,
+    /// Tokens of the system prompt with tools.
+    pub system_len: usize,
 }
 
 /// Messages and their tokens, only ever appended to (or rewound).
@@ -68,6 +83,57 @@ impl Conversation {
         let tokens = tokenizer.encode(&text, true, true)?;
         let system_len = tokens.len();
         Ok(Self { template, tokenizer, tools, messages, tokens, system_len })
+    }
+
+    /// A conversation continuing from a saved `state` whose tokens were made by this tokenizer
+    /// and template (the caller checks the model fingerprint). The tools must be the ones the
+    /// state's system turn was rendered with.
+    pub fn restore(
+        template: Arc<ChatTemplate>,
+        tokenizer: Arc<Tokenizer>,
+        tools: Vec<Value>,
+        state: ConversationState,
+    ) -> Result<Self, ConversationError> {
+        if state.system_len > state.tokens.len() {
+            return Err(ConversationError::BadState(format!(
+                "system prompt of {} tokens in a log of {}",
+                state.system_len,
+                state.tokens.len()
+            )));
+        }
+        if let Some(&bad) = state.tokens.iter().find(|&&t| t as usize >= tokenizer.vocab_size()) {
+            return Err(ConversationError::BadState(format!("token {bad} is not in the model's vocabulary")));
+        }
+        Ok(Self {
+            template,
+            tokenizer,
+            tools,
+            messages: state.messages,
+            tokens: state.tokens,
+            system_len: state.system_len,
+        })
+    }
+
+    /// A conversation with this one's template, tokenizer and tools continuing from `state`.
+    pub fn restored(&self, state: ConversationState) -> Result<Self, ConversationError> {
+        Self::restore(self.template.clone(), self.tokenizer.clone(), self.tools.clone(), state)
+    }
+
+    /// Appends `messages` rendered by the template (consecutive tool results together), for a
+    /// conversation carried over from another model, whose tokens cannot be reused.
+    pub fn extend_rendered(&mut self, messages: &[ChatMessage]) -> Result<(), ConversationError> {
+        let mut rest = messages;
+        while let Some(first) = rest.first() {
+            let n = if first.role == "tool" { rest.iter().take_while(|m| m.role == "tool").count() } else { 1 };
+            self.push_messages(rest[..n].to_vec())?;
+            rest = &rest[n..];
+        }
+        Ok(())
+    }
+
+    /// The messages and tokens, for a checkpoint.
+    pub fn state(&self) -> ConversationState {
+        ConversationState { messages: self.messages.clone(), tokens: self.tokens.clone(), system_len: self.system_len }
     }
 
     /// The whole log.
@@ -124,6 +190,12 @@ impl Conversation {
     /// they are added together).
     pub fn push_tool_results(&mut self, results: Vec<ChatMessage>) -> Result<(), ConversationError> {
         self.push_messages(results)
+    }
+
+    /// Appends a whole assistant message written by the agent rather than generated (the
+    /// acknowledgement after a compaction summary), rendered by the template.
+    pub fn push_assistant(&mut self, message: ChatMessage) -> Result<(), ConversationError> {
+        self.push_messages(vec![message])
     }
 
     /// Appends the start of the assistant's turn; generation continues from here.

@@ -10,6 +10,8 @@
 
 pub mod agent_loop;
 pub mod cancel;
+pub mod checkpoint;
+pub mod compaction;
 pub mod config;
 pub mod conversation;
 pub mod memory;

@@ -103,6 +103,15 @@ pub enum Event {
         /// The turn that was undone.
         undone_turn: u32,
     },
+    /// Outputs of older tool calls were replaced by a placeholder to free context.
+    ToolResultsDropped {
+        /// How many results.
+        count: u32,
+        /// Context tokens before.
+        tokens_before: u32,
+        /// Context tokens after.
+        tokens_after: u32,
+    },
 }
 
 /// A change a tool made to one file, with enough content to revert it.

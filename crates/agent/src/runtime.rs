@@ -7,6 +7,7 @@ use std::sync::Arc;
 use hearth_engine::batch_engine::BatchEngine;
 use hearth_engine::chat_template::ChatTemplate;
 use hearth_engine::gguf::GgufFile;
+use hearth_engine::kv::{KvPool, ModelFingerprint};
 use hearth_engine::{Model, Tokenizer};
 use hearth_grammar::{GrammarEnv, ToolCallFormat};
 
@@ -39,6 +40,10 @@ pub struct ModelRuntime {
     pub context_length: usize,
     /// The model's name, for sessions and messages.
     pub name: String,
+    /// A handle to the engine's KV pool, for saving and restoring a conversation's cache.
+    pub pool: KvPool,
+    /// Identifies the model's weights in saved KV files.
+    pub fingerprint: ModelFingerprint,
 }
 
 impl std::fmt::Debug for ModelRuntime {
@@ -80,7 +85,8 @@ impl ModelRuntime {
         let context_length = model.config().context_length;
         let budget = options.kv_budget_bytes.unwrap_or_else(|| model.default_kv_budget());
         let pool = model.new_kv_pool(budget);
-        let engine = BatchEngine::start(model, pool, options.max_sequences.max(1));
+        let fingerprint = ModelFingerprint::of_gguf(gguf)?;
+        let engine = BatchEngine::start(model, pool.clone(), options.max_sequences.max(1));
         Ok(Self {
             engine,
             tokenizer,
@@ -89,6 +95,8 @@ impl ModelRuntime {
             format,
             context_length,
             name: options.name,
+            pool,
+            fingerprint,
         })
     }
 }

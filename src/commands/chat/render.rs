@@ -152,6 +152,12 @@ pub fn usage_line(usage: &TokenUsage) -> String {
     )
 }
 
+/// The line saying the conversation was compacted.
+pub fn compacted_line(tokens_before: usize, tokens_after: usize, automatic: bool) -> String {
+    let why = if automatic { " because the context was nearly full" } else { "" };
+    format!("[older turns summarised{why}: context {tokens_before} → {tokens_after} tokens]")
+}
+
 /// Writes a turn's events to stdout as they arrive.
 #[derive(Debug)]
 pub struct Renderer {
@@ -243,6 +249,14 @@ impl Renderer {
             }
             AgentEvent::Usage(usage) => {
                 let line = self.palette.dim(&usage_line(&usage));
+                self.line(&line);
+            }
+            AgentEvent::Compacted { tokens_before, tokens_after, automatic } => {
+                let line = self.palette.fg(AnsiColor::Yellow, &compacted_line(tokens_before, tokens_after, automatic));
+                self.line(&line);
+            }
+            AgentEvent::Notice(text) => {
+                let line = self.palette.fg(AnsiColor::Yellow, &format!("[{text}]"));
                 self.line(&line);
             }
             AgentEvent::TurnDone { .. } => {
@@ -361,6 +375,15 @@ mod tests {
             "  [x] read the code\n  [>] fix the bug\n  [ ] run the tests\n"
         );
         assert_eq!(paint_todos(&[], &Palette::new(false)), "  plan cleared\n");
+    }
+
+    #[test]
+    fn compaction_says_why_and_how_much() {
+        assert_eq!(
+            compacted_line(7000, 900, true),
+            "[older turns summarised because the context was nearly full: context 7000 → 900 tokens]"
+        );
+        assert_eq!(compacted_line(3000, 800, false), "[older turns summarised: context 3000 → 800 tokens]");
     }
 
     #[test]

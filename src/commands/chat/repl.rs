@@ -4,11 +4,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anstyle::AnsiColor;
-use hearth_agent::agent_loop::{Agent, AgentError};
+use hearth_agent::agent_loop::{Agent, AgentEvent};
 use hearth_agent::cancel::CancelFlag;
-use hearth_agent::conversation::Mark;
 use hearth_agent::permissions::{Approval, Mode};
-use hearth_agent::protocol::Event;
 use rustyline::error::ReadlineError;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc::{self, UnboundedReceiver};
@@ -24,13 +22,11 @@ pub struct Chat {
     agent: Agent,
     cancel: CancelFlag,
     model_name: String,
-    context_length: usize,
-    warnings: Vec<String>,
+    /// What the start-up has to say: configuration warnings, a resumed session.
+    notes: Vec<String>,
     approvals: UnboundedReceiver<PendingApproval>,
     editor: PromptEditor,
     renderer: Renderer,
-    /// Where the conversation stood before each turn still in it, for `/undo`.
-    marks: Vec<Mark>,
     /// Whether a turn is running (Ctrl-C cancels it) or the prompt is waiting.
     turn_running: Arc<AtomicBool>,
 }
@@ -54,12 +50,10 @@ impl Chat {
             agent: built.agent,
             cancel: built.cancel,
             model_name: built.model_name,
-            context_length: built.context_length,
-            warnings: built.warnings,
+            notes: built.warnings.into_iter().map(|w| format!("warning: {w}")).chain(built.resumed).collect(),
             approvals,
             editor,
             renderer: Renderer::new(palette),
-            marks: Vec::new(),
             turn_running: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -86,7 +80,7 @@ impl Chat {
             self.editor.remember(&input);
             match slash::parse(&input) {
                 Some(Ok(command)) => {
-                    if self.command(command) == Flow::Exit {
+                    if self.command(command, runtime) == Flow::Exit {
                         break;
                     }
                 }
@@ -105,12 +99,12 @@ impl Chat {
             "{} · {} (context {} tokens) · mode {}",
             palette.bold(&title),
             self.model_name,
-            self.context_length,
+            self.agent.runtime().context_length,
             self.agent.permissions().mode()
         ));
         self.renderer.line(&palette.dim(&format!("workspace {workspace}")));
-        for warning in std::mem::take(&mut self.warnings) {
-            self.renderer.line(&palette.fg(AnsiColor::Yellow, &format!("warning: {warning}")));
+        for note in std::mem::take(&mut self.notes) {
+            self.renderer.line(&palette.fg(AnsiColor::Yellow, &note));
         }
         self.renderer.line(&palette.dim("/help for commands · Ctrl-C stops a reply · Ctrl-D exits"));
     }
@@ -133,32 +127,49 @@ impl Chat {
 
     /// Runs one message through the agent, showing events as they come.
     fn turn(&mut self, input: &str, runtime: &Runtime) {
+        let before = self.agent.conversation().tokens().to_vec();
         let mark = self.agent.conversation().mark();
-        let turn_before = self.agent.session_mut().map(|s| s.turn());
-        self.cancel.reset();
-        self.turn_running.store(true, Ordering::SeqCst);
-        let result =
-            runtime.block_on(drive_turn(&mut self.agent, input, &self.cancel, &mut self.renderer, &mut self.approvals));
-        self.turn_running.store(false, Ordering::SeqCst);
-        self.renderer.end_line();
-        // A mark per recorded turn keeps `/undo` of the conversation in step with the session's.
-        if turn_before.is_none() || self.agent.session_mut().map(|s| s.turn()) != turn_before {
-            self.marks.push(mark);
-        }
+        self.start_work();
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (agent, cancel) = (&mut self.agent, &self.cancel);
+        let work = async move {
+            let result = agent.run_turn(input, &events_tx, cancel).await;
+            drop(events_tx);
+            result
+        };
+        let result = runtime.block_on(show_while(work, events, &mut self.renderer, &mut self.approvals, cancel));
+        self.end_work();
         let palette = *self.renderer.palette();
         if let Err(e) = result {
-            // A failed turn can leave a half-open reply in the log; the next turn must not build on it.
-            self.agent.conversation_mut().rewind(mark);
-            self.renderer.line(&palette.fg(AnsiColor::Red, &format!("error: {e}")));
-            self.renderer.line(
-                &palette.dim("the message was dropped from the conversation; /undo reverts file changes it made"),
-            );
+            // A failed turn can leave a half-open reply in the log; unless the log was compacted
+            // meanwhile, drop the turn so the next message does not build on it.
+            if self.agent.conversation().tokens().starts_with(&before) {
+                self.agent.conversation_mut().rewind(mark);
+                self.renderer.line(&palette.fg(AnsiColor::Red, &format!("error: {e}")));
+                self.renderer.line(
+                    &palette.dim("the message was dropped from the conversation; /undo reverts file changes it made"),
+                );
+            } else {
+                self.renderer.line(&palette.fg(AnsiColor::Red, &format!("error: {e}")));
+            }
         } else if self.cancel.is_set() {
             self.renderer.line(&palette.dim("(cancelled)"));
         }
     }
 
-    fn command(&mut self, command: SlashCommand) -> Flow {
+    /// Marks the start of work Ctrl-C should cancel.
+    fn start_work(&mut self) {
+        self.cancel.reset();
+        self.turn_running.store(true, Ordering::SeqCst);
+    }
+
+    /// Marks its end.
+    fn end_work(&mut self) {
+        self.turn_running.store(false, Ordering::SeqCst);
+        self.renderer.end_line();
+    }
+
+    fn command(&mut self, command: SlashCommand, _runtime: &Runtime) -> Flow {
         let palette = *self.renderer.palette();
         match command {
             SlashCommand::Help => {
@@ -170,27 +181,27 @@ impl Chat {
                 self.renderer.line(&format!("mode: {mode} ({})", describe_mode(mode)));
             }
             SlashCommand::Mode(Some(mode)) => {
-                self.agent.permissions().set_mode(mode);
-                if let Some(session) = self.agent.session_mut()
-                    && let Err(e) = session.append(Event::ModeChanged { mode })
-                {
+                if let Err(e) = self.agent.set_mode(mode) {
+                    // The mode did change; only recording it in the session failed.
                     self.renderer.line(&palette.fg(AnsiColor::Yellow, &format!("warning: {e}")));
                 }
                 self.renderer.line(&format!("mode: {mode} ({})", describe_mode(mode)));
             }
             SlashCommand::Clear => {
-                let fresh = self.agent.conversation().fork_system();
-                *self.agent.conversation_mut() = fresh;
                 self.agent.tool_context().todos.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
-                self.marks.clear();
-                self.renderer.line(&palette.dim("started a new conversation"));
+                match self.agent.clear() {
+                    Ok(()) => self.renderer.line(&palette.dim("started a new conversation")),
+                    Err(e) => self
+                        .renderer
+                        .line(&palette.fg(AnsiColor::Yellow, &format!("started a new conversation; warning: {e}"))),
+                }
             }
             SlashCommand::Model => {
                 let conversation = self.agent.conversation();
                 self.renderer.line(&format!(
                     "model: {} · context {} tokens, {} in use ({} system prompt and tools)",
                     self.model_name,
-                    self.context_length,
+                    self.agent.runtime().context_length,
                     conversation.tokens().len(),
                     conversation.system_len()
                 ));
@@ -204,25 +215,8 @@ impl Chat {
     /// Reverts the last turn's file changes and rewinds the conversation to before it.
     fn undo(&mut self, force: bool) {
         let palette = *self.renderer.palette();
-        let Some(&mark) = self.marks.last() else {
-            self.renderer.line("nothing to undo in this conversation");
-            return;
-        };
-        let workspace = self.agent.tool_context().workspace.clone();
-        let report = match self.agent.session_mut() {
-            Some(session) => match session.undo_last_turn(&workspace, force) {
-                Ok(report) => Some(report),
-                Err(e) => {
-                    self.renderer.line(&palette.fg(AnsiColor::Red, &format!("error: {e}")));
-                    return;
-                }
-            },
-            None => None,
-        };
-        self.marks.pop();
-        self.agent.conversation_mut().rewind(mark);
-        match report {
-            Some(report) => {
+        match self.agent.undo_last_turn(force) {
+            Ok(report) => {
                 let mut line = format!("undid turn {}", report.turn);
                 if !report.restored.is_empty() {
                     line.push_str(&format!("; restored {}", report.restored.join(", ")));
@@ -235,27 +229,20 @@ impl Chat {
                 }
                 self.renderer.line(&line);
             }
-            None => self
-                .renderer
-                .line("forgot the last turn; without a session file (--no-session) its file changes were not reverted"),
+            Err(e) => self.renderer.line(&palette.fg(AnsiColor::Red, &format!("error: {e}"))),
         }
     }
 }
 
-/// Runs one turn, showing its events and asking for approvals in the order they happen.
-async fn drive_turn(
-    agent: &mut Agent,
-    input: &str,
-    cancel: &CancelFlag,
+/// Runs `work` (a turn sending its events to `events`), showing the events
+/// and asking for approvals in the order they happen.
+async fn show_while<T>(
+    work: impl Future<Output = T>,
+    mut events: UnboundedReceiver<AgentEvent>,
     renderer: &mut Renderer,
     approvals: &mut UnboundedReceiver<PendingApproval>,
-) -> Result<String, AgentError> {
-    let (events_tx, mut events) = mpsc::unbounded_channel();
-    let turn = async move {
-        let result = agent.run_turn(input, &events_tx, cancel).await;
-        drop(events_tx);
-        result
-    };
+    cancel: &CancelFlag,
+) -> T {
     let show = async {
         loop {
             tokio::select! {
@@ -281,7 +268,7 @@ async fn drive_turn(
             }
         }
     };
-    let (result, ()) = tokio::join!(turn, show);
+    let (result, ()) = tokio::join!(work, show);
     result
 }
 
