@@ -86,7 +86,7 @@ fn chat_in_a_terminal() {
 
     tmux.send(&["/help", "Enter"]);
     let screen = tmux.wait_for("/help", minute, |s| s.contains("Keys:"));
-    for command in ["/mode [plan|ask|auto-edit|full-auto]", "/clear", "/model", "/undo", "/exit"] {
+    for command in ["/mode [plan|ask|auto-edit|full-auto]", "/clear", "/model", "/compact", "/undo", "/exit"] {
         assert!(screen.contains(command), "/help does not list {command}:\n{screen}");
     }
 

@@ -157,6 +157,32 @@ impl Chat {
         }
     }
 
+    /// `/compact`: the model summarises the conversation, which then replaces it.
+    fn compact(&mut self, runtime: &Runtime) {
+        self.start_work();
+        let conversation = self.agent.conversation();
+        if conversation.tokens().len() > conversation.system_len() {
+            let note = self.renderer.palette().dim("summarising the conversation…");
+            self.renderer.line(&note);
+        }
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (agent, cancel) = (&mut self.agent, &self.cancel);
+        let work = async move {
+            let result = agent.compact(&events_tx, cancel).await;
+            drop(events_tx);
+            result
+        };
+        let result = runtime.block_on(show_while(work, events, &mut self.renderer, &mut self.approvals, cancel));
+        self.end_work();
+        let palette = *self.renderer.palette();
+        match result {
+            Ok(report) => {
+                self.renderer.line(&palette.dim(&format!("summary:\n{}", report.summary)));
+            }
+            Err(e) => self.renderer.line(&palette.fg(AnsiColor::Red, &format!("error: {e}"))),
+        }
+    }
+
     /// Marks the start of work Ctrl-C should cancel.
     fn start_work(&mut self) {
         self.cancel.reset();
@@ -169,7 +195,7 @@ impl Chat {
         self.renderer.end_line();
     }
 
-    fn command(&mut self, command: SlashCommand, _runtime: &Runtime) -> Flow {
+    fn command(&mut self, command: SlashCommand, runtime: &Runtime) -> Flow {
         let palette = *self.renderer.palette();
         match command {
             SlashCommand::Help => {
@@ -206,6 +232,7 @@ impl Chat {
                     conversation.system_len()
                 ));
             }
+            SlashCommand::Compact => self.compact(runtime),
             SlashCommand::Undo { force } => self.undo(force),
             SlashCommand::Exit => return Flow::Exit,
         }
@@ -234,7 +261,7 @@ impl Chat {
     }
 }
 
-/// Runs `work` (a turn sending its events to `events`), showing the events
+/// Runs `work` (a turn or a compaction sending its events to `events`), showing the events
 /// and asking for approvals in the order they happen.
 async fn show_while<T>(
     work: impl Future<Output = T>,

@@ -13,6 +13,8 @@ pub enum SlashCommand {
     Clear,
     /// `/model`: show the model and its context size.
     Model,
+    /// `/compact`: replace the conversation so far by a summary the model writes.
+    Compact,
     /// `/undo [force]`: revert the last turn's file changes and forget the turn; `force`
     /// overwrites files that changed since.
     Undo {
@@ -57,6 +59,7 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ("mode", " [plan|ask|auto-edit|full-auto]", "show or change the permission mode"),
     ("clear", "", "start a fresh conversation (the system prompt stays cached)"),
     ("model", "", "show the model and its context size"),
+    ("compact", "", "replace the conversation so far by a summary, to free context"),
     ("undo", " [force]", "revert the last turn's file changes and forget the turn"),
     ("exit", "", "leave (also /quit, Ctrl-D)"),
 ];
@@ -80,6 +83,7 @@ pub fn parse(line: &str) -> Option<Result<SlashCommand, SlashError>> {
             .map_err(|e| SlashError::BadMode(e.to_string())),
         "clear" | "new" | "reset" => no_argument(SlashCommand::Clear, "clear"),
         "model" => no_argument(SlashCommand::Model, "model"),
+        "compact" => no_argument(SlashCommand::Compact, "compact"),
         "undo" if argument.is_empty() => Ok(SlashCommand::Undo { force: false }),
         "undo" if matches!(argument, "force" | "--force" | "-f") => Ok(SlashCommand::Undo { force: true }),
         "undo" => Err(SlashError::BadArgument { name: "undo", expected: "nothing or 'force'" }),
@@ -151,6 +155,7 @@ mod tests {
         assert_eq!(parse("  /HELP  "), Some(Ok(SlashCommand::Help)));
         assert_eq!(parse("/clear"), Some(Ok(SlashCommand::Clear)));
         assert_eq!(parse("/model"), Some(Ok(SlashCommand::Model)));
+        assert_eq!(parse("/compact"), Some(Ok(SlashCommand::Compact)));
         assert_eq!(parse("/undo"), Some(Ok(SlashCommand::Undo { force: false })));
         assert_eq!(parse("/undo force"), Some(Ok(SlashCommand::Undo { force: true })));
         assert_eq!(parse("/exit"), Some(Ok(SlashCommand::Exit)));
@@ -191,6 +196,7 @@ mod tests {
     fn completion_of_names_and_modes() {
         assert_eq!(complete("/mo"), (0, vec!["/mode".to_string(), "/model".to_string()]));
         assert_eq!(complete("/u"), (0, vec!["/undo".to_string()]));
+        assert_eq!(complete("/c"), (0, vec!["/clear".to_string(), "/compact".to_string()]));
         assert_eq!(complete("/mode a"), (6, vec!["ask".to_string(), "auto-edit".to_string()]));
         assert_eq!(complete("hello /mo"), (0, Vec::new()));
         assert_eq!(complete("/undo x"), (0, Vec::new()));
