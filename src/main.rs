@@ -8,15 +8,21 @@ mod commands;
 use clap::{Parser, Subcommand};
 
 /// hearth: a coding agent and inference engine that runs entirely on this machine.
+///
+/// Without a command, hearth starts the chat (`hearth chat`) with the flags given.
 #[derive(Debug, Parser)]
-#[command(name = "hearth", version, about)]
+#[command(name = "hearth", version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    chat: commands::chat::ChatArgs,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Chat with the agent in the terminal (what `hearth` alone runs).
+    Chat(commands::chat::ChatArgs),
     /// Run the agent on one task without a terminal UI (for scripts; --json for events).
     Exec(commands::exec::ExecArgs),
     /// Generate a reply to one prompt, streamed to stdout.
@@ -36,13 +42,15 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => commands::run::run(args),
-        Command::Exec(args) => commands::exec::run(args),
-        Command::Pull(args) => commands::pull::run(args),
-        Command::List(args) => commands::list::run(args),
-        Command::Bench(args) => commands::bench::run(args),
-        Command::Serve(args) => commands::serve::run(args),
-        Command::Sessions(args) => commands::sessions::run(args),
+        None => commands::chat::run(cli.chat),
+        Some(Command::Chat(args)) => commands::chat::run(args),
+        Some(Command::Run(args)) => commands::run::run(args),
+        Some(Command::Exec(args)) => commands::exec::run(args),
+        Some(Command::Pull(args)) => commands::pull::run(args),
+        Some(Command::List(args)) => commands::list::run(args),
+        Some(Command::Bench(args)) => commands::bench::run(args),
+        Some(Command::Serve(args)) => commands::serve::run(args),
+        Some(Command::Sessions(args)) => commands::sessions::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

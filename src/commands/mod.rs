@@ -2,6 +2,7 @@
 
 pub mod agent_setup;
 pub mod bench;
+pub mod chat;
 pub mod common;
 pub mod exec;
 pub mod list;
