@@ -37,6 +37,18 @@ enum Command {
     Serve(commands::serve::ServeArgs),
     /// List recorded agent sessions (to resume one with --resume).
     Sessions(commands::sessions::SessionsArgs),
+    /// Continue a session in the chat, with its KV cache restored (the latest one unless an id
+    /// is given; see `hearth sessions`).
+    Resume(ResumeArgs),
+}
+
+/// Arguments of `hearth resume`.
+#[derive(Debug, clap::Args)]
+struct ResumeArgs {
+    /// The session's id; the latest session of the workspace if absent.
+    id: Option<String>,
+    #[command(flatten)]
+    chat: commands::chat::ChatArgs,
 }
 
 fn main() -> std::process::ExitCode {
@@ -51,6 +63,10 @@ fn main() -> std::process::ExitCode {
         Some(Command::Bench(args)) => commands::bench::run(args),
         Some(Command::Serve(args)) => commands::serve::run(args),
         Some(Command::Sessions(args)) => commands::sessions::run(args),
+        Some(Command::Resume(mut args)) => {
+            args.chat.agent.resume = Some(args.id.or(args.chat.agent.resume).unwrap_or_else(|| "last".into()));
+            commands::chat::run(args.chat)
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
