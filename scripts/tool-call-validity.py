@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Tool-call validity through an OpenAI-compatible server (hearth serve or llama-server --jinja).
 
-Sends 50 prompts (10 tools x 5 requests) with tool_choice "required" (or --choice auto) and checks
-each reply: at least one tool call, a known tool name, arguments that parse as a JSON object,
-required fields present, and values of the declared JSON types (and enum members). Prints one
-JSON line per server with the rate and the kinds of failures. Bounded: 50 requests, --clients at
-a time, a timeout per request.
+Sends 50 prompts (10 tools x 5 requests; the schemas have required fields, enums, bounded numbers,
+nested objects and arrays) with each --choice ("required" unless given; repeat for "auto" too),
+and checks each reply: at least one tool call, a known tool name, arguments that parse as a JSON
+object and validate against the tool's JSON schema (python-jsonschema). Prints one JSON line per
+server and tool choice with the number of replies holding a call, the number whose calls are all
+valid, and the kinds of failures. Bounded: 50 requests per choice, --clients at a time, a
+timeout per request.
 """
 
 import argparse
@@ -13,6 +15,8 @@ import collections
 import concurrent.futures
 import json
 import urllib.request
+
+import jsonschema
 
 S = {"type": "string"}
 I = {"type": "integer"}
@@ -25,17 +29,27 @@ def tool(name, description, properties, required):
         "type": "object", "properties": properties, "required": required}}}
 
 
+CURRENCIES = ["USD", "EUR", "GBP", "JPY", "CHF", "SEK", "NOK", "BTC"]
+
 TOOLS = [
     tool("get_weather", "Current weather of a city", {"city": S, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}}, ["city"]),
-    tool("read_file", "Read a file of the project", {"path": S, "start_line": I, "end_line": I}, ["path"]),
-    tool("search_code", "Search the code base for a regular expression", {"pattern": S, "glob": S, "case_sensitive": B}, ["pattern"]),
-    tool("run_command", "Run a shell command", {"command": S, "timeout_seconds": N}, ["command"]),
-    tool("send_email", "Send an email", {"to": S, "subject": S, "body": S}, ["to", "subject", "body"]),
-    tool("create_event", "Add an event to the calendar", {"title": S, "date": S, "attendees": {"type": "array", "items": S}}, ["title", "date"]),
-    tool("convert_currency", "Convert an amount between currencies", {"amount": N, "from": S, "to": S}, ["amount", "from", "to"]),
-    tool("set_timer", "Start a timer", {"minutes": I, "label": S}, ["minutes"]),
+    tool("read_file", "Read a file of the project", {"path": S, "start_line": {"type": "integer", "minimum": 1}, "end_line": I}, ["path"]),
+    tool("search_code", "Search the code base for a regular expression", {"pattern": S, "options": {
+        "type": "object", "properties": {"case_sensitive": B, "globs": {"type": "array", "items": S}}, "required": ["case_sensitive"]}},
+        ["pattern"]),
+    tool("run_command", "Run a shell command", {"argv": {"type": "array", "items": S, "minItems": 1}, "timeout_seconds": {
+        "type": "number", "exclusiveMinimum": 0}}, ["argv"]),
+    tool("send_email", "Send an email", {"to": {"type": "array", "items": S, "minItems": 1}, "subject": S, "body": S,
+                                         "priority": {"type": "string", "enum": ["low", "normal", "high"]}}, ["to", "subject", "body"]),
+    tool("create_event", "Add an event to the calendar", {"title": S, "date": S, "attendees": {"type": "array", "items": {
+        "type": "object", "properties": {"name": S, "email": S}, "required": ["name"]}}}, ["title", "date"]),
+    tool("convert_currency", "Convert an amount between currencies", {"amount": N, "from": {"type": "string", "enum": CURRENCIES},
+                                                                      "to": {"type": "string", "enum": CURRENCIES}}, ["amount", "from", "to"]),
+    tool("set_timer", "Start a timer", {"minutes": {"type": "integer", "minimum": 1, "maximum": 1440}, "label": S}, ["minutes"]),
     tool("translate", "Translate text", {"text": S, "target_language": S}, ["text", "target_language"]),
-    tool("book_table", "Book a restaurant table", {"restaurant": S, "people": I, "time": S, "outdoor": B}, ["restaurant", "people", "time"]),
+    tool("book_table", "Book a restaurant table", {"restaurant": S, "people": {"type": "integer", "minimum": 1, "maximum": 20},
+                                                   "time": S, "seating": {"type": "string", "enum": ["indoor", "outdoor"]}},
+         ["restaurant", "people", "time"]),
 ]
 
 PROMPTS = {
@@ -63,9 +77,6 @@ PROMPTS = {
                    "Table for six at The Oak, 7 pm.", "Book dinner for two at Chez Paul at 20:00, indoors.", "Get me a table for 3 at Noma at noon."],
 }
 
-TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "array": list, "object": dict}
-
-
 def check(reply, tools_by_name):
     """The reason a reply's tool calls are not valid, or None."""
     message = reply["choices"][0]["message"]
@@ -83,27 +94,18 @@ def check(reply, tools_by_name):
             return "arguments are not JSON"
         if not isinstance(args, dict):
             return "arguments are not an object"
-        params = spec["parameters"]
-        if any(r not in args for r in params["required"]):
-            return "missing required argument"
-        for key, value in args.items():
-            prop = params["properties"].get(key)
-            if prop is None:
-                return "unknown argument"
-            expected = TYPES[prop["type"]]
-            if not isinstance(value, expected) or (prop["type"] in ("integer", "number") and isinstance(value, bool)):
-                return "argument of the wrong type"
-            if "enum" in prop and value not in prop["enum"]:
-                return "argument outside its enum"
+        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(spec["parameters"]).iter_errors(args))
+        if error is not None:
+            return f"schema: {error.validator}"
     return None
 
 
-def ask(url, prompt, choice, timeout):
+def ask(url, prompt, choice, args):
     body = {"model": "m", "messages": [{"role": "user", "content": prompt}], "tools": TOOLS, "tool_choice": choice,
-            "max_tokens": 96, "temperature": 0}
+            "max_tokens": args.max_tokens, "temperature": args.temperature}
     req = urllib.request.Request(f"{url}/v1/chat/completions", json.dumps(body).encode(),
                                  {"Content-Type": "application/json", "Authorization": "Bearer none"})
-    with urllib.request.urlopen(req, timeout=timeout) as r:
+    with urllib.request.urlopen(req, timeout=args.timeout) as r:
         return json.load(r)
 
 
@@ -111,7 +113,9 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--url", action="append", required=True, help="server base URL (repeat for several)")
     p.add_argument("--label", action="append", help="a label per --url")
-    p.add_argument("--choice", default="required", choices=["required", "auto"])
+    p.add_argument("--choice", action="append", choices=["required", "auto"], help="tool_choice (repeat for both)")
+    p.add_argument("--temperature", type=float, default=0)
+    p.add_argument("--max-tokens", type=int, default=96)
     p.add_argument("--clients", type=int, default=4)
     p.add_argument("--timeout", type=float, default=300)
     args = p.parse_args()
@@ -119,19 +123,22 @@ def main():
     prompts = [prompt for name in PROMPTS for prompt in PROMPTS[name]]
     for i, url in enumerate(args.url):
         label = args.label[i] if args.label and i < len(args.label) else url
-        failures = collections.Counter()
-        with concurrent.futures.ThreadPoolExecutor(args.clients) as pool:
-            futures = [pool.submit(ask, url, prompt, args.choice, args.timeout) for prompt in prompts]
-            for f in futures:
-                try:
-                    problem = check(f.result(), tools_by_name)
-                except Exception as e:  # noqa: BLE001 - a failed request counts as invalid
-                    problem = f"request failed: {type(e).__name__}"
-                if problem:
-                    failures[problem] += 1
-        valid = len(prompts) - sum(failures.values())
-        print(json.dumps({"label": label, "tool_choice": args.choice, "prompts": len(prompts), "valid": valid,
-                          "valid_rate": round(valid / len(prompts), 3), "failures": dict(failures)}), flush=True)
+        for choice in args.choice or ["required"]:
+            failures = collections.Counter()
+            with concurrent.futures.ThreadPoolExecutor(args.clients) as pool:
+                futures = [pool.submit(ask, url, prompt, choice, args) for prompt in prompts]
+                for f in futures:
+                    try:
+                        problem = check(f.result(), tools_by_name)
+                    except Exception as e:  # noqa: BLE001 - a failed request counts as invalid
+                        problem = f"request failed: {type(e).__name__}"
+                    if problem:
+                        failures[problem] += 1
+            valid = len(prompts) - sum(failures.values())
+            with_call = len(prompts) - failures["no tool call"] - sum(n for p, n in failures.items() if p.startswith("request"))
+            print(json.dumps({"label": label, "tool_choice": choice, "temperature": args.temperature, "prompts": len(prompts),
+                              "with_call": with_call, "valid": valid, "valid_rate": round(valid / len(prompts), 3),
+                              "failures": dict(failures)}), flush=True)
 
 
 if __name__ == "__main__":

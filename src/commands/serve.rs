@@ -6,7 +6,10 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use hearth_engine::Tokenizer;
 use hearth_engine::chat_template::ChatTemplate;
-use hearth_server::{AppState, Engine, Limits, ServedModel, Unconstrained, WorkerConfig};
+use hearth_grammar::ToolCallFormat;
+use hearth_server::{
+    AppState, ConstraintProvider, Engine, GrammarConstraints, Limits, ServedModel, Unconstrained, WorkerConfig,
+};
 
 use crate::commands::common::{self, ThreadsArg};
 
@@ -52,6 +55,10 @@ pub struct ServeArgs {
     /// The model name clients see (default: the registry id or file name).
     #[arg(long)]
     pub alias: Option<String>,
+    /// Do not enforce tool calls and JSON output with grammars; parse whatever the model writes
+    /// (for comparisons).
+    #[arg(long)]
+    pub unconstrained: bool,
 }
 
 /// Runs `hearth serve` until Ctrl-C.
@@ -80,19 +87,24 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_tokens: args.max_tokens,
         default_max_tokens: args.default_max_tokens.min(args.max_tokens),
     };
+    let constraints: Arc<dyn ConstraintProvider> = if args.unconstrained {
+        Arc::new(Unconstrained)
+    } else {
+        let template_source = loaded.gguf.opt_str("tokenizer.chat_template").ok().flatten().or(fallback);
+        let format = loaded
+            .manifest
+            .as_ref()
+            .and_then(|m| ToolCallFormat::from_manifest(m.tool_format.as_str()))
+            .unwrap_or_else(|| ToolCallFormat::detect(template_source, &tokenizer));
+        Arc::new(GrammarConstraints::new(&tokenizer, format).context("cannot build the grammar environment")?)
+    };
     let id = args.alias.clone().unwrap_or_else(|| loaded.display_name.clone());
     let served = ServedModel::new(id, tokenizer.clone(), template, context_length);
     let metrics = Arc::default();
     let (engine, _worker) =
         hearth_server::worker::spawn(Engine { model: loaded.model, tokenizer, threads }, worker, metrics)
             .context("cannot start the engine worker")?;
-    let state = AppState {
-        model: Arc::new(served),
-        engine,
-        limits,
-        api_key: args.api_key.map(Arc::from),
-        constraints: Arc::new(Unconstrained),
-    };
+    let state = AppState { model: Arc::new(served), engine, limits, api_key: args.api_key.map(Arc::from), constraints };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -104,11 +116,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
         let local: SocketAddr = listener.local_addr()?;
         eprintln!(
-            "hearth serve: {} ({} tokens of context, {} parallel, KV {} MiB, {}) on http://{local}",
+            "hearth serve: {} ({} tokens of context, {} parallel, KV {} MiB, {}, {}) on http://{local}",
             state.model.id,
             context_length,
             args.parallel,
             kv_budget_bytes >> 20,
+            if state.constraints.is_enforcing() { "constrained decoding" } else { "unconstrained" },
             if state.api_key.is_some() { "API key required" } else { "no API key" },
         );
         if !local.ip().is_loopback() && state.api_key.is_none() {

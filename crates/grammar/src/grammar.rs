@@ -178,8 +178,15 @@ fn write_arguments(g: &mut String, i: usize, tool: &Tool) {
 
 /// `schema` made strict, with hearth's JSON layout attached as llguidance's `x-guidance` options.
 fn schema_with_layout(schema: &Value) -> Value {
-    let mut schema = strict(schema);
-    if let Some(obj) = schema.as_object_mut() {
+    with_layout(&strict(schema))
+}
+
+/// `schema` with hearth's JSON layout attached, unless it sets llguidance options of its own.
+pub(crate) fn with_layout(schema: &Value) -> Value {
+    let mut schema = schema.clone();
+    if let Some(obj) = schema.as_object_mut()
+        && !obj.contains_key("x-guidance")
+    {
         obj.insert("x-guidance".into(), json_layout());
     }
     schema

@@ -5,7 +5,7 @@ use llguidance::api::TopLevelGrammar;
 use toktrie::SimpleVob;
 
 use crate::error::{GrammarError, Result};
-use crate::grammar::ToolCallGrammar;
+use crate::grammar::{ToolCallGrammar, with_layout};
 use crate::token_env::GrammarEnv;
 
 /// A grammar compiled against a model's vocabulary, ready to start sessions. Compiling is the
@@ -33,9 +33,10 @@ impl GrammarEnv {
     }
 
     /// Compiles a JSON schema: the reply is one JSON value that follows it (a server's
-    /// `response_format`).
+    /// `response_format`), laid out as `json.dumps` writes it, so a model cannot stall in
+    /// whitespace.
     pub fn compile_json_schema(&self, schema: &serde_json::Value) -> Result<CompiledGrammar> {
-        self.compile_llguidance(TopLevelGrammar::from_json_schema(schema.clone()))
+        self.compile_llguidance(TopLevelGrammar::from_json_schema(with_layout(schema)))
     }
 
     /// Compiles a grammar written in llguidance's lark dialect.

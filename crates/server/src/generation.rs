@@ -1,6 +1,7 @@
 //! Handing a request to the engine and reading its events, shared by the API modules.
 
 use hearth_engine::chat_template::ChatMessage;
+use hearth_grammar::Tool;
 use serde_json::Value;
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -69,17 +70,31 @@ pub struct ChatPlan {
     pub constraint: Option<Box<dyn TokenConstraint>>,
 }
 
+/// What a chat request asks of its reply: tools (OpenAI function tools), whether and which to
+/// call, and the output format.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplyShape<'a> {
+    /// OpenAI function tools, as the request gave them.
+    pub tools: &'a [Value],
+    /// Whether and which tools must be called.
+    pub choice: &'a ToolChoice,
+    /// Whether a reply may call several tools.
+    pub parallel_calls: bool,
+    /// Free text or JSON.
+    pub format: &'a OutputFormat,
+}
+
 /// Checks tools, builds the constraint and renders the prompt of a chat request; problems are
 /// 400s naming them.
 pub fn plan_chat(
     state: &AppState,
     flavor: Flavor,
     messages: Vec<ChatMessage>,
-    tools: &[Value],
-    choice: &ToolChoice,
-    format: &OutputFormat,
+    shape: ReplyShape<'_>,
 ) -> Result<ChatPlan, ApiError> {
+    let ReplyShape { tools, choice, parallel_calls, format } = shape;
     let invalid = |m: String| ApiError::invalid(flavor, m);
+    let mut checked = Vec::with_capacity(tools.len());
     for (i, tool) in tools.iter().enumerate() {
         if tool.get("type").and_then(Value::as_str) != Some("function") {
             return Err(invalid(format!("tools[{i}]: \"type\" must be \"function\"")));
@@ -87,10 +102,13 @@ pub fn plan_chat(
         if tool.pointer("/function/name").and_then(Value::as_str).is_none_or(str::is_empty) {
             return Err(invalid(format!("tools[{i}]: \"function.name\" must be a non-empty string")));
         }
+        checked.push(Tool::from_openai(tool).map_err(|e| invalid(format!("tools[{i}]: {e}")))?);
     }
+    let prompt = chat_prompt(&state.model, messages, &checked, choice, format, state.constraints.is_enforcing())
+        .map_err(invalid)?;
     let provider = &state.constraints;
-    let constraint = if !tools.is_empty() && *choice != ToolChoice::None {
-        provider.tool_calls(tools, choice)
+    let constraint = if prompt.tools_active {
+        provider.tool_calls(&prompt.tools, choice, parallel_calls)
     } else {
         match format {
             OutputFormat::Text => Ok(None),
@@ -99,8 +117,6 @@ pub fn plan_chat(
         }
     }
     .map_err(|e| invalid(e.to_string()))?;
-    let enforcing = constraint.is_some();
-    let prompt = chat_prompt(&state.model, messages, tools, choice, format, enforcing).map_err(invalid)?;
     check_context(state, flavor, prompt.tokens.len())?;
     Ok(ChatPlan { prompt, constraint })
 }

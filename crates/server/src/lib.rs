@@ -24,7 +24,7 @@ pub mod tool_calls;
 pub mod worker;
 
 pub use config::{Limits, WorkerConfig};
-pub use constraint::{ConstraintProvider, TokenConstraint, Unconstrained};
+pub use constraint::{ConstraintProvider, GrammarConstraints, TokenConstraint, Unconstrained};
 pub use router::router;
 pub use state::{AppState, ServedModel};
 pub use worker::{Engine, EngineHandle};

@@ -1,30 +1,19 @@
 //! From a chat request to prompt tokens: tools and output format, the chat template, and the
 //! forced start of the reply that steers an unconstrained model.
 //!
-//! Without the grammar crate nothing forces a tool call or JSON, so two honest nudges are used
-//! instead, both visible in the prompt: the instructions are written into the system message
-//! (for templates that do not render tools themselves), and for `tool_choice` required or a
-//! named tool, and for JSON output, the assistant's reply is started for the model
-//! (`<tool_call>\n{"name": "` ...). The forced text counts as part of the reply. When a
-//! [`crate::ConstraintProvider`] enforces the format, the forced start is left out.
+//! The instructions are written into the system message (for templates that do not render
+//! tools themselves). When nothing enforces a tool call or JSON (`--unconstrained`), one more
+//! honest nudge is used, visible in the prompt: for `tool_choice` required or a named tool, and
+//! for JSON output, the assistant's reply is started for the model (`<tool_call>\n{"name": "`
+//! ...). The forced text counts as part of the reply. When a [`crate::ConstraintProvider`]
+//! enforces the format, the forced start is left out.
 
 use hearth_engine::chat_template::ChatMessage;
+use hearth_grammar::Tool;
+pub use hearth_grammar::ToolChoice;
 use serde_json::Value;
 
 use crate::state::ServedModel;
-
-/// Whether and which tools the model may or must call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ToolChoice {
-    /// No tool calls: tools are left out of the prompt.
-    None,
-    /// Text or tool calls, as the model chooses.
-    Auto,
-    /// At least one tool call.
-    Required,
-    /// A call to this tool.
-    Function(String),
-}
 
 /// The shape the reply must have.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,8 +35,8 @@ pub struct ChatPrompt {
     pub reply_prefix: String,
     /// Whether tool calls are to be parsed out of the reply.
     pub tools_active: bool,
-    /// Names of the tools offered.
-    pub tool_names: Vec<String>,
+    /// The tools offered.
+    pub tools: Vec<Tool>,
 }
 
 /// The start of the reply that opens a tool call in the native format.
@@ -59,7 +48,7 @@ const TOOL_CALL_OPEN: &str = "<tool_call>\n";
 pub fn chat_prompt(
     model: &ServedModel,
     mut messages: Vec<ChatMessage>,
-    tools: &[Value],
+    tools: &[Tool],
     choice: &ToolChoice,
     format: &OutputFormat,
     enforcing: bool,
@@ -67,12 +56,11 @@ pub fn chat_prompt(
     if messages.is_empty() {
         return Err("messages: at least one message is needed".into());
     }
-    let names: Vec<&str> = tools.iter().filter_map(|t| t.pointer("/function/name").and_then(Value::as_str)).collect();
     match choice {
         ToolChoice::Required if tools.is_empty() => {
             return Err("tool_choice requires a tool call but no tools were given".into());
         }
-        ToolChoice::Function(name) if !names.contains(&name.as_str()) => {
+        ToolChoice::Named(name) if !tools.iter().any(|t| &t.name == name) => {
             return Err(format!("tool_choice names the tool {name:?}, which is not among the tools given"));
         }
         _ => {}
@@ -92,22 +80,22 @@ pub fn chat_prompt(
     if !system_notes.is_empty() {
         add_to_system_message(&mut messages, &system_notes.join("\n\n"));
     }
-    let template_tools = if tools_active && model.template_renders_tools { Some(tools) } else { None };
+    let described: Vec<Value> = tools.iter().map(Tool::to_openai).collect();
+    let template_tools = if tools_active && model.template_renders_tools { Some(&described[..]) } else { None };
     let rendered = model.template.render(&messages, template_tools, true).map_err(|e| e.to_string())?;
     let reply_prefix = if enforcing { String::new() } else { forced_reply_start(choice, tools_active, format) };
     let tokens = model
         .tokenizer
         .encode(&format!("{rendered}{reply_prefix}"), true, true)
         .map_err(|e| format!("cannot tokenize the prompt: {e}"))?;
-    let tool_names = names.iter().map(|n| n.to_string()).collect();
-    Ok(ChatPrompt { tokens, reply_prefix, tools_active, tool_names })
+    Ok(ChatPrompt { tokens, reply_prefix, tools_active, tools: tools.to_vec() })
 }
 
 /// What the reply is started with when nothing enforces the format.
 fn forced_reply_start(choice: &ToolChoice, tools_active: bool, format: &OutputFormat) -> String {
     match choice {
         ToolChoice::Required if tools_active => return format!("{TOOL_CALL_OPEN}{{\"name\": \""),
-        ToolChoice::Function(name) if tools_active => {
+        ToolChoice::Named(name) if tools_active => {
             let name = Value::String(name.clone());
             return format!("{TOOL_CALL_OPEN}{{\"name\": {name}, \"arguments\": ");
         }
@@ -124,13 +112,13 @@ fn forced_reply_start(choice: &ToolChoice, tools_active: bool, format: &OutputFo
 }
 
 /// Tool definitions and the call format, for templates that do not write tools themselves.
-fn generic_tool_instructions(tools: &[Value]) -> String {
+fn generic_tool_instructions(tools: &[Tool]) -> String {
     let mut text = String::from(
         "# Tools\n\nYou may call one or more functions to assist with the user query. \
          The functions available are:\n<tools>\n",
     );
     for tool in tools {
-        text.push_str(&tool.to_string());
+        text.push_str(&tool.to_openai().to_string());
         text.push('\n');
     }
     text.push_str(
@@ -191,7 +179,7 @@ mod tests {
         let object = OutputFormat::JsonSchema(serde_json::json!({"type": "object"}));
         assert_eq!(forced_reply_start(&ToolChoice::Required, true, &OutputFormat::Text), "<tool_call>\n{\"name\": \"");
         assert_eq!(
-            forced_reply_start(&ToolChoice::Function("get".into()), true, &OutputFormat::Text),
+            forced_reply_start(&ToolChoice::Named("get".into()), true, &OutputFormat::Text),
             "<tool_call>\n{\"name\": \"get\", \"arguments\": "
         );
         assert_eq!(forced_reply_start(&ToolChoice::Auto, true, &OutputFormat::Text), "");

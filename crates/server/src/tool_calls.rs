@@ -1,26 +1,16 @@
-//! Tool calls parsed out of a reply in the native format, `<tool_call>{"name": ..., "arguments":
-//! {...}}</tool_call>` (Qwen2.5's, and the format the server teaches models whose template has
-//! no tools).
+//! Tool calls split out of a reply as it streams: `<tool_call>{"name": ..., "arguments":
+//! {...}}</tool_call>` blocks (Qwen2.5's native format, and the format the server teaches models
+//! whose template has no tools), each read by the grammar crate's [`parse_reply`].
 //!
-//! This is the unconstrained path: the model may write anything, so a call whose body is not a
-//! JSON object with a `name` is passed on as text, unchanged, rather than dropped. One common
-//! slip is accepted: a reply that is nothing but a call object, bare or in a ```json fence,
-//! without the tags (Qwen2.5-Coder-0.5B does this), counts as a call when it names one of the
-//! request's tools. With the grammar crate enforcing the format every call parses.
+//! With a grammar enforcing the format every call parses. Unconstrained, the model may write
+//! anything, so a call that does not read as a call of one of the request's tools is passed on
+//! as text, unchanged, rather than dropped. The parser's repairs apply (`"parameters"` for
+//! `"arguments"`, arguments as a JSON string, a missing closing tag at the end), and one common
+//! slip is accepted: a reply that starts with a call object, bare or in a ```json fence, without
+//! the tags (Qwen2.5-Coder-0.5B does this).
 
-use serde_json::Value;
-
-const OPEN: &str = "<tool_call>";
-const CLOSE: &str = "</tool_call>";
-
-/// A tool call found in a reply.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ParsedCall {
-    /// The tool's name.
-    pub name: String,
-    /// The arguments, a JSON object.
-    pub arguments: Value,
-}
+use hearth_grammar::format::{CALL_CLOSE as CLOSE, CALL_OPEN as OPEN};
+use hearth_grammar::{ParsedReply, Tool, ToolCall, parse_reply as parse_calls};
 
 /// A piece of a reply: text for the user, or a complete tool call.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,7 +18,7 @@ pub enum Piece {
     /// Text outside tool calls (or a call that did not parse).
     Text(String),
     /// A tool call.
-    Call(ParsedCall),
+    Call(ToolCall),
 }
 
 /// Splits a reply into text and tool calls as it streams in, holding back text that may be the
@@ -36,7 +26,7 @@ pub enum Piece {
 /// fence) is held whole until it ends.
 #[derive(Debug, Default)]
 pub struct ToolCallParser {
-    tools: Vec<String>,
+    tools: Vec<Tool>,
     buf: String,
     /// Nothing but whitespace seen yet.
     at_start: bool,
@@ -49,8 +39,8 @@ pub struct ToolCallParser {
 }
 
 impl ToolCallParser {
-    /// A parser at the start of a reply to a request offering `tools` (their names).
-    pub fn new(tools: &[String]) -> Self {
+    /// A parser at the start of a reply to a request offering `tools`.
+    pub fn new(tools: &[Tool]) -> Self {
         Self { tools: tools.to_vec(), at_start: true, ..Self::default() }
     }
 
@@ -94,9 +84,14 @@ impl ToolCallParser {
     pub fn finish(&mut self) -> Vec<Piece> {
         if self.bare {
             self.bare = false;
-            if let Some(call) = bare_call(&self.buf).filter(|c| self.tools.contains(&c.name)) {
+            if let Some(reply) = read(&self.buf, &self.tools).filter(|r| !r.calls.is_empty()) {
                 self.buf.clear();
-                return vec![Piece::Call(call)];
+                let mut out = Vec::new();
+                if !reply.content.is_empty() {
+                    out.push(Piece::Text(reply.content));
+                }
+                out.extend(reply.calls.into_iter().map(Piece::Call));
+                return out;
             }
             // Not a call after all: parse it as any other reply.
             let held = std::mem::take(&mut self.buf);
@@ -108,7 +103,7 @@ impl ToolCallParser {
         let mut out = Vec::new();
         if self.in_call {
             self.in_call = false;
-            match parse_call(&rest) {
+            match one_call(&rest, &self.tools) {
                 Some(call) => out.push(Piece::Call(call)),
                 None => out.push(Piece::Text(format!("{OPEN}{rest}"))),
             }
@@ -119,7 +114,7 @@ impl ToolCallParser {
     }
 
     fn call_piece(&mut self, body: &str) -> Piece {
-        match parse_call(body) {
+        match one_call(body, &self.tools) {
             Some(call) => {
                 self.seen_call = true;
                 self.held_space.clear();
@@ -147,7 +142,7 @@ impl ToolCallParser {
 
 /// The whole reply's text (calls that did not parse included) and its tool calls, for a
 /// request offering `tools`.
-pub fn parse_reply(reply: &str, tools: &[String]) -> (String, Vec<ParsedCall>) {
+pub fn parse_reply(reply: &str, tools: &[Tool]) -> (String, Vec<ToolCall>) {
     let mut parser = ToolCallParser::new(tools);
     let mut pieces = parser.push(reply);
     pieces.extend(parser.finish());
@@ -162,31 +157,16 @@ pub fn parse_reply(reply: &str, tools: &[String]) -> (String, Vec<ParsedCall>) {
     (text, calls)
 }
 
-/// A call body: `{"name": "...", "arguments": {...}}` (`parameters` is accepted for
-/// `arguments`, and arguments given as a string holding a JSON object are unpacked).
-fn parse_call(body: &str) -> Option<ParsedCall> {
-    let Value::Object(mut call) = serde_json::from_str::<Value>(body.trim()).ok()? else { return None };
-    let Some(Value::String(name)) = call.remove("name") else { return None };
-    let arguments = match call.remove("arguments").or_else(|| call.remove("parameters")) {
-        None | Some(Value::Null) => Value::Object(serde_json::Map::new()),
-        Some(Value::String(s)) => match serde_json::from_str::<Value>(&s) {
-            Ok(v @ Value::Object(_)) => v,
-            _ => return None,
-        },
-        Some(v @ Value::Object(_)) => v,
-        Some(_) => return None,
-    };
-    Some(ParsedCall { name, arguments })
+/// `text` read by the grammar crate's parser, if nothing in it had to be skipped (a call of an
+/// unknown tool, JSON that is not a call): such text is passed on as it is.
+fn read(text: &str, tools: &[Tool]) -> Option<ParsedReply> {
+    Some(parse_calls(text, tools)).filter(|r| r.problems.iter().all(|p| p.is_repaired()))
 }
 
-/// A reply that is one call object, maybe in a code fence.
-fn bare_call(reply: &str) -> Option<ParsedCall> {
-    let body = reply.trim();
-    let body = match body.strip_prefix("```") {
-        Some(fenced) => fenced.trim_start_matches("json").strip_suffix("```")?,
-        None => body,
-    };
-    parse_call(body)
+/// The body of one tagged call (the tags themselves removed) as a call.
+fn one_call(body: &str, tools: &[Tool]) -> Option<ToolCall> {
+    let mut reply = read(&format!("{OPEN}{body}{CLOSE}"), tools)?;
+    if reply.calls.len() == 1 && reply.content.is_empty() { reply.calls.pop() } else { None }
 }
 
 /// Length of the longest end of `text` that is the start of the opening tag.
@@ -199,18 +179,23 @@ fn partial_tag_len(text: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn call(name: &str, arguments: Value) -> Piece {
-        Piece::Call(ParsedCall { name: name.into(), arguments })
+        Piece::Call(ToolCall { name: name.into(), arguments })
+    }
+
+    fn tools(names: &[&str]) -> Vec<Tool> {
+        names.iter().map(|n| Tool::new(*n, "", json!({"type": "object"})).unwrap()).collect()
     }
 
     #[test]
     fn qwen_style_calls_are_parsed() {
         let reply = "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>\n\
                      <tool_call>\n{\"name\": \"now\", \"arguments\": {}}\n</tool_call>";
-        let (text, calls) = parse_reply(reply, &[]);
+        let (text, calls) = parse_reply(reply, &tools(&["get_weather", "now"]));
         assert_eq!(text, "");
         assert_eq!(calls.len(), 2);
         assert_eq!(calls[0].arguments, json!({"city": "Paris"}));
@@ -221,7 +206,7 @@ mod tests {
     fn streamed_tags_split_anywhere_give_the_same_pieces() {
         let reply = "Let me check.<tool_call>{\"name\": \"f\", \"arguments\": \"{\\\"a\\\": 1}\"}</tool_call>";
         for split in 1..reply.len() {
-            let mut p = ToolCallParser::new(&[]);
+            let mut p = ToolCallParser::new(&tools(&["f"]));
             let mut pieces = p.push(&reply[..split]);
             pieces.extend(p.push(&reply[split..]));
             pieces.extend(p.finish());
@@ -233,25 +218,29 @@ mod tests {
     }
 
     #[test]
-    fn malformed_calls_stay_as_text() {
-        let (text, calls) = parse_reply("<tool_call>{\"arguments\": {}}</tool_call>", &[]);
+    fn malformed_calls_and_calls_of_unknown_tools_stay_as_text() {
+        let f = tools(&["f"]);
+        let (text, calls) = parse_reply("<tool_call>{\"arguments\": {}}</tool_call>", &f);
         assert!(calls.is_empty());
         assert_eq!(text, "<tool_call>{\"arguments\": {}}</tool_call>");
-        let (text, calls) = parse_reply("a <tool_call>{not json", &[]);
+        let unknown = "<tool_call>{\"name\": \"g\", \"arguments\": {}}</tool_call>";
+        assert_eq!(parse_reply(unknown, &f), (unknown.to_string(), Vec::new()));
+        let (text, calls) = parse_reply("a <tool_call>{not json", &f);
         assert!(calls.is_empty());
         assert_eq!(text, "a <tool_call>{not json");
     }
 
     #[test]
     fn an_unclosed_call_that_parses_is_a_call() {
-        let (text, calls) = parse_reply("<tool_call>\n{\"name\": \"f\", \"arguments\": {\"x\": [1]}}\n", &[]);
+        let (text, calls) =
+            parse_reply("<tool_call>\n{\"name\": \"f\", \"arguments\": {\"x\": [1]}}\n", &tools(&["f"]));
         assert_eq!(text, "");
         assert_eq!(calls[0].arguments, json!({"x": [1]}));
     }
 
     #[test]
     fn bare_calls_to_known_tools_are_calls() {
-        let tools = ["get_weather".to_string()];
+        let tools = tools(&["get_weather"]);
         let fenced = "```json\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n```";
         for reply in [fenced, " {\"name\": \"get_weather\", \"arguments\": {}}"] {
             let mut p = ToolCallParser::new(&tools);

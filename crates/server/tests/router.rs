@@ -112,7 +112,7 @@ async fn api_key_is_required_from_either_header_except_for_health() {
     assert_eq!(send(&router, x_api_key).await.0, StatusCode::OK);
     let (status, body) = send(&router, get("/health")).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["constrained_decoding"], false);
+    assert_eq!(body["constrained_decoding"], true);
 }
 
 #[tokio::test]

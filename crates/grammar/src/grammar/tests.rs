@@ -199,5 +199,8 @@ fn json_schema_replies_follow_the_schema() {
         .unwrap();
     assert!(accepts(&tok, &g, r#"{"ok": true}"#));
     assert!(!accepts(&tok, &g, r#"{"ok": 1}"#));
+    // Laid out as `json.dumps` writes it: no free whitespace for a model to stall in.
+    assert!(!accepts(&tok, &g, "{\n\"ok\": true}"));
+    assert!(!accepts(&tok, &g, r#"{"ok":true}"#));
     assert!(matches!(env.compile_json_schema(&json!({"type": 7})), Err(GrammarError::Rejected { .. })));
 }

@@ -14,7 +14,7 @@ use hearth_engine::chat_template::{ChatMessage, ToolCall};
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, Flavor, parse_body};
-use crate::generation::{ChatPlan, collect, new_id, plan_chat, submit};
+use crate::generation::{ChatPlan, ReplyShape, collect, new_id, plan_chat, submit};
 use crate::prompt::{ChatPrompt, OutputFormat, ToolChoice};
 use crate::sampling::{SamplingParams, max_tokens};
 use crate::sse::sse_response;
@@ -94,7 +94,7 @@ fn reply_blocks(
     reason: &FinishReason,
 ) -> (Vec<OutputBlock>, &'static str, Option<String>) {
     let text = format!("{}{generated}", prompt.reply_prefix);
-    let (text, calls) = if prompt.tools_active { parse_reply(&text, &prompt.tool_names) } else { (text, Vec::new()) };
+    let (text, calls) = if prompt.tools_active { parse_reply(&text, &prompt.tools) } else { (text, Vec::new()) };
     let mut content = Vec::new();
     if !text.trim().is_empty() || calls.is_empty() {
         content.push(OutputBlock::Text { text });
@@ -171,10 +171,10 @@ fn plan(state: &AppState, req: &MessagesRequest) -> Result<ChatPlan, ApiError> {
         }}));
     }
     let choice = match &req.tool_choice {
-        None | Some(ToolChoiceParam::Auto {}) if !tools.is_empty() => ToolChoice::Auto,
-        None | Some(ToolChoiceParam::Auto {}) | Some(ToolChoiceParam::None {}) => ToolChoice::None,
-        Some(ToolChoiceParam::Any {}) => ToolChoice::Required,
-        Some(ToolChoiceParam::Tool { name }) => ToolChoice::Function(name.clone()),
+        None | Some(ToolChoiceParam::Auto { .. }) if !tools.is_empty() => ToolChoice::Auto,
+        None | Some(ToolChoiceParam::Auto { .. }) | Some(ToolChoiceParam::None {}) => ToolChoice::None,
+        Some(ToolChoiceParam::Any { .. }) => ToolChoice::Required,
+        Some(ToolChoiceParam::Tool { name, .. }) => ToolChoice::Named(name.clone()),
     };
     let format = match req.output_config.as_ref().and_then(|c| c.get("format")).filter(|f| !f.is_null()) {
         None => OutputFormat::Text,
@@ -187,7 +187,8 @@ fn plan(state: &AppState, req: &MessagesRequest) -> Result<ChatPlan, ApiError> {
             }
         },
     };
-    plan_chat(state, FLAVOR, messages, &tools, &choice, &format)
+    let parallel_calls = !req.tool_choice.as_ref().is_some_and(ToolChoiceParam::disables_parallel_use);
+    plan_chat(state, FLAVOR, messages, ReplyShape { tools: &tools, choice: &choice, parallel_calls, format: &format })
 }
 
 /// A user message's blocks: text joins into user turns, tool results become `tool` turns.

@@ -34,7 +34,7 @@ impl MessageStream {
             id,
             model,
             prefix: prompt.reply_prefix,
-            parser: prompt.tools_active.then(|| ToolCallParser::new(&prompt.tool_names)),
+            parser: prompt.tools_active.then(|| ToolCallParser::new(&prompt.tools)),
             next_block: 0,
             text_open: false,
             used_tools: false,

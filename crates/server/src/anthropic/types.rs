@@ -136,16 +136,39 @@ pub struct Tool {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ToolChoiceParam {
     /// The model decides.
-    Auto {},
+    Auto {
+        /// At most one tool call.
+        #[serde(default)]
+        disable_parallel_tool_use: bool,
+    },
     /// Some tool must be called.
-    Any {},
+    Any {
+        /// Exactly one tool call.
+        #[serde(default)]
+        disable_parallel_tool_use: bool,
+    },
     /// This tool must be called.
     Tool {
         /// The tool's name.
         name: String,
+        /// Accepted; a named tool is called once.
+        #[serde(default)]
+        disable_parallel_tool_use: bool,
     },
     /// No tool calls.
     None {},
+}
+
+impl ToolChoiceParam {
+    /// Whether the reply may call at most one tool.
+    pub fn disables_parallel_use(&self) -> bool {
+        match self {
+            Self::Auto { disable_parallel_tool_use }
+            | Self::Any { disable_parallel_tool_use }
+            | Self::Tool { disable_parallel_tool_use, .. } => *disable_parallel_tool_use,
+            Self::None {} => false,
+        }
+    }
 }
 
 /// `usage`. `input_tokens` counts only prompt tokens that were computed; the ones reused from

@@ -7,6 +7,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use hearth_engine::chat_template::ChatMessage;
+use hearth_grammar::ToolCall;
 use serde_json::Value;
 
 use super::types::{
@@ -15,12 +16,12 @@ use super::types::{
 };
 use super::{FLAVOR, check_unsupported, finish_reason};
 use crate::error::{ApiError, ErrorKind, parse_body};
-use crate::generation::{ChatPlan, collect, new_id, plan_chat, submit, unix_time};
+use crate::generation::{ChatPlan, ReplyShape, collect, new_id, plan_chat, submit, unix_time};
 use crate::prompt::{OutputFormat, ToolChoice};
 use crate::sampling::{SamplingParams, max_tokens};
 use crate::sse::{EventConverter, json_event, sse_response};
 use crate::state::AppState;
-use crate::tool_calls::{ParsedCall, Piece, ToolCallParser, parse_reply};
+use crate::tool_calls::{Piece, ToolCallParser, parse_reply};
 use crate::worker::{GenerationEvent, GenerationRequest};
 
 /// Handles `POST /v1/chat/completions`.
@@ -41,7 +42,13 @@ async fn respond(state: AppState, body: Result<Bytes, BytesRejection>) -> Result
     let tools = req.tools.unwrap_or_default();
     let choice = tool_choice(req.tool_choice.as_ref(), !tools.is_empty())?;
     let format = response_format(req.response_format.as_ref())?;
-    let ChatPlan { prompt, constraint } = plan_chat(&state, FLAVOR, messages, &tools, &choice, &format)?;
+    let shape = ReplyShape {
+        tools: &tools,
+        choice: &choice,
+        parallel_calls: req.parallel_tool_calls != Some(false),
+        format: &format,
+    };
+    let ChatPlan { prompt, constraint } = plan_chat(&state, FLAVOR, messages, shape)?;
     let invalid = |m: String| ApiError::invalid(FLAVOR, m);
     let limit_field = if req.max_completion_tokens.is_some() { "max_completion_tokens" } else { "max_tokens" };
     let max_tokens =
@@ -71,7 +78,7 @@ async fn respond(state: AppState, body: Result<Bytes, BytesRejection>) -> Result
         let converter = ChatStream {
             reply,
             prefix: prompt.reply_prefix,
-            parser: prompt.tools_active.then(|| ToolCallParser::new(&prompt.tool_names)),
+            parser: prompt.tools_active.then(|| ToolCallParser::new(&prompt.tools)),
             calls: 0,
             include_usage,
         };
@@ -79,8 +86,7 @@ async fn respond(state: AppState, body: Result<Bytes, BytesRejection>) -> Result
     }
     let done = collect(events, FLAVOR).await?;
     let text = format!("{}{}", prompt.reply_prefix, done.text);
-    let (content, calls) =
-        if prompt.tools_active { parse_reply(&text, &prompt.tool_names) } else { (text, Vec::new()) };
+    let (content, calls) = if prompt.tools_active { parse_reply(&text, &prompt.tools) } else { (text, Vec::new()) };
     let tool_calls: Vec<ToolCallOut> = calls.into_iter().map(tool_call_out).collect();
     let finish = if tool_calls.is_empty() { finish_reason(&done.reason) } else { "tool_calls" };
     let content = if !tool_calls.is_empty() && content.trim().is_empty() { None } else { Some(content) };
@@ -164,7 +170,7 @@ pub(crate) fn tool_choice(value: Option<&Value>, has_tools: bool) -> Result<Tool
         },
         Some(v) => match v.pointer("/function/name").and_then(Value::as_str) {
             Some(name) if v.get("type").and_then(Value::as_str) == Some("function") => {
-                ToolChoice::Function(name.to_string())
+                ToolChoice::Named(name.to_string())
             }
             _ => return Err(bad()),
         },
@@ -188,7 +194,7 @@ fn response_format(value: Option<&Value>) -> Result<OutputFormat, ApiError> {
     }
 }
 
-fn tool_call_out(call: ParsedCall) -> ToolCallOut {
+fn tool_call_out(call: ToolCall) -> ToolCallOut {
     ToolCallOut {
         id: new_id("call_"),
         kind: "function",
@@ -307,7 +313,7 @@ mod tests {
         assert_eq!(tool_choice(None, false), Ok(ToolChoice::None));
         assert_eq!(tool_choice(Some(&json!("required")), true), Ok(ToolChoice::Required));
         let named = json!({"type": "function", "function": {"name": "f"}});
-        assert_eq!(tool_choice(Some(&named), true), Ok(ToolChoice::Function("f".into())));
+        assert_eq!(tool_choice(Some(&named), true), Ok(ToolChoice::Named("f".into())));
         assert!(tool_choice(Some(&json!("sometimes")), true).is_err());
     }
 

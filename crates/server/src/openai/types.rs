@@ -129,7 +129,7 @@ pub struct ChatCompletionRequest {
     /// `none`, `auto`, `required` or `{"type": "function", "function": {"name": ...}}`.
     #[serde(default)]
     pub tool_choice: Option<Value>,
-    /// Accepted; several calls are always allowed.
+    /// `false`: at most one tool call per reply (enforced when decoding is constrained).
     #[serde(default)]
     pub parallel_tool_calls: Option<bool>,
     /// `{"type": "text" | "json_object" | "json_schema", "json_schema": {"schema": ...}}`.

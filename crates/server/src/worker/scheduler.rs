@@ -106,9 +106,18 @@ fn step(model: &Model, active: &mut Vec<Sequence<'_>>, budget: usize, metrics: &
     let take = plan(&needs, budget);
     let stepped: Vec<usize> = (0..active.len()).filter(|&i| take[i] > 0).collect();
     let result = {
-        let mut inputs: Vec<_> =
-            active.iter_mut().zip(&take).filter(|(_, n)| **n > 0).map(|(s, &n)| s.input(n)).collect();
-        model.forward_batch(&mut inputs).and_then(|l| Ok(l.to_vec2::<f32>()?))
+        let (mut inputs, preparing): (Vec<_>, Vec<_>) =
+            active.iter_mut().zip(&take).filter(|(_, n)| **n > 0).map(|(s, &n)| s.input(n)).unzip();
+        // Constraints of sequences that sample after this pass compute their masks meanwhile.
+        std::thread::scope(|scope| {
+            for constraint in preparing.into_iter().flatten() {
+                scope.spawn(move || {
+                    // An error here comes back when the mask is applied.
+                    let _ = constraint.prepare();
+                });
+            }
+            model.forward_batch(&mut inputs).and_then(|l| Ok(l.to_vec2::<f32>()?))
+        })
     };
     let mut logits = match result {
         Ok(rows) => rows,

@@ -108,15 +108,12 @@ impl<'t> Sequence<'t> {
     }
 
     /// The sequence's part of a batched step: its first `n` pending tokens. When they are all
-    /// it has pending, the step's logits will be sampled, and the constraint is told to start
-    /// its mask.
-    pub(crate) fn input(&mut self, n: usize) -> BatchInput<'_> {
-        if n == self.pending.len()
-            && let Some(c) = self.constraint.as_mut()
-        {
-            c.begin_mask();
-        }
-        BatchInput { cache: &mut self.cache, tokens: &self.pending[..n] }
+    /// it has pending, the step's logits will be sampled, so its constraint comes along too, to
+    /// prepare its mask while the forward pass runs.
+    pub(crate) fn input(&mut self, n: usize) -> (BatchInput<'_>, Option<&mut (dyn TokenConstraint + 'static)>) {
+        let samples_next = n == self.pending.len();
+        let constraint = self.constraint.as_deref_mut().filter(|_| samples_next);
+        (BatchInput { cache: &mut self.cache, tokens: &self.pending[..n] }, constraint)
     }
 
     /// Takes the result of a step that fed `fed` pending tokens. `logits` are those of the last
@@ -139,7 +136,7 @@ impl<'t> Sequence<'t> {
 
     fn sample(&mut self, logits: &mut [f32]) -> Result<(Outcome, usize), String> {
         if let Some(c) = self.constraint.as_mut() {
-            c.mask(logits).map_err(|e| format!("constrained decoding failed: {e}"))?;
+            c.apply(logits).map_err(|e| format!("constrained decoding failed: {e}"))?;
         }
         let token = self.sampler.sample(logits, &self.context).map_err(|e| e.to_string())?;
         if !self.ignore_eos && self.tokenizer.is_end_of_generation(token) {
@@ -147,8 +144,7 @@ impl<'t> Sequence<'t> {
         }
         let mut new = vec![token];
         if let Some(c) = self.constraint.as_mut() {
-            c.accept(token).map_err(|e| format!("constrained decoding failed: {e}"))?;
-            new.extend(c.forced_tokens());
+            new.extend(c.commit(token).map_err(|e| format!("constrained decoding failed: {e}"))?);
         }
         let room = self.max_tokens - self.usage.completion_tokens;
         new.truncate(room);

@@ -9,16 +9,29 @@ use axum::http::{Request, StatusCode};
 use hearth_engine::chat_template::ChatTemplate;
 use hearth_engine::gguf::GgufFile;
 use hearth_engine::{Model, Tokenizer};
-use hearth_server::{AppState, ConstraintProvider, Engine, Limits, ServedModel, Unconstrained, WorkerConfig};
+use hearth_grammar::ToolCallFormat;
+use hearth_server::{
+    AppState, ConstraintProvider, Engine, GrammarConstraints, Limits, ServedModel, Unconstrained, WorkerConfig,
+};
 use http_body_util::BodyExt as _;
 use serde_json::Value;
 use tower::ServiceExt as _;
+
+/// Which constraint provider the server runs with.
+pub enum Constraints {
+    /// Grammars from the grammar crate, as `hearth serve` runs by default.
+    Grammar,
+    /// None (`hearth serve --unconstrained`).
+    Unconstrained,
+    /// A provider of the test's own.
+    Custom(Arc<dyn ConstraintProvider>),
+}
 
 pub struct Setup {
     pub worker: WorkerConfig,
     pub limits: Limits,
     pub api_key: Option<&'static str>,
-    pub constraints: Arc<dyn ConstraintProvider>,
+    pub constraints: Constraints,
 }
 
 impl Default for Setup {
@@ -27,7 +40,7 @@ impl Default for Setup {
             worker: WorkerConfig { max_sequences: 4, queue_capacity: 8, kv_budget_bytes: 256 << 20, step_tokens: 512 },
             limits: Limits { max_body_bytes: 64 * 1024, max_tokens: 512, default_max_tokens: 32 },
             api_key: None,
-            constraints: Arc::new(Unconstrained),
+            constraints: Constraints::Grammar,
         }
     }
 }
@@ -42,6 +55,15 @@ pub fn app(setup: Setup) -> (Router, AppState) {
     let template = ChatTemplate::from_gguf(&gguf, None)
         .unwrap()
         .with_tokenizer_adding(tokenizer.adds_bos(), tokenizer.vocab().add_eos);
+    let constraints: Arc<dyn ConstraintProvider> = match setup.constraints {
+        Constraints::Grammar => {
+            let source = gguf.opt_str("tokenizer.chat_template").unwrap();
+            let format = ToolCallFormat::detect(source, &tokenizer);
+            Arc::new(GrammarConstraints::new(&tokenizer, format).unwrap())
+        }
+        Constraints::Unconstrained => Arc::new(Unconstrained),
+        Constraints::Custom(provider) => provider,
+    };
     let served = ServedModel::new("smollm2-135m".into(), tokenizer.clone(), template, model.config().context_length);
     let threads = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
     let (engine, _) =
@@ -51,7 +73,7 @@ pub fn app(setup: Setup) -> (Router, AppState) {
         engine,
         limits: setup.limits,
         api_key: setup.api_key.map(Arc::from),
-        constraints: setup.constraints,
+        constraints,
     };
     (hearth_server::router(state.clone()), state)
 }
