@@ -94,13 +94,15 @@ fn build_lark(format: ToolCallFormat, tools: &[Tool], choice: &ToolChoice, paral
     let start = match choice {
         ToolChoice::None => "TEXT?".to_string(),
         ToolChoice::Auto if tools.is_empty() => "TEXT?".to_string(),
+        // Small models often write a call as bare JSON, fenced or not, instead of in the tags;
+        // a reply that starts that way is held to a real tool and its schema (`bare`).
         ToolChoice::Auto => match format {
             // The opening tag is a special token, which text cannot contain, so text can run
             // right up to a call.
-            ToolCallFormat::Qwen => "TEXT | TEXT? calls".to_string(),
+            ToolCallFormat::Qwen => "TEXT | TEXT? calls | bare".to_string(),
             // A plain-text tag could be the end of the text or the start of a call; a reply is
             // one or the other.
-            ToolCallFormat::Generic => "TEXT | calls".to_string(),
+            ToolCallFormat::Generic => "TEXT | calls | bare".to_string(),
         },
         ToolChoice::Required => "calls".to_string(),
         ToolChoice::Named(name) => {
@@ -110,9 +112,20 @@ fn build_lark(format: ToolCallFormat, tools: &[Tool], choice: &ToolChoice, paral
     };
     let _ = writeln!(g, "start: {start}");
     // Text never contains a call's opening tag, so a call cannot hide inside it.
-    let _ = writeln!(g, "TEXT: /(?s:.+)/ & ~/(?s:.*){CALL_OPEN}(?s:.*)/");
+    let bare_calls = matches!(choice, ToolChoice::Auto) && !tools.is_empty();
+    if bare_calls {
+        // Nor does it start as a bare JSON call would: that start leads into `bare` instead.
+        let _ = writeln!(g, "TEXT: /(?s:.+)/ & ~/(?s:.*){CALL_OPEN}(?s:.*)/ & ~/[ \\t\\n]*(\\{{|```json)(?s:.*)/");
+    } else {
+        let _ = writeln!(g, "TEXT: /(?s:.+)/ & ~/(?s:.*){CALL_OPEN}(?s:.*)/");
+    }
     if tools.is_empty() {
         return g;
+    }
+    if bare_calls {
+        let _ = writeln!(g, "bare: \"```json\\n\" bare_call \"\\n```\" | bare_call");
+        let bare: Vec<String> = (0..tools.len()).map(|i| format!("bare_{i}")).collect();
+        let _ = writeln!(g, "bare_call: {}", bare.join(" | "));
     }
     if parallel_calls {
         let _ = writeln!(g, "calls: call (\"\\n\" call)*");
@@ -127,6 +140,9 @@ fn build_lark(format: ToolCallFormat, tools: &[Tool], choice: &ToolChoice, paral
     for (i, tool) in tools.iter().enumerate() {
         let head = format!("{{\"name\": {}, \"arguments\": ", literal(&tool.name));
         let _ = writeln!(g, "call_{i}: {open} {} args_{i} \"}}\" {close}", literal(&head));
+        if bare_calls {
+            let _ = writeln!(g, "bare_{i}: {} args_{i} \"}}\"", literal(&head));
+        }
         write_arguments(&mut g, i, tool);
     }
     g

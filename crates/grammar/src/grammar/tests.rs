@@ -204,3 +204,27 @@ fn json_schema_replies_follow_the_schema() {
     assert!(!accepts(&tok, &g, r#"{"ok":true}"#));
     assert!(matches!(env.compile_json_schema(&json!({"type": 7})), Err(GrammarError::Rejected { .. })));
 }
+
+#[test]
+fn auto_holds_a_bare_json_call_to_a_real_tool_and_its_schema() {
+    let tok = tokenizer();
+    for format in [ToolCallFormat::Qwen, ToolCallFormat::Generic] {
+        let g = compiled(format, ToolChoice::Auto);
+        let bare = r#"{"name": "read_file", "arguments": {"path": "a"}}"#;
+        assert!(accepts(&tok, &g, bare), "{format:?}");
+        assert!(accepts(&tok, &g, &format!("```json\n{bare}\n```")), "{format:?}");
+        // A reply that starts like a bare call must be one: no invented tools, no bad arguments.
+        assert!(!accepts(
+            &tok,
+            &g,
+            r#"```json
+{"name": "multiply", "arguments": {"a": 5, "b": 3}}
+```"#
+        ));
+        assert!(!accepts(&tok, &g, r#"{"name": "read_file", "arguments": {"path": 3}}"#));
+        assert!(!accepts(&tok, &g, "  {\"anything\": 1}"));
+        // JSON later in a text reply is still text.
+        assert!(accepts(&tok, &g, "The config is:\n```json\n{\"a\": 1}\n```"), "{format:?}");
+        assert!(accepts(&tok, &g, "Just text."));
+    }
+}
