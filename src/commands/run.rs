@@ -6,7 +6,8 @@ use std::ops::ControlFlow;
 use anyhow::Context as _;
 use hearth_engine::Tokenizer;
 use hearth_engine::chat_template::{ChatMessage, ChatTemplate};
-use hearth_engine::generate::generate;
+use hearth_engine::generate::{GenerationStats, generate};
+use hearth_engine::lookup_decode::{LookupConfig, generate_greedy_lookup};
 use hearth_engine::sampler::{Sampler, SamplerConfig};
 
 use crate::commands::common::{self, ThreadsArg};
@@ -54,10 +55,18 @@ pub struct RunArgs {
     /// Print the rendered prompt, token counts and speeds to stderr.
     #[arg(short = 'v', long)]
     pub verbose: bool,
+    /// Prompt-lookup speculative decoding: drafts copied from n-grams already in the context,
+    /// verified in one forward pass; the output is greedy decoding's (needs --temp 0).
+    #[arg(long)]
+    pub lookup: bool,
 }
 
 /// Runs `hearth run`.
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !args.lookup || (args.temperature <= 0.0 && args.repeat_penalty == 1.0),
+        "--lookup decodes greedily: use it with --temp 0 and without --repeat-penalty"
+    );
     let sampler = Sampler::new(SamplerConfig {
         temperature: args.temperature,
         top_k: args.top_k,
@@ -94,30 +103,40 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut stream = tokenizer.stream_decoder();
     let mut stdout = std::io::stdout();
     let mut write_error = None;
-    let (_, stats) = pool.install(|| {
-        generate(
-            &loaded.model,
-            &mut cache,
-            &prompt,
-            &mut sampler,
-            args.n_predict,
-            &|t| tokenizer.is_end_of_generation(t),
-            |token| {
-                let text = match stream.push(token) {
-                    Ok(text) => text,
-                    Err(e) => {
-                        write_error = Some(anyhow::Error::from(e));
-                        return ControlFlow::Break(());
-                    }
-                };
-                // A closed pipe (`hearth run … | head`) ends generation quietly.
-                if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
-                    write_error = Some(e.into());
-                    return ControlFlow::Break(());
-                }
-                ControlFlow::Continue(())
-            },
-        )
+    let on_token = |token| {
+        let text = match stream.push(token) {
+            Ok(text) => text,
+            Err(e) => {
+                write_error = Some(anyhow::Error::from(e));
+                return ControlFlow::Break(());
+            }
+        };
+        // A closed pipe (`hearth run … | head`) ends generation quietly.
+        if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+            write_error = Some(e.into());
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    };
+    let is_eog = |t| tokenizer.is_end_of_generation(t);
+    let (stats, lookup) = pool.install(|| -> anyhow::Result<_> {
+        if args.lookup {
+            let config = LookupConfig::default();
+            let (_, s) =
+                generate_greedy_lookup(&loaded.model, &mut cache, &prompt, args.n_predict, &config, &is_eog, on_token)?;
+            let stats = GenerationStats {
+                prompt_tokens: s.prompt_tokens,
+                generated_tokens: s.generated_tokens,
+                prefill_time: s.prefill_time,
+                decode_time: s.decode_time,
+                stop: s.stop,
+            };
+            Ok((stats, Some(s)))
+        } else {
+            let (_, stats) =
+                generate(&loaded.model, &mut cache, &prompt, &mut sampler, args.n_predict, &is_eog, on_token)?;
+            Ok((stats, None))
+        }
     })?;
     if let Some(err) = write_error {
         if !is_broken_pipe(&err) {
@@ -137,6 +156,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             stats.decode_tps(),
             stats.stop
         );
+        if let Some(s) = lookup {
+            eprintln!(
+                "lookup: {} forward passes for {} tokens ({:.2} per pass), {} of {} drafted tokens accepted",
+                s.decode_steps,
+                s.generated_tokens.saturating_sub(1),
+                s.tokens_per_step(),
+                s.accepted,
+                s.drafted
+            );
+        }
     }
     Ok(())
 }
