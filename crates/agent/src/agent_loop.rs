@@ -28,6 +28,10 @@ use crate::runtime::ModelRuntime;
 use crate::session::{Session, SessionError, UndoReport};
 use crate::tools::{ToolContext, ToolRegistry};
 
+/// Appended to the results of a call identical to the one made in the step before.
+const REPEATED_CALL_NOTE: &str = "\n(Note: you made exactly this call in your previous step. Do not repeat it: if the task \
+is done, answer the user without calling a tool; otherwise do the next step.)";
+
 /// Errors that end a turn.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -273,6 +277,7 @@ impl Agent {
         cancel: &CancelFlag,
     ) -> Result<String, AgentError> {
         let mut last_text = String::new();
+        let mut previous_calls: Vec<(String, Value)> = Vec::new();
         for step in 1..=self.settings.max_steps {
             if self.needs_compaction(0) {
                 self.compact_for(Some(user), true, events, cancel).await?;
@@ -303,7 +308,18 @@ impl Agent {
                 let _ = events.send(AgentEvent::TurnDone { text: last_text.clone(), steps: step });
                 return Ok(last_text);
             }
-            let results = self.run_calls(&calls, events, cancel).await?;
+            let mut results = self.run_calls(&calls, events, cancel).await?;
+            let these: Vec<(String, Value)> =
+                calls.iter().map(|c| (c.function.name.clone(), c.function.arguments.clone())).collect();
+            if these == previous_calls {
+                // Small models repeat a call that already succeeded instead of answering.
+                for r in &mut results {
+                    if let Some(content) = &mut r.content {
+                        content.push_str(REPEATED_CALL_NOTE);
+                    }
+                }
+            }
+            previous_calls = these;
             self.conversation.push_tool_results(results)?;
         }
         let note = format!("(stopped after {} model calls without a final answer)", self.settings.max_steps);

@@ -82,6 +82,9 @@ pub struct ToolContext {
     pub todos: Arc<Mutex<Vec<TodoItem>>>,
     /// Runs subagents for `task`; `None` where subagents are not allowed (inside a subagent).
     pub subagents: Option<Arc<dyn SubagentRunner>>,
+    /// Files the model has read or written in this conversation: `write` will not replace a file
+    /// whose content the model has not seen (small models otherwise overwrite it with a part).
+    pub seen_files: Arc<Mutex<std::collections::HashSet<std::path::PathBuf>>>,
 }
 
 impl ToolContext {
@@ -93,7 +96,18 @@ impl ToolContext {
             limits: ToolLimits::default(),
             todos: Arc::new(Mutex::new(Vec::new())),
             subagents: None,
+            seen_files: Arc::new(Mutex::new(std::collections::HashSet::new())),
         }
+    }
+
+    /// Records that the model has seen the current content of `path`.
+    pub fn mark_seen(&self, path: &std::path::Path) {
+        self.seen_files.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(path.to_path_buf());
+    }
+
+    /// Whether the model has seen `path` in this conversation.
+    pub fn has_seen(&self, path: &std::path::Path) -> bool {
+        self.seen_files.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).contains(path)
     }
 
     /// The current plan.

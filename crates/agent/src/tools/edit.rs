@@ -81,7 +81,8 @@ impl Tool for EditTool {
         let args: EditArgs = parse_args(self.name(), &args)?;
         let path = ctx.workspace.resolve(&args.path)?;
         let shown = ctx.workspace.display_path(&path);
-        blocking(move || {
+        let seen = path.clone();
+        let out = blocking(move || {
             let plan = plan_edit(path, shown, &args)?;
             std::fs::write(&plan.path, &plan.after).map_err(|err| ToolError::io("cannot write", &args.path, err))?;
             let diff = unified_diff(&plan.shown, &plan.before, &plan.after);
@@ -93,7 +94,10 @@ impl Tool for EditTool {
                 todos: None,
             })
         })
-        .await
+        .await?;
+        // The model saw the diff; a later rewrite of the file is informed.
+        ctx.mark_seen(&seen);
+        Ok(out)
     }
 }
 

@@ -45,6 +45,12 @@ pub enum ToolError {
     #[error(transparent)]
     Workspace(#[from] WorkspaceError),
 
+    /// `write` would replace a file the model has not read.
+    #[error(
+        "'{0}' already exists and you have not read it; read it first (write replaces the whole file), or use edit to change part of it"
+    )]
+    NotReadYet(String),
+
     /// The file does not exist.
     #[error("'{0}' does not exist; use glob to find files")]
     NotFound(String),

@@ -70,7 +70,10 @@ impl Tool for ReadTool {
         let args: ReadArgs = parse_args(self.name(), &args)?;
         let path = ctx.workspace.resolve(&args.path)?;
         let limits = ctx.limits.clone();
-        blocking(move || read_lines(&path, &args, &limits).map(ToolOutput::text)).await
+        let seen = path.clone();
+        let out = blocking(move || read_lines(&path, &args, &limits).map(ToolOutput::text)).await?;
+        ctx.mark_seen(&seen);
+        Ok(out)
     }
 }
 

@@ -70,7 +70,13 @@ impl Tool for WriteTool {
         let args: WriteArgs = parse_args(self.name(), &args)?;
         let path = ctx.workspace.resolve(&args.path)?;
         let shown = ctx.workspace.display_path(&path);
-        blocking(move || write_file(&path, shown, args)).await
+        if path.is_file() && !ctx.has_seen(&path) {
+            return Err(ToolError::NotReadYet(shown));
+        }
+        let seen = path.clone();
+        let out = blocking(move || write_file(&path, shown, args)).await?;
+        ctx.mark_seen(&seen);
+        Ok(out)
     }
 }
 

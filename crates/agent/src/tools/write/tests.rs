@@ -21,6 +21,12 @@ async fn creates_files_and_parent_directories() {
 async fn overwrites_and_keeps_the_old_content_for_undo() {
     let ws = TestWorkspace::new();
     ws.write("f.txt", "old\n");
+    // A file the model has not read cannot be replaced.
+    let err = ws.run(&WriteTool, json!({"path": "f.txt", "content": "new\n"})).await.unwrap_err();
+    assert!(matches!(err, ToolError::NotReadYet(_)), "{err}");
+    assert!(err.to_string().contains("read it first"), "{err}");
+    assert_eq!(ws.read("f.txt"), "old\n");
+    ws.run(&crate::tools::read::ReadTool, json!({"path": "f.txt"})).await.unwrap();
     let out = ws.run(&WriteTool, json!({"path": "f.txt", "content": "new\n"})).await.unwrap();
     assert_eq!(out.text, "Overwrote f.txt (1 lines)");
     assert_eq!(ws.read("f.txt"), "new\n");
@@ -34,6 +40,7 @@ async fn refuses_directories_and_non_text_files() {
     let ws = TestWorkspace::new();
     ws.write("d/x.txt", "x");
     ws.write("latin1.txt", [0xe9u8, b'\n']);
+    ws.ctx.mark_seen(&ws.root().join("latin1.txt"));
     let err = ws.run(&WriteTool, json!({"path": "d", "content": "x"})).await.unwrap_err();
     assert!(matches!(err, ToolError::IsDirectory(_)), "{err}");
     let err = ws.run(&WriteTool, json!({"path": "latin1.txt", "content": "x"})).await.unwrap_err();
