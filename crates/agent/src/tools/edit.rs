@@ -49,7 +49,7 @@ impl Tool for EditTool {
         json!({
             "type": "object",
             "properties": {
-                "path": {"type": "string", "description": "File path, relative to the workspace root"},
+                "path": {"type": "string", "minLength": 1, "description": "File path, relative to the workspace root"},
                 "old_string": {"type": "string", "description": "The exact text to replace"},
                 "new_string": {"type": "string", "description": "The text to put in its place"},
                 "replace_all": {"type": "boolean", "description": "Replace every occurrence (default false)"}

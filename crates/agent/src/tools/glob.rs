@@ -34,8 +34,8 @@ impl Tool for GlobTool {
         json!({
             "type": "object",
             "properties": {
-                "pattern": {"type": "string", "description": "Glob pattern, e.g. \"*.rs\" or \"src/**/test_*.py\""},
-                "path": {"type": "string", "description": "Directory to search, relative to the workspace root (default: the root)"}
+                "pattern": {"type": "string", "minLength": 1, "description": "Glob pattern, e.g. \"*.rs\" or \"src/**/test_*.py\""},
+                "path": {"type": "string", "minLength": 1, "description": "Directory to search, relative to the workspace root (default: the root)"}
             },
             "required": ["pattern"],
             "additionalProperties": false

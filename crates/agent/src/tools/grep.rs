@@ -57,8 +57,8 @@ impl Tool for GrepTool {
         json!({
             "type": "object",
             "properties": {
-                "pattern": {"type": "string", "description": "Regular expression to search for"},
-                "path": {"type": "string", "description": "File or directory to search, relative to the workspace root (default: the root)"},
+                "pattern": {"type": "string", "minLength": 1, "description": "Regular expression to search for"},
+                "path": {"type": "string", "minLength": 1, "description": "File or directory to search, relative to the workspace root (default: the root)"},
                 "glob": {"type": "string", "description": "Only search files matching this glob, e.g. \"*.rs\""},
                 "case_insensitive": {"type": "boolean", "description": "Ignore case (default false)"},
                 "context": {"type": "integer", "minimum": 0, "maximum": 10, "description": "Lines of context around each match"},

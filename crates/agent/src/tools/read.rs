@@ -42,7 +42,7 @@ impl Tool for ReadTool {
         json!({
             "type": "object",
             "properties": {
-                "path": {"type": "string", "description": "File path, relative to the workspace root"},
+                "path": {"type": "string", "minLength": 1, "description": "File path, relative to the workspace root"},
                 "offset": {"type": "integer", "minimum": 1, "description": "First line to show (1-based)"},
                 "limit": {"type": "integer", "minimum": 1, "description": "Number of lines to show"}
             },

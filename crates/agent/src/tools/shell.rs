@@ -109,9 +109,9 @@ impl Tool for ShellTool {
         json!({
             "type": "object",
             "properties": {
-                "command": {"type": "string", "description": "The bash command line"},
+                "command": {"type": "string", "minLength": 1, "description": "The bash command line"},
                 "timeout_secs": {"type": "integer", "minimum": 1, "maximum": 600, "description": "Time limit in seconds (default 120)"},
-                "workdir": {"type": "string", "description": "Directory to run in, relative to the workspace root (default: the root)"}
+                "workdir": {"type": "string", "minLength": 1, "description": "Directory to run in, relative to the workspace root (default: the root)"}
             },
             "required": ["command"],
             "additionalProperties": false

@@ -36,7 +36,7 @@ impl Tool for WriteTool {
         json!({
             "type": "object",
             "properties": {
-                "path": {"type": "string", "description": "File path, relative to the workspace root"},
+                "path": {"type": "string", "minLength": 1, "description": "File path, relative to the workspace root"},
                 "content": {"type": "string", "description": "The complete new content of the file"}
             },
             "required": ["path", "content"],
