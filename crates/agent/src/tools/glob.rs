@@ -59,7 +59,7 @@ impl Tool for GlobTool {
 
     async fn run(&self, args: Value, ctx: &ToolContext) -> Result<ToolOutput, ToolError> {
         let args: GlobArgs = parse_args(self.name(), &args)?;
-        let dir = args.path.clone().unwrap_or_else(|| ".".to_string());
+        let dir = args.path.clone().filter(|p| !p.trim().is_empty()).unwrap_or_else(|| ".".to_string());
         let base = ctx.workspace.resolve(&dir)?;
         if !base.is_dir() {
             return Err(if base.exists() { ToolError::NotDirectory(dir) } else { ToolError::NotFound(dir) });

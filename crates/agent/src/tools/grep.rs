@@ -90,7 +90,7 @@ impl Tool for GrepTool {
 
     async fn run(&self, args: Value, ctx: &ToolContext) -> Result<ToolOutput, ToolError> {
         let args: GrepArgs = parse_args(self.name(), &args)?;
-        let base = ctx.workspace.resolve(args.path.as_deref().unwrap_or("."))?;
+        let base = ctx.workspace.resolve(args.path.as_deref().filter(|p| !p.trim().is_empty()).unwrap_or("."))?;
         if !base.exists() {
             return Err(ToolError::NotFound(args.path.unwrap_or_else(|| ".".into())));
         }

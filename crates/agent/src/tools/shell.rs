@@ -139,7 +139,8 @@ impl Tool for ShellTool {
         if args.command.trim().is_empty() {
             return Err(ToolError::InvalidArguments { tool: self.name().into(), message: "command is empty".into() });
         }
-        let workdir = match &args.workdir {
+        // An empty optional directory (what unconstrained small models write) means the default.
+        let workdir = match args.workdir.as_ref().filter(|d| !d.trim().is_empty()) {
             Some(dir) => {
                 let path = ctx.workspace.resolve(dir)?;
                 if !path.is_dir() {

@@ -24,6 +24,9 @@ async fn runs_in_the_workspace_or_the_given_directory() {
     ws.write("sub/file.txt", "x");
     let out = ws.run(&ShellTool, json!({"command": "pwd"})).await.unwrap();
     assert!(out.text.starts_with(&format!("{}\n", ws.root().display())), "{}", out.text);
+    // An empty directory is the default, not an error.
+    let out = ws.run(&ShellTool, json!({"command": "pwd", "workdir": ""})).await.unwrap();
+    assert!(out.text.starts_with(&format!("{}\n", ws.root().display())), "{}", out.text);
     let out = ws.run(&ShellTool, json!({"command": "pwd; ls", "workdir": "sub"})).await.unwrap();
     assert!(out.text.starts_with(&format!("{}\nfile.txt\n", ws.root().join("sub").display())), "{}", out.text);
     let err = ws.run(&ShellTool, json!({"command": "pwd", "workdir": "../"})).await.unwrap_err();
