@@ -1,7 +1,8 @@
 //! `hearth` (the chat) end to end in a real terminal: the binary runs in a tmux pane on the CI
 //! model (SmolLM2-135M) and the test types into it. Checks the banner, slash commands, mode
 //! switching, a streamed reply with its context meter, the history file and a clean exit on
-//! Ctrl-D. Skipped, saying so, where tmux is not installed.
+//! Ctrl-D; and, on a model that calls tools, a task with an approval prompt. Skipped, saying so,
+//! where tmux is not installed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -132,4 +133,41 @@ fn chat_in_a_terminal() {
     for entry in ["/help", "/mode plan", "Say hello."] {
         assert!(history.lines().any(|l| l == entry), "{entry:?} missing from the history:\n{history}");
     }
+}
+
+/// A task that needs approval, on a model that calls tools (Qwen2.5-Coder-0.5B; runs where it is
+/// cached or `HEARTH_TEST_ALL_MODELS=1` asks for it): in ask mode the chat asks before running a
+/// command, runs it once allowed, and shows its output.
+#[test]
+fn approval_prompt_in_a_terminal() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("SKIPPED approval_prompt_in_a_terminal: tmux is not installed (apt-get install tmux)");
+        return;
+    }
+    let Some(_) = hearth_hub::model_for_tests("qwen2.5-coder-0.5b").unwrap() else { return };
+    let workspace = tempfile::tempdir().unwrap();
+    std::fs::write(workspace.path().join("marker-7f3a.txt"), "x\n").unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let command = format!(
+        "env XDG_STATE_HOME={} NO_COLOR=1 {} -m qwen2.5-coder-0.5b --mode ask --temp 0 -n 120 --max-steps 1 --no-session -C {}; \
+         echo \"[hearth exited with $?]\"; sleep 60",
+        quoted(state.path()),
+        quoted(Path::new(env!("CARGO_BIN_EXE_hearth"))),
+        quoted(workspace.path()),
+    );
+    let tmux = Tmux { socket: format!("hearth-approval-test-{}", std::process::id()) };
+    let started = tmux.run(&["new-session", "-d", "-s", "chat", "-x", "200", "-y", "50", &command]);
+    assert!(started.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&started.stderr));
+    let minute = Duration::from_secs(60);
+    tmux.wait_for("the prompt", minute, |s| s.contains("ask › "));
+
+    tmux.send(&["Run the shell command: ls", "Enter"]);
+    let screen = tmux.wait_for("the approval question", Duration::from_secs(600), |s| s.contains("? Allow run: ls"));
+    // Nothing ran before the answer.
+    assert!(!screen.contains("marker-7f3a"), "the command ran before it was allowed:\n{screen}");
+    tmux.send(&["y", "Enter"]);
+    tmux.wait_for("the command's output", minute, |s| s.contains("marker-7f3a.txt") && s.trim_end().ends_with("ask ›"));
+
+    tmux.send(&["C-d"]);
+    tmux.wait_for("a clean exit", minute, |s| s.contains("[hearth exited with 0]"));
 }
