@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::agent_loop::{Agent, AgentError};
 use crate::conversation::{ConversationState, Mark};
+use crate::runtime::ModelRuntime;
 
 /// Version of the checkpoint format.
 pub const CHECKPOINT_VERSION: u32 = 1;
@@ -58,6 +59,30 @@ pub fn read_checkpoint(session: &Path) -> Result<Option<Checkpoint>, AgentError>
     Ok(Some(checkpoint))
 }
 
+/// Saves the KV of the whole blocks of `tokens` that the engine left in the prefix tree to
+/// `path` (nothing when none is cached).
+pub(crate) fn save_cached_kv(runtime: &ModelRuntime, tokens: &[u32], path: &Path) -> Result<(), AgentError> {
+    let mut cached = runtime.pool.new_sequence();
+    // `reuse_prefix` keeps the last token to run; a dummy one lets every token count.
+    let mut tokens = tokens.to_vec();
+    tokens.push(0);
+    if cached.reuse_prefix(&tokens) > 0 {
+        cached
+            .save(path, &runtime.fingerprint)
+            .map_err(|e| AgentError::Checkpoint { path: path.to_path_buf(), reason: e.to_string() })?;
+    }
+    Ok(())
+}
+
+/// Loads a KV file saved by [`save_cached_kv`] into the engine's prefix tree; the tokens loaded.
+pub(crate) fn load_kv(runtime: &ModelRuntime, path: &Path) -> Result<usize, AgentError> {
+    let loaded = runtime
+        .pool
+        .load_sequence(path, &runtime.fingerprint)
+        .map_err(|e| AgentError::Checkpoint { path: path.to_path_buf(), reason: e.to_string() })?;
+    Ok(loaded.len())
+}
+
 impl Agent {
     /// Saves the conversation and its cached KV beside the session file (nothing without one).
     pub fn checkpoint(&self) -> Result<(), AgentError> {
@@ -74,18 +99,7 @@ impl Agent {
         let tmp = path.with_extension("partial");
         std::fs::write(&tmp, json).and_then(|()| std::fs::rename(&tmp, &path)).map_err(|e| fail(e.to_string()))?;
 
-        // The engine left the log's blocks in the prefix tree; a sequence taking them over
-        // finds them without computing anything.
-        let mut cached = self.runtime.pool.new_sequence();
-        let mut tokens = self.conversation.tokens().to_vec();
-        // `reuse_prefix` keeps the last token to run; a dummy one lets the whole log count.
-        tokens.push(0);
-        if cached.reuse_prefix(&tokens) > 0 {
-            let kv = kv_path(session.path());
-            cached
-                .save(&kv, &self.runtime.fingerprint)
-                .map_err(|e| AgentError::Checkpoint { path: kv.clone(), reason: e.to_string() })?;
-        }
+        save_cached_kv(&self.runtime, self.conversation.tokens(), &kv_path(session.path()))?;
         Ok(())
     }
 
@@ -101,12 +115,7 @@ impl Agent {
             if !kv.exists() {
                 return Ok(0);
             }
-            let loaded = self
-                .runtime
-                .pool
-                .load_sequence(&kv, &self.runtime.fingerprint)
-                .map_err(|e| AgentError::Checkpoint { path: kv.clone(), reason: e.to_string() })?;
-            return Ok(loaded.len());
+            return load_kv(&self.runtime, &kv);
         }
         let mut fresh = self.conversation.fork_system();
         let messages = checkpoint.conversation.messages;

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::agent_loop::{Agent, AgentError};
+use crate::checkpoint::{load_kv, save_cached_kv};
 
 /// System prompt KV files kept at most (one per model and workspace in use); the least recently
 /// used go first.
@@ -47,16 +48,12 @@ impl Agent {
         if !path.is_file() {
             return Ok(0);
         }
-        let loaded = self
-            .runtime
-            .pool
-            .load_sequence(&path, &self.runtime.fingerprint)
-            .map_err(|e| AgentError::Checkpoint { path: path.clone(), reason: e.to_string() })?;
+        let loaded = load_kv(&self.runtime, &path)?;
         // The modification time orders files for pruning by last use.
         if let Ok(file) = std::fs::File::options().append(true).open(&path) {
             let _ = file.set_modified(std::time::SystemTime::now());
         }
-        Ok(loaded.len())
+        Ok(loaded)
     }
 
     /// Saves the system prompt's KV to `dir` unless it is there already; call after a turn, when
@@ -68,14 +65,8 @@ impl Agent {
         }
         let fail = |reason: String| AgentError::Checkpoint { path: path.clone(), reason };
         std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
-        let mut prefix = self.conversation.tokens()[..self.conversation.system_len()].to_vec();
-        // `reuse_prefix` keeps the last token to run; a dummy one lets the whole prompt count.
-        prefix.push(0);
-        let mut cached = self.runtime.pool.new_sequence();
-        if cached.reuse_prefix(&prefix) > 0 {
-            cached.save(&path, &self.runtime.fingerprint).map_err(|e| fail(e.to_string()))?;
-            prune(dir, KEEP_FILES);
-        }
+        save_cached_kv(&self.runtime, &self.conversation.tokens()[..self.conversation.system_len()], &path)?;
+        prune(dir, KEEP_FILES);
         Ok(())
     }
 }
