@@ -1,7 +1,8 @@
 //! matmul throughput on the shapes of a 1.5B model's projections.
 //!
 //! For m = 1 (decode) the reported throughput is GB/s of weight bytes read, the figure that bounds
-//! token generation; for m = 64 (prefill) it is multiply-adds per second.
+//! token generation; for more rows (batched decode of 2 to 4 sequences, prefill at 64) it is
+//! multiply-adds per second.
 
 use std::hint::black_box;
 
@@ -38,7 +39,7 @@ fn random_weights(ty: GgmlType, n: usize, k: usize, rng: &mut StdRng) -> Vec<u8>
 fn bench(c: &mut Criterion) {
     eprintln!("simd_level: {}, threads: {}", simd_level(), rayon::current_num_threads());
     let mut rng = StdRng::seed_from_u64(0);
-    for m in [1usize, 64] {
+    for m in [1usize, 2, 3, 4, 64] {
         let mut group = c.benchmark_group(format!("matmul_m{m}"));
         for ty in TYPES {
             for (n, k) in SHAPES {

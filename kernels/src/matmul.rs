@@ -31,6 +31,10 @@ pub(crate) const DECODE_TILE: usize = 4;
 pub(crate) const PREFILL_TILE_W: usize = 2;
 /// Activation rows of a prefill tile.
 pub(crate) const PREFILL_TILE_A: usize = 4;
+/// Weight rows of the tile for two activation rows (two sequences decoding together).
+pub(crate) const PAIR_TILE_W: usize = 4;
+/// Weight rows of the tile for three activation rows.
+pub(crate) const TRIPLE_TILE_W: usize = 2;
 
 /// The tile kernels of a weight type, for paths that have them.
 pub(crate) struct Tiles<A> {
@@ -38,6 +42,10 @@ pub(crate) struct Tiles<A> {
     pub(crate) decode: TileFn<A, DECODE_TILE, 1>,
     /// `PREFILL_TILE_W` weight rows against `PREFILL_TILE_A` activation rows.
     pub(crate) prefill: TileFn<A, PREFILL_TILE_W, PREFILL_TILE_A>,
+    /// `PAIR_TILE_W` weight rows against two activation rows.
+    pub(crate) pair: TileFn<A, PAIR_TILE_W, 2>,
+    /// `TRIPLE_TILE_W` weight rows against three activation rows.
+    pub(crate) triple: TileFn<A, TRIPLE_TILE_W, 3>,
 }
 
 impl<A> Clone for Tiles<A> {
@@ -269,7 +277,43 @@ fn run_rows<A: Sync>(s: Shape, w: &[u8], acts: &[A], act_len: usize, y: &mut [f3
         .for_each(|(mut outs, ws)| chunk_all_rows(s, ws, acts, act_len, &mut outs, kernel));
 }
 
-/// `DECODE_TILE` consecutive rows of `row_bytes` from the start of `ws`.
+/// The next `MR` activation rows and their outputs (empty ones past the end).
+fn take_rows<'a, 'o, A, const MR: usize>(
+    act_rows: &mut std::slice::ChunksExact<'a, A>,
+    outs: &mut std::slice::IterMut<'o, &mut [f32]>,
+) -> ([&'a [A]; MR], [&'o mut [f32]; MR]) {
+    let a = std::array::from_fn(|_| act_rows.next().unwrap_or_default());
+    let o = std::array::from_fn(|_| outs.next().map(|o| &mut **o).unwrap_or_default());
+    (a, o)
+}
+
+/// Dots every weight row of `ws` with the `MR` activation rows `a`, `NR` weight rows per `tile`
+/// call, writing activation row i's results to `o[i]`.
+fn tile_pass<A, const NR: usize, const MR: usize>(
+    s: Shape,
+    ws: &[u8],
+    (a, mut o): ([&[A]; MR], [&mut [f32]; MR]),
+    tile: TileFn<A, NR, MR>,
+    kernel: RowKernel<A>,
+) {
+    let mut done = 0;
+    for rows in ws.chunks_exact(NR * s.row_bytes) {
+        // SAFETY: the kernel came from `row_dot` for a path whose CPU features were detected.
+        let dots = unsafe { tile(tile_rows(rows, s.row_bytes), a) };
+        for (o, d) in o.iter_mut().zip(dots) {
+            if let Some(dst) = o.get_mut(done..done + NR) {
+                dst.copy_from_slice(&d);
+            }
+        }
+        done += NR;
+    }
+    let rest = ws.get(done * s.row_bytes..).unwrap_or_default();
+    for (o, a) in o.iter_mut().zip(a) {
+        one_activation_row(s.row_bytes, rest, a, o.get_mut(done..).unwrap_or_default(), kernel);
+    }
+}
+
+/// `N` consecutive rows of `row_bytes` from the start of `ws`.
 fn tile_rows<const N: usize>(ws: &[u8], row_bytes: usize) -> [&[u8]; N] {
     std::array::from_fn(|r| ws.get(r * row_bytes..(r + 1) * row_bytes).unwrap_or_default())
 }
@@ -295,30 +339,19 @@ fn one_activation_row<A>(row_bytes: usize, ws: &[u8], act: &[A], ys: &mut [f32],
 
 /// Dots every weight row of the chunk `ws` with every activation row, writing row i's results to
 /// `outs[i]`. A group of activation rows stays in L1 while the chunk's weights stream from L2 past
-/// it: `PREFILL_TILE_A` rows where the kernel has tiles, four where it has a four-row form.
+/// it: up to `PREFILL_TILE_A` rows where the kernel has tiles (so each weight block is unpacked once
+/// per group, also for the two or three rows of sequences decoding together), four where it has a
+/// four-row form.
 fn chunk_all_rows<A>(s: Shape, ws: &[u8], acts: &[A], act_len: usize, outs: &mut [&mut [f32]], kernel: RowKernel<A>) {
     let mut act_rows = acts.chunks_exact(act_len);
     let mut outs = outs.iter_mut();
     if let Some(tiles) = kernel.tiles {
-        while act_rows.len() >= PREFILL_TILE_A {
-            let a: [&[A]; PREFILL_TILE_A] = std::array::from_fn(|_| act_rows.next().unwrap_or_default());
-            let mut o: [&mut [f32]; PREFILL_TILE_A] =
-                std::array::from_fn(|_| outs.next().map(|o| &mut **o).unwrap_or_default());
-            let tile_bytes = PREFILL_TILE_W * s.row_bytes;
-            let mut done = 0;
-            for rows in ws.chunks_exact(tile_bytes) {
-                // SAFETY: the kernel came from `row_dot` for a path whose CPU features were detected.
-                let dots = unsafe { (tiles.prefill)(tile_rows(rows, s.row_bytes), a) };
-                for (o, d) in o.iter_mut().zip(dots) {
-                    if let Some(dst) = o.get_mut(done..done + PREFILL_TILE_W) {
-                        dst.copy_from_slice(&d);
-                    }
-                }
-                done += PREFILL_TILE_W;
-            }
-            let rest = ws.get(done * s.row_bytes..).unwrap_or_default();
-            for (o, a) in o.iter_mut().zip(a) {
-                one_activation_row(s.row_bytes, rest, a, o.get_mut(done..).unwrap_or_default(), kernel);
+        loop {
+            match act_rows.len() {
+                0 | 1 => break,
+                2 => tile_pass(s, ws, take_rows(&mut act_rows, &mut outs), tiles.pair, kernel),
+                3 => tile_pass(s, ws, take_rows(&mut act_rows, &mut outs), tiles.triple, kernel),
+                _ => tile_pass(s, ws, take_rows(&mut act_rows, &mut outs), tiles.prefill, kernel),
             }
         }
     } else if let Some(four) = kernel.four {

@@ -106,7 +106,7 @@ fn depths(ty: GgmlType) -> Vec<usize> {
 fn every_type_and_path_matches_the_reference() {
     for ty in MATMUL_TYPES {
         for (s, k) in depths(ty).into_iter().enumerate() {
-            for (n, m) in [(1, 1), (5, 2), (37, 7), (3, 1), (6, 9)] {
+            for (n, m) in [(1, 1), (5, 2), (37, 7), (3, 1), (6, 9), (11, 3), (9, 6)] {
                 check(ty, n, k, m, 100 * s as u64 + n as u64 + m as u64);
             }
         }
@@ -209,7 +209,7 @@ fn bad_shapes_are_errors_not_panics() {
 fn model_sized_shapes_match_on_every_path() {
     for ty in [GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q6K, GgmlType::Q4K] {
         let k = 576usize.next_multiple_of(ty.block_size());
-        for m in [1, 2, 6, 13] {
+        for m in [1, 2, 3, 6, 13] {
             check(ty, 1536, k, m, 11 + m as u64);
         }
     }

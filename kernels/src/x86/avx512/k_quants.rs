@@ -15,7 +15,7 @@ use std::arch::x86_64::*;
 
 use super::{f16_pair, load16, load32_twice, load64};
 use crate::activation::Q8KBlock;
-use crate::matmul::{DECODE_TILE, PREFILL_TILE_A, PREFILL_TILE_W};
+use crate::matmul::{DECODE_TILE, PAIR_TILE_W, PREFILL_TILE_A, PREFILL_TILE_W, TRIPLE_TILE_W};
 use crate::quant::k_high::{Q4K_BYTES, Q5K_BYTES, Q6K_BYTES};
 
 /// `acc` plus the pairwise products of the i16 lanes of `a` and `b`, as the one `vpdpwssd` it is.
@@ -219,7 +219,7 @@ fn k4_tile<const NR: usize, const MR: usize, const BYTES: usize, const FIVE: boo
             }
         }
     }
-    acc.map(|row| row.map(|v| _mm512_reduce_add_ps(v)))
+    reduce(acc)
 }
 
 /// Q6_K: `NR` weight rows against `MR` activation rows.
@@ -280,13 +280,29 @@ fn q6k_tile<const NR: usize, const MR: usize>(w: [&[u8]; NR], acts: [&[Q8KBlock]
             }
         }
     }
-    acc.map(|row| row.map(|v| _mm512_reduce_add_ps(v)))
+    reduce(acc)
+}
+
+/// The lane sums of every accumulator.
+///
+/// Loops, not `array::map` with a closure: with many tile shapes the closure stops being inlined and
+/// every call passes its zmm argument through memory.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn reduce<const NR: usize, const MR: usize>(acc: [[__m512; NR]; MR]) -> [[f32; NR]; MR] {
+    let mut out = [[0f32; NR]; MR];
+    for a in 0..MR {
+        for r in 0..NR {
+            out[a][r] = _mm512_reduce_add_ps(acc[a][r]);
+        }
+    }
+    out
 }
 
 /// Defines the one-row, decode-tile and prefill-tile kernels of a format from its tile function and
 /// that function's format parameters.
 macro_rules! k_kernels {
-    ($one:ident, $decode:ident, $prefill:ident, $tile:ident $(, $format:expr)*) => {
+    ($one:ident, $decode:ident, $prefill:ident, $pair:ident, $triple:ident, $tile:ident $(, $format:expr)*) => {
         #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
         pub(super) fn $one(w: &[u8], act: &[Q8KBlock]) -> f32 {
             let [[y]] = $tile::<1, 1 $(, $format)*>([w], [act]);
@@ -305,9 +321,19 @@ macro_rules! k_kernels {
         ) -> [[f32; PREFILL_TILE_W]; PREFILL_TILE_A] {
             $tile::<PREFILL_TILE_W, PREFILL_TILE_A $(, $format)*>(w, acts)
         }
+
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+        pub(super) fn $pair(w: [&[u8]; PAIR_TILE_W], acts: [&[Q8KBlock]; 2]) -> [[f32; PAIR_TILE_W]; 2] {
+            $tile::<PAIR_TILE_W, 2 $(, $format)*>(w, acts)
+        }
+
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+        pub(super) fn $triple(w: [&[u8]; TRIPLE_TILE_W], acts: [&[Q8KBlock]; 3]) -> [[f32; TRIPLE_TILE_W]; 3] {
+            $tile::<TRIPLE_TILE_W, 3 $(, $format)*>(w, acts)
+        }
     };
 }
 
-k_kernels!(dot_q4k, tile_q4k_decode, tile_q4k_prefill, k4_tile, Q4K_BYTES, false);
-k_kernels!(dot_q5k, tile_q5k_decode, tile_q5k_prefill, k4_tile, Q5K_BYTES, true);
-k_kernels!(dot_q6k, tile_q6k_decode, tile_q6k_prefill, q6k_tile);
+k_kernels!(dot_q4k, tile_q4k_decode, tile_q4k_prefill, tile_q4k_pair, tile_q4k_triple, k4_tile, Q4K_BYTES, false);
+k_kernels!(dot_q5k, tile_q5k_decode, tile_q5k_prefill, tile_q5k_pair, tile_q5k_triple, k4_tile, Q5K_BYTES, true);
+k_kernels!(dot_q6k, tile_q6k_decode, tile_q6k_prefill, tile_q6k_pair, tile_q6k_triple, q6k_tile);

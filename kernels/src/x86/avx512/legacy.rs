@@ -14,7 +14,7 @@ use std::arch::x86_64::*;
 
 use super::{f16_pair, hsum256, load16_twice, load32};
 use crate::activation::Q8Block;
-use crate::matmul::{DECODE_TILE, PREFILL_TILE_A, PREFILL_TILE_W};
+use crate::matmul::{DECODE_TILE, PAIR_TILE_W, PREFILL_TILE_A, PREFILL_TILE_W, TRIPLE_TILE_W};
 use crate::quant::legacy::{Q4_0_BYTES, Q4_1_BYTES, Q5_0_BYTES, Q5_1_BYTES, Q8_0_BYTES};
 
 /// A block unpacked: 32 unsigned quants in element order, the weight scale in lane 0 and the factor
@@ -87,7 +87,7 @@ fn tile<const NR: usize, const MR: usize, const BYTES: usize>(
 
 /// Defines the one-row, decode-tile and prefill-tile kernels of a format from its block unpacking.
 macro_rules! legacy_kernels {
-    ($one:ident, $decode:ident, $prefill:ident, $bytes:expr, |$b:ident| $unpack:expr) => {
+    ($one:ident, $decode:ident, $prefill:ident, $pair:ident, $triple:ident, $bytes:expr, |$b:ident| $unpack:expr) => {
         #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
         pub(super) fn $one(w: &[u8], act: &[Q8Block]) -> f32 {
             let [[y]] = tile::<1, 1, $bytes>([w], [act], |$b: &[u8; $bytes]| $unpack);
@@ -106,26 +106,36 @@ macro_rules! legacy_kernels {
         ) -> [[f32; PREFILL_TILE_W]; PREFILL_TILE_A] {
             tile::<PREFILL_TILE_W, PREFILL_TILE_A, $bytes>(w, acts, |$b: &[u8; $bytes]| $unpack)
         }
+
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+        pub(super) fn $pair(w: [&[u8]; PAIR_TILE_W], acts: [&[Q8Block]; 2]) -> [[f32; PAIR_TILE_W]; 2] {
+            tile::<PAIR_TILE_W, 2, $bytes>(w, acts, |$b: &[u8; $bytes]| $unpack)
+        }
+
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+        pub(super) fn $triple(w: [&[u8]; TRIPLE_TILE_W], acts: [&[Q8Block]; 3]) -> [[f32; TRIPLE_TILE_W]; 3] {
+            tile::<TRIPLE_TILE_W, 3, $bytes>(w, acts, |$b: &[u8; $bytes]| $unpack)
+        }
     };
 }
 
 // SAFETY (all unpacking below): each block array has the format's size; the quants start at the
 // offset read and end at the block's end.
-legacy_kernels!(dot_q4_0, tile_q4_0_decode, tile_q4_0_prefill, Q4_0_BYTES, |b| {
+legacy_kernels!(dot_q4_0, tile_q4_0_decode, tile_q4_0_prefill, tile_q4_0_pair, tile_q4_0_triple, Q4_0_BYTES, |b| {
     (unsafe { nibbles(b, 2) }, scale_and_offset(b, -8.0))
 });
-legacy_kernels!(dot_q4_1, tile_q4_1_decode, tile_q4_1_prefill, Q4_1_BYTES, |b| {
+legacy_kernels!(dot_q4_1, tile_q4_1_decode, tile_q4_1_prefill, tile_q4_1_pair, tile_q4_1_triple, Q4_1_BYTES, |b| {
     (unsafe { nibbles(b, 4) }, f16_pair(&[b[0], b[1], b[2], b[3]]))
 });
-legacy_kernels!(dot_q5_0, tile_q5_0_decode, tile_q5_0_prefill, Q5_0_BYTES, |b| {
+legacy_kernels!(dot_q5_0, tile_q5_0_decode, tile_q5_0_prefill, tile_q5_0_pair, tile_q5_0_triple, Q5_0_BYTES, |b| {
     let q = with_fifth_bits(unsafe { nibbles(b, 6) }, [b[2], b[3], b[4], b[5]]);
     (q, scale_and_offset(b, -16.0))
 });
-legacy_kernels!(dot_q5_1, tile_q5_1_decode, tile_q5_1_prefill, Q5_1_BYTES, |b| {
+legacy_kernels!(dot_q5_1, tile_q5_1_decode, tile_q5_1_prefill, tile_q5_1_pair, tile_q5_1_triple, Q5_1_BYTES, |b| {
     let q = with_fifth_bits(unsafe { nibbles(b, 8) }, [b[4], b[5], b[6], b[7]]);
     (q, f16_pair(&[b[0], b[1], b[2], b[3]]))
 });
-legacy_kernels!(dot_q8_0, tile_q8_0_decode, tile_q8_0_prefill, Q8_0_BYTES, |b| {
+legacy_kernels!(dot_q8_0, tile_q8_0_decode, tile_q8_0_prefill, tile_q8_0_pair, tile_q8_0_triple, Q8_0_BYTES, |b| {
     let q = _mm256_xor_si256(unsafe { load32(b, 2) }, _mm256_set1_epi8(i8::MIN));
     (q, scale_and_offset(b, -128.0))
 });

@@ -1,9 +1,10 @@
 //! AVX-512 kernels (F, BW, VL and VNNI) for x86-64, reached only through a `SimdPath::Avx512`.
 //!
-//! Every format has a one-row kernel and two register-blocked tiles: `DECODE_TILE` weight rows
+//! Every format has a one-row kernel and register-blocked tiles: `DECODE_TILE` weight rows
 //! against one activation row (independent accumulators, so several weight streams are in flight
 //! while a token is generated) and `PREFILL_TILE_W` weight rows against `PREFILL_TILE_A` activation
-//! rows (each weight block unpacked once for all of them). The integer products use VNNI:
+//! rows (each weight block unpacked once for all of them), plus tiles for two and three activation
+//! rows, the shapes of a few sequences decoding in one batch. The integer products use VNNI:
 //! `vpdpbusd` for the 32-element formats, `vpmaddubsw` followed by `vpdpwssd` (which multiplies the
 //! pair sums by the sub-block scales and accumulates in one instruction) for the K-quants.
 
@@ -18,22 +19,43 @@ use crate::matmul::{RowDot, RowKernel, Tiles};
 /// The AVX-512 kernels for `ty`, where there are some.
 pub(crate) fn avx512_dot(ty: GgmlType) -> Option<RowDot> {
     macro_rules! tiled {
-        ($form:ident, $module:ident, $one:ident, $decode:ident, $prefill:ident) => {
+        ($form:ident, $module:ident, $one:ident, $decode:ident, $prefill:ident, $pair:ident, $triple:ident) => {
             RowDot::$form(RowKernel::tiled(
                 $module::$one,
-                Tiles { decode: $module::$decode, prefill: $module::$prefill },
+                Tiles {
+                    decode: $module::$decode,
+                    prefill: $module::$prefill,
+                    pair: $module::$pair,
+                    triple: $module::$triple,
+                },
             ))
         };
     }
     Some(match ty {
-        GgmlType::Q4_0 => tiled!(Q8, legacy, dot_q4_0, tile_q4_0_decode, tile_q4_0_prefill),
-        GgmlType::Q4_1 => tiled!(Q8, legacy, dot_q4_1, tile_q4_1_decode, tile_q4_1_prefill),
-        GgmlType::Q5_0 => tiled!(Q8, legacy, dot_q5_0, tile_q5_0_decode, tile_q5_0_prefill),
-        GgmlType::Q5_1 => tiled!(Q8, legacy, dot_q5_1, tile_q5_1_decode, tile_q5_1_prefill),
-        GgmlType::Q8_0 => tiled!(Q8, legacy, dot_q8_0, tile_q8_0_decode, tile_q8_0_prefill),
-        GgmlType::Q4K => tiled!(Q8K, k_quants, dot_q4k, tile_q4k_decode, tile_q4k_prefill),
-        GgmlType::Q5K => tiled!(Q8K, k_quants, dot_q5k, tile_q5k_decode, tile_q5k_prefill),
-        GgmlType::Q6K => tiled!(Q8K, k_quants, dot_q6k, tile_q6k_decode, tile_q6k_prefill),
+        GgmlType::Q4_0 => {
+            tiled!(Q8, legacy, dot_q4_0, tile_q4_0_decode, tile_q4_0_prefill, tile_q4_0_pair, tile_q4_0_triple)
+        }
+        GgmlType::Q4_1 => {
+            tiled!(Q8, legacy, dot_q4_1, tile_q4_1_decode, tile_q4_1_prefill, tile_q4_1_pair, tile_q4_1_triple)
+        }
+        GgmlType::Q5_0 => {
+            tiled!(Q8, legacy, dot_q5_0, tile_q5_0_decode, tile_q5_0_prefill, tile_q5_0_pair, tile_q5_0_triple)
+        }
+        GgmlType::Q5_1 => {
+            tiled!(Q8, legacy, dot_q5_1, tile_q5_1_decode, tile_q5_1_prefill, tile_q5_1_pair, tile_q5_1_triple)
+        }
+        GgmlType::Q8_0 => {
+            tiled!(Q8, legacy, dot_q8_0, tile_q8_0_decode, tile_q8_0_prefill, tile_q8_0_pair, tile_q8_0_triple)
+        }
+        GgmlType::Q4K => {
+            tiled!(Q8K, k_quants, dot_q4k, tile_q4k_decode, tile_q4k_prefill, tile_q4k_pair, tile_q4k_triple)
+        }
+        GgmlType::Q5K => {
+            tiled!(Q8K, k_quants, dot_q5k, tile_q5k_decode, tile_q5k_prefill, tile_q5k_pair, tile_q5k_triple)
+        }
+        GgmlType::Q6K => {
+            tiled!(Q8K, k_quants, dot_q6k, tile_q6k_decode, tile_q6k_prefill, tile_q6k_pair, tile_q6k_triple)
+        }
         _ => return None,
     })
 }
