@@ -32,6 +32,14 @@ impl PoolState {
         }
     }
 
+    /// Whether `bytes` of new blocks could be had: budget never allocated, free blocks and
+    /// blocks only the prefix tree holds. An upper bound, so a reservation it allows can still
+    /// fail (and is then undone), but one it refuses would fail, and is refused untouched.
+    pub(crate) fn can_supply(&self, bytes: usize) -> bool {
+        let available = self.store.available_bytes();
+        bytes <= available || bytes <= available + self.tree.cached_only_bytes(&self.store)
+    }
+
     /// A private copy of block `id` (copy-on-write), with eviction as for [`Self::allocate`].
     pub(crate) fn copy(&mut self, id: BlockId) -> Result<BlockId, KvError> {
         loop {

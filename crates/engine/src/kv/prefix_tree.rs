@@ -60,6 +60,18 @@ impl PrefixTree {
         path
     }
 
+    /// Bytes of the blocks only the tree references: what eviction could free at most (a node
+    /// whose child some sequence still uses keeps its full-attention blocks).
+    pub fn cached_only_bytes(&self, store: &BlockStore) -> usize {
+        let layout = store.layout();
+        self.nodes
+            .iter()
+            .flatten()
+            .flat_map(|n| n.blocks.iter().enumerate())
+            .filter_map(|(g, b)| b.filter(|&id| store.refs(id) == 1).map(|_| layout.block_bytes(g)))
+            .sum()
+    }
+
     /// The blocks of `node`, one per layer group.
     pub fn blocks(&self, node: NodeId) -> &[Option<BlockId>] {
         self.node(node).map_or(&[], |n| &n.blocks)
