@@ -8,6 +8,9 @@
 //! A new request first takes the longest prefix of its prompt the pool has cached, so a
 //! conversation's next turn or a subagent sharing a system prompt prefills only new tokens.
 //! Finished sequences leave their blocks in the prefix tree for the next request.
+//!
+//! When the pool runs out of blocks, the newest sequence is paused and resumed later where it
+//! stopped ([`Preemption`]); only a request that does not fit in the whole pool fails.
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -16,10 +19,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc as async_mpsc;
 
 use crate::constraint::SharedConstraint;
-use crate::error::EngineError;
+use crate::error::{EngineError, Result};
 use crate::generate::StopReason;
-use crate::kv::{KvCache, KvPool};
+use crate::kv::{KvCache, KvError, KvPool};
 use crate::model::{BatchInput, MAX_BATCH, Model};
+use crate::preempt::{Preemptible, Preemption};
 use crate::sampler::{Sampler, SamplerConfig};
 
 /// Prompt tokens a sequence feeds per batched step while others are decoding.
@@ -58,6 +62,8 @@ pub struct RequestStats {
     pub total_time: Duration,
     /// Why generation ended.
     pub stop: StopReason,
+    /// Times the request was paused for lack of KV memory and later resumed.
+    pub pauses: usize,
 }
 
 /// What a request's stream yields.
@@ -109,7 +115,10 @@ impl BatchEngine {
         let (tx, rx) = mpsc::channel();
         let worker = std::thread::Builder::new()
             .name("hearth-batch-engine".into())
-            .spawn(move || Worker { model, pool, max_sequences: max_sequences.max(1), running: Vec::new() }.run(rx))
+            .spawn(move || {
+                let preemption = Preemption::new(pool.clone());
+                Worker { model, pool, max_sequences: max_sequences.max(1), running: Vec::new(), preemption }.run(rx)
+            })
             .ok();
         Self { jobs: Some(tx), worker }
     }
@@ -145,25 +154,45 @@ struct Running {
     reused: usize,
     generated: usize,
     first_token: Option<Duration>,
+    pauses: usize,
+}
+
+impl Preemptible for Running {
+    fn kv(&self) -> (&KvCache, &[u32]) {
+        (&self.cache, &self.pending)
+    }
+
+    fn kv_mut(&mut self) -> (&mut KvCache, &mut Vec<u32>) {
+        (&mut self.cache, &mut self.pending)
+    }
+
+    fn on_pause(&mut self) {
+        self.pauses += 1;
+    }
 }
 
 struct Worker {
     model: Model,
     pool: KvPool,
     max_sequences: usize,
+    /// In admission order, as [`Preemption`] requires.
     running: Vec<Running>,
+    preemption: Preemption<Running>,
 }
 
 impl Worker {
     fn run(mut self, jobs: mpsc::Receiver<Box<Job>>) {
         loop {
-            if self.running.is_empty() {
+            if self.running.is_empty() && self.preemption.is_empty() {
                 match jobs.recv() {
                     Ok(job) => self.admit(*job),
                     Err(_) => return,
                 }
             }
-            while self.running.len() < self.max_sequences {
+            self.preemption.retain(|r| !r.job.events.is_closed());
+            self.preemption.resume(&mut self.running, self.max_sequences);
+            // New requests wait while a paused one does, so they cannot take the memory it needs.
+            while self.preemption.is_empty() && self.running.len() < self.max_sequences {
                 match jobs.try_recv() {
                     Ok(job) => self.admit(*job),
                     Err(_) => break,
@@ -185,56 +214,35 @@ impl Worker {
         if job.request.prompt.len() >= limit {
             return fail(&job, EngineError::ContextFull { needed: job.request.prompt.len() + 1, limit });
         }
+        if let Err(e) = self.pool.check_fits(job.request.prompt.len()) {
+            return fail(&job, e.into());
+        }
         let mut cache = self.pool.new_sequence();
         let reused = cache.reuse_prefix(&job.request.prompt);
         let pending = job.request.prompt[reused..].to_vec();
-        self.running.push(Running { job, cache, sampler, pending, reused, generated: 0, first_token: None });
+        let first_token = None;
+        self.running.push(Running { job, cache, sampler, pending, reused, generated: 0, first_token, pauses: 0 });
     }
 
-    /// One batched forward pass over every running sequence, then sampling for those whose
-    /// input is all in.
+    /// One batched forward pass over every running sequence (pausing sequences while the pool
+    /// is short of blocks), then sampling for those whose input is all in.
     fn step(&mut self) {
         if self.running.is_empty() {
             return;
         }
-        let mut budget = MAX_BATCH;
-        let mut takes = Vec::with_capacity(self.running.len());
-        for r in &self.running {
-            let n = r.pending.len().min(PREFILL_CHUNK).min(budget);
-            budget -= n;
-            takes.push(n);
-        }
-        // Sequences that sample after this pass get their allowed-token sets computed meanwhile.
-        let preparing: Vec<SharedConstraint> = self
-            .running
-            .iter()
-            .zip(&takes)
-            .filter(|(r, n)| **n > 0 && r.pending.len() == **n)
-            .filter_map(|(r, _)| r.job.request.constraint.clone())
-            .collect();
-        let mut batch: Vec<BatchInput<'_>> = Vec::new();
-        let mut stepped = Vec::new();
-        for (i, (r, &n)) in self.running.iter_mut().zip(&takes).enumerate() {
-            if n > 0 {
-                batch.push(BatchInput { cache: &mut r.cache, tokens: &r.pending[..n] });
-                stepped.push(i);
-            }
-        }
         let model = &self.model;
-        let logits = std::thread::scope(|scope| {
-            for c in &preparing {
-                scope.spawn(move || {
-                    // An error here resurfaces when the mask is applied.
-                    let _ = c.with(|c| c.prepare());
-                });
+        let result = self.preemption.run_pass(&mut self.running, |running| forward(model, running));
+        let (takes, logits) = match result {
+            Ok(r) => r,
+            Err(e @ EngineError::Kv(KvError::BudgetTooSmall { .. })) => {
+                // The one sequence left does not fit in the pool on its own.
+                if let Some(r) = self.running.pop() {
+                    let _ = r.job.events.send(GenerationEvent::Failed(e));
+                }
+                return;
             }
-            model.forward_batch(&mut batch).and_then(|l| Ok(l.to_vec2::<f32>()?))
-        });
-        drop(batch);
-        let logits = match logits {
-            Ok(l) => l,
             Err(e) => {
-                // A failed pass leaves no sequence in a known state: end them all with the error.
+                // Nothing suggests a retry would go otherwise: end them all with the error.
                 let msg = e.to_string();
                 for r in self.running.drain(..) {
                     let _ = r.job.events.send(GenerationEvent::Failed(EngineError::StepFailed(msg.clone())));
@@ -242,8 +250,9 @@ impl Worker {
                 return;
             }
         };
+        let stepped = takes.iter().enumerate().filter(|(_, n)| **n > 0).map(|(i, _)| i);
         let mut finished = Vec::new();
-        for (row, &i) in logits.iter().zip(&stepped) {
+        for (row, i) in logits.iter().zip(stepped) {
             let r = &mut self.running[i];
             r.pending.drain(..takes[i]);
             if !r.pending.is_empty() {
@@ -255,10 +264,46 @@ impl Worker {
             }
         }
         for (i, stop) in finished.into_iter().rev() {
-            let r = self.running.swap_remove(i);
+            let r = self.running.remove(i);
             r.finish(stop);
         }
     }
+}
+
+/// One batched forward pass in which each of `running` feeds its next pending tokens (prompt
+/// chunks within [`MAX_BATCH`] in all). Returns how many tokens each fed and the logits of those
+/// that fed any, in order.
+fn forward(model: &Model, running: &mut [Running]) -> Result<(Vec<usize>, Vec<Vec<f32>>)> {
+    let mut budget = MAX_BATCH;
+    let mut takes = Vec::with_capacity(running.len());
+    for r in running.iter() {
+        let n = r.pending.len().min(PREFILL_CHUNK).min(budget);
+        budget -= n;
+        takes.push(n);
+    }
+    // Sequences that sample after this pass get their allowed-token sets computed meanwhile.
+    let preparing: Vec<SharedConstraint> = running
+        .iter()
+        .zip(&takes)
+        .filter(|(r, n)| **n > 0 && r.pending.len() == **n)
+        .filter_map(|(r, _)| r.job.request.constraint.clone())
+        .collect();
+    let mut batch: Vec<BatchInput<'_>> = running
+        .iter_mut()
+        .zip(&takes)
+        .filter(|(_, n)| **n > 0)
+        .map(|(r, &n)| BatchInput { cache: &mut r.cache, tokens: &r.pending[..n] })
+        .collect();
+    let logits = std::thread::scope(|scope| {
+        for c in &preparing {
+            scope.spawn(move || {
+                // An error here resurfaces when the mask is applied.
+                let _ = c.with(|c| c.prepare());
+            });
+        }
+        model.forward_batch(&mut batch).and_then(|l| Ok(l.to_vec2::<f32>()?))
+    })?;
+    Ok((takes, logits))
 }
 
 impl Running {
@@ -326,6 +371,7 @@ impl Running {
             time_to_first_token: self.first_token.unwrap_or_default(),
             total_time: self.job.submitted.elapsed(),
             stop,
+            pauses: self.pauses,
         };
         let _ = self.job.events.send(GenerationEvent::Done(stats));
     }

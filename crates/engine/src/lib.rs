@@ -9,6 +9,7 @@ pub mod gguf;
 pub mod kv;
 pub mod lookup_decode;
 pub mod model;
+pub mod preempt;
 pub mod sampler;
 pub mod tokenizer;
 

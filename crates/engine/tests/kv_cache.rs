@@ -244,6 +244,38 @@ fn pool_stays_within_budget_and_reports_exhaustion() {
 }
 
 #[test]
+fn a_batch_the_pool_cannot_hold_changes_nothing() {
+    let Some((_, model)) = load("smollm2-135m") else { return };
+    let vocab = model.config().vocab_size;
+    let block = model.kv_layout(hearth_engine::kv::DEFAULT_BLOCK_SIZE).block_bytes(0);
+    // Blocks of 16: a holds 3, b 4 and c 2 of the 9 the budget has.
+    let pool = model.new_kv_pool(9 * block);
+    let (a_prompt, b_prompt) = (tokens(50, 40, vocab), tokens(51, 50, vocab));
+    let (mut a, mut b, mut c) = (pool.new_sequence(), pool.new_sequence(), pool.new_sequence());
+    last_logits(&model, &mut a, &a_prompt);
+    last_logits(&model, &mut b, &b_prompt);
+    last_logits(&model, &mut c, &tokens(52, 20, vocab));
+    let before = pool.stats();
+    // a needs two new blocks, b none; nothing is free or evictable.
+    let (a_more, b_more) = (tokens(53, 30, vocab), tokens(54, 1, vocab));
+    let mut batch = [BatchInput { cache: &mut a, tokens: &a_more }, BatchInput { cache: &mut b, tokens: &b_more }];
+    match model.forward_batch(&mut batch) {
+        Err(EngineError::Kv(KvError::PoolFull { .. })) => {}
+        other => panic!("expected a full pool, got {other:?}"),
+    }
+    assert_eq!(pool.stats(), before, "no block was reserved, evicted or leaked");
+    assert_eq!((a.tokens(), b.tokens()), (&a_prompt[..], &b_prompt[..]));
+    // c ends: its partial block is freed and its whole one cached, which makes room.
+    drop(c);
+    let mut batch = [BatchInput { cache: &mut a, tokens: &a_more }, BatchInput { cache: &mut b, tokens: &b_more }];
+    let logits = model.forward_batch(&mut batch).unwrap().to_vec2::<f32>().unwrap();
+    assert_close("sequence a after a refused pass", &logits[0], &fresh(&model, &concat(&a_prompt, &a_more)));
+    assert_close("sequence b after a refused pass", &logits[1], &fresh(&model, &concat(&b_prompt, &b_more)));
+    let (stats, _) = pool.stats();
+    assert!(stats.allocated_bytes <= stats.budget_bytes, "{stats:?}");
+}
+
+#[test]
 fn gemma3_sliding_window_layers_keep_only_their_window() {
     let Some((_, model)) = load("gemma3-270m") else { return };
     let vocab = model.config().vocab_size;

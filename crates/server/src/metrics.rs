@@ -36,6 +36,10 @@ pub struct Metrics {
     pub queue_depth: AtomicUsize,
     /// Sequences being generated.
     pub active_sequences: AtomicUsize,
+    /// Sequences paused because the KV cache was full, waiting to resume.
+    pub paused_sequences: AtomicUsize,
+    /// Times a sequence was paused because the KV cache was full.
+    pub preemptions: AtomicU64,
     /// Bytes of KV blocks allocated (in use, cached or free).
     pub kv_allocated_bytes: AtomicUsize,
     /// The KV memory budget.
@@ -155,6 +159,18 @@ impl Metrics {
             &[("", self.active_sequences.load(Ordering::Relaxed) as f64)],
         );
         metric(
+            "hearth_paused_sequences",
+            "gauge",
+            "Sequences paused because the KV cache was full, waiting to resume.",
+            &[("", self.paused_sequences.load(Ordering::Relaxed) as f64)],
+        );
+        metric(
+            "hearth_preemptions_total",
+            "counter",
+            "Times a sequence was paused because the KV cache was full.",
+            &[("", get(&self.preemptions) as f64)],
+        );
+        metric(
             "hearth_kv_cache_allocated_bytes",
             "gauge",
             "Bytes of KV cache blocks allocated.",
@@ -187,8 +203,10 @@ mod tests {
         m.prompt_tokens.store(200, Ordering::Relaxed);
         m.cached_prompt_tokens.store(150, Ordering::Relaxed);
         m.queue_depth.store(3, Ordering::Relaxed);
+        m.preemptions.store(2, Ordering::Relaxed);
         assert_eq!(m.prefix_cache_hit_ratio(), 0.75);
         let text = m.render();
+        assert!(text.contains("# TYPE hearth_preemptions_total counter\nhearth_preemptions_total 2\n"), "{text}");
         assert!(text.contains("hearth_prefix_cache_hit_ratio 0.75\n"), "{text}");
         assert!(text.contains("hearth_queue_depth 3\n"), "{text}");
         assert!(text.contains("# TYPE hearth_generated_tokens_total counter\n"), "{text}");

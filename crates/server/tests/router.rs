@@ -294,6 +294,47 @@ async fn anthropic_message_and_stream_event_order() {
     assert!(usage["cache_read_input_tokens"].as_u64().unwrap() > 0, "{usage}");
 }
 
+#[tokio::test]
+async fn a_full_kv_cache_pauses_requests_which_then_finish_as_if_alone() {
+    let prompts = ["The history of the printing press", "A recipe for bread:", "Ownership in Rust", "Octopus facts:"];
+    let body = |p: &str| json!({"prompt": p, "max_tokens": 100, "temperature": 0, "ignore_eos": true}).to_string();
+    let (big, _) = app(Setup::default());
+    let mut alone = Vec::new();
+    for p in prompts {
+        let (status, reply) = send(&big, post("/v1/completions", body(p))).await;
+        assert_eq!(status, StatusCode::OK, "{reply}");
+        alone.push(reply["choices"][0]["text"].clone());
+    }
+    // A SmolLM2 block holds 16 positions: 30 layers x 2 x 3 heads x 64 dims x 2 bytes each.
+    // Each request ends near 110 tokens (7 blocks); 16 blocks hold two of them, not four.
+    let block = 30 * 2 * 3 * 64 * 2 * 16;
+    let worker = WorkerConfig { kv_budget_bytes: 16 * block, ..Setup::default().worker };
+    let (small, state) = app(Setup { worker, ..Setup::default() });
+    let tasks: Vec<_> = prompts
+        .iter()
+        .map(|p| {
+            let (router, body) = (small.clone(), body(p));
+            tokio::spawn(async move { send(&router, post("/v1/completions", body)).await })
+        })
+        .collect();
+    for (task, expected) in tasks.into_iter().zip(&alone) {
+        let (status, reply) = task.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{reply}");
+        assert_eq!(&reply["choices"][0]["text"], expected, "the reply it gives alone");
+        assert_eq!(reply["usage"]["completion_tokens"], 100);
+    }
+    let metrics = state.engine.metrics();
+    let preemptions = metrics.preemptions.load(Ordering::SeqCst);
+    eprintln!("{preemptions} pauses");
+    assert!(preemptions >= 1, "some requests were paused");
+    assert_eq!(metrics.requests_failed.load(Ordering::SeqCst), 0);
+    // A prompt larger than the whole budget is refused, naming the budget.
+    let (status, reply) = send(&small, post("/v1/completions", body(&"word ".repeat(300)))).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(message.contains("whole KV budget of 5.") && message.contains("--kv-memory-mb"), "{message}");
+}
+
 async fn wait_for(mut condition: impl FnMut() -> bool) {
     let start = Instant::now();
     while !condition() {

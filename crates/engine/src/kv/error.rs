@@ -10,6 +10,13 @@ pub enum KvError {
          (raise the budget or end some sequences)"
     )]
     PoolFull { budget_bytes: usize },
+    #[error(
+        "the KV budget of {} MiB is too small for this request: its {tokens} tokens need {} MiB of \
+         KV cache (raise it with --kv-budget)",
+        mib(*budget_bytes),
+        mib(*needed_bytes)
+    )]
+    BudgetTooSmall { budget_bytes: usize, tokens: usize, needed_bytes: usize },
     #[error("sequences stepped together must share one KV pool")]
     MixedPools,
     #[error("the KV pool was built for a different model shape ({pool}) than this model ({model})")]
@@ -30,4 +37,9 @@ pub enum KvError {
     ModelMismatch { path: PathBuf, file: String, model: String },
     #[error("{} is damaged: {reason}", path.display())]
     Corrupt { path: PathBuf, reason: String },
+}
+
+/// Bytes as MiB with one decimal.
+fn mib(bytes: usize) -> String {
+    format!("{:.1}", bytes as f64 / (1 << 20) as f64)
 }

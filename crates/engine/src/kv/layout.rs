@@ -103,6 +103,14 @@ impl KvLayout {
         len.div_ceil(self.block_size)
     }
 
+    /// Bytes of the blocks a sequence of `len` positions holds: every block of full-attention
+    /// groups, and the blocks of windowed groups that the window still covers.
+    pub fn bytes_for(&self, len: usize) -> usize {
+        (0..self.groups.len())
+            .map(|g| (self.blocks_for(len) - self.first_visible(g, len) / self.block_size) * self.block_bytes(g))
+            .sum()
+    }
+
     /// The first position a query at `next` or later can see in group `g` (0 without a window).
     pub fn first_visible(&self, g: usize, next: usize) -> usize {
         match self.groups[g].window {
@@ -149,5 +157,8 @@ mod tests {
         assert_eq!(l.first_visible(1, 10), 6);
         assert_eq!(l.bytes_per_token(), 2 * 3 * 8 * 2);
         assert_eq!(l.blocks_for(17), 3);
+        // 17 positions: 3 blocks of group 0; the next query's window (13..) starts in block 1.
+        assert_eq!(l.bytes_for(17), 3 * l.block_bytes(0) + 2 * l.block_bytes(1));
+        assert_eq!(l.bytes_for(0), 0);
     }
 }

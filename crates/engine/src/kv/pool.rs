@@ -32,6 +32,14 @@ impl PoolState {
         }
     }
 
+    /// Whether `bytes` of new blocks could be had: budget never allocated, free blocks and
+    /// blocks only the prefix tree holds. An upper bound, so a reservation it allows can still
+    /// fail (and is then undone), but one it refuses would fail, and is refused untouched.
+    pub(crate) fn can_supply(&self, bytes: usize) -> bool {
+        let available = self.store.available_bytes();
+        bytes <= available || bytes <= available + self.tree.cached_only_bytes(&self.store)
+    }
+
     /// A private copy of block `id` (copy-on-write), with eviction as for [`Self::allocate`].
     pub(crate) fn copy(&mut self, id: BlockId) -> Result<BlockId, KvError> {
         loop {
@@ -79,6 +87,47 @@ impl KvPool {
     pub fn stats(&self) -> (PoolStats, usize) {
         let state = self.lock();
         (state.store.stats(), state.tree.len())
+    }
+
+    /// The memory budget in bytes.
+    pub fn budget_bytes(&self) -> usize {
+        self.lock().store.stats().budget_bytes
+    }
+
+    /// Fails with [`KvError::BudgetTooSmall`] when a sequence of `tokens` positions does not fit
+    /// in the whole budget even with no other sequence holding blocks.
+    pub fn check_fits(&self, tokens: usize) -> Result<(), KvError> {
+        let (budget_bytes, needed_bytes) = (self.budget_bytes(), self.layout.bytes_for(tokens));
+        if needed_bytes > budget_bytes {
+            return Err(KvError::BudgetTooSmall { budget_bytes, tokens, needed_bytes });
+        }
+        Ok(())
+    }
+
+    /// Whether a sequence of `tokens`, started with [`KvCache::reuse_prefix`], would find its
+    /// blocks, with `extra_bytes` to spare for others: the blocks the prefix tree caches count
+    /// as its own, the rest must come from free or evictable memory.
+    pub fn room_for(&self, tokens: &[u32], extra_bytes: usize) -> bool {
+        let layout = &*self.layout;
+        let b = layout.block_size;
+        let state = self.lock();
+        let reusable = tokens.len().saturating_sub(1);
+        let path = state.tree.path(&tokens[..reusable - reusable % b]);
+        let mut need = extra_bytes;
+        let mut evictable = state.tree.cached_only_bytes(&state.store);
+        for g in 0..layout.groups.len() {
+            for i in layout.first_visible(g, tokens.len()) / b..layout.blocks_for(tokens.len()) {
+                match path.get(i).and_then(|&node| state.tree.blocks(node)[g]) {
+                    // Taking a cached block makes it no longer evictable.
+                    Some(id) if state.store.refs(id) == 1 => {
+                        evictable = evictable.saturating_sub(layout.block_bytes(g))
+                    }
+                    Some(_) => {}
+                    None => need += layout.block_bytes(g),
+                }
+            }
+        }
+        need <= state.store.available_bytes() + evictable
     }
 
     /// Whether `other` is a handle to this same pool.

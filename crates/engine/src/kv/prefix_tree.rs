@@ -45,6 +45,17 @@ impl PrefixTree {
     /// as just used.
     pub fn lookup(&mut self, tokens: &[u32]) -> Vec<NodeId> {
         self.clock += 1;
+        let path = self.path(tokens);
+        for &id in &path {
+            if let Some(n) = self.nodes[id].as_mut() {
+                n.last_used = self.clock;
+            }
+        }
+        path
+    }
+
+    /// Nodes cached along `tokens`, as [`Self::lookup`] finds them, without marking them used.
+    pub fn path(&self, tokens: &[u32]) -> Vec<NodeId> {
         let mut path = Vec::new();
         for chunk in tokens.chunks_exact(self.block_size) {
             let next = match path.last() {
@@ -52,12 +63,21 @@ impl PrefixTree {
                 Some(&p) => self.node(p).and_then(|n| n.children.get(chunk)),
             };
             let Some(&id) = next else { break };
-            if let Some(n) = self.nodes[id].as_mut() {
-                n.last_used = self.clock;
-            }
             path.push(id);
         }
         path
+    }
+
+    /// Bytes of the blocks only the tree references: what eviction could free at most (a node
+    /// whose child some sequence still uses keeps its full-attention blocks).
+    pub fn cached_only_bytes(&self, store: &BlockStore) -> usize {
+        let layout = store.layout();
+        self.nodes
+            .iter()
+            .flatten()
+            .flat_map(|n| n.blocks.iter().enumerate())
+            .filter_map(|(g, b)| b.filter(|&id| store.refs(id) == 1).map(|_| layout.block_bytes(g)))
+            .sum()
     }
 
     /// The blocks of `node`, one per layer group.

@@ -130,8 +130,30 @@ impl KvCache {
         usable * b
     }
 
-    /// Ensures every group has its own writable block for positions `len..len + n`.
-    pub(crate) fn prepare_append(&mut self, state: &mut PoolState, n: usize) -> Result<(), KvError> {
+    /// Bytes of new blocks [`Self::prepare_append`] takes for `n` more positions: a block for
+    /// every missing slot and a copy of every shared one.
+    pub(crate) fn append_cost(&self, state: &PoolState, n: usize) -> usize {
+        let layout = self.pool.layout();
+        let (first, end) = (self.len() / layout.block_size, layout.blocks_for(self.len() + n));
+        let needs_block = |slot: Option<&Option<BlockId>>| match slot.copied().flatten() {
+            None => true,
+            Some(id) => state.store.refs(id) > 1,
+        };
+        (0..self.tables.len())
+            .map(|g| (first..end).filter(|&i| needs_block(self.tables[g].get(i))).count() * layout.block_bytes(g))
+            .sum()
+    }
+
+    /// Ensures every group has its own writable block for positions `len..len + n`. A shared
+    /// block is replaced by a copy; the replaced ids are pushed to `replaced`, still holding this
+    /// sequence's reference, for the caller to release once the whole reservation succeeded (so
+    /// eviction cannot take them while it may still be undone, see [`Self::undo_append`]).
+    pub(crate) fn prepare_append(
+        &mut self,
+        state: &mut PoolState,
+        n: usize,
+        replaced: &mut Vec<BlockId>,
+    ) -> Result<(), KvError> {
         let layout = self.pool.layout();
         let (first, end) = (self.len() / layout.block_size, layout.blocks_for(self.len() + n));
         for (g, table) in self.tables.iter_mut().enumerate() {
@@ -143,7 +165,7 @@ impl KvCache {
                     None => state.allocate(g)?,
                     Some(id) if state.store.refs(id) > 1 => {
                         let new = state.copy(id)?;
-                        state.store.release(id);
+                        replaced.push(id);
                         new
                     }
                     Some(id) => id,
@@ -151,6 +173,21 @@ impl KvCache {
             }
         }
         Ok(())
+    }
+
+    /// Undoes [`Self::prepare_append`], whole or partial: releases the blocks it took and puts
+    /// back `saved`, the block tables from before it (whose replaced blocks it has not released).
+    pub(crate) fn undo_append(&mut self, state: &mut PoolState, saved: Vec<Vec<Option<BlockId>>>) {
+        for (table, before) in self.tables.iter().zip(&saved) {
+            for (i, slot) in table.iter().enumerate() {
+                if let Some(id) = *slot
+                    && before.get(i).copied().flatten() != Some(id)
+                {
+                    state.store.release(id);
+                }
+            }
+        }
+        self.tables = saved;
     }
 
     /// Records `tokens` as appended after their keys and values were written: caches newly

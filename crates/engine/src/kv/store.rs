@@ -126,6 +126,14 @@ impl BlockStore {
         Some(new)
     }
 
+    /// Bytes the store can hand out without evicting anything: budget never allocated plus free
+    /// blocks. With several layer groups this is an upper bound, since a free block is resized
+    /// for another group only when the budget allows its new size.
+    pub fn available_bytes(&self) -> usize {
+        let free: usize = self.free.iter().map(|&id| self.layout.block_bytes(self.blocks[id as usize].group)).sum();
+        self.budget_bytes.saturating_sub(self.allocated_bytes) + free
+    }
+
     /// Memory counts.
     pub fn stats(&self) -> PoolStats {
         PoolStats {

@@ -7,8 +7,9 @@
 //! forward pass per step ([`scheduler`]): decoding sequences feed one token each, and prompts are
 //! fed in chunks in the rest of the step's token budget. Every sequence comes from one
 //! [`hearth_engine::KvPool`], so a new request starts from the longest prefix the pool has
-//! cached. A request whose event receiver is gone (client disconnected) is dropped at the next
-//! step.
+//! cached. When the pool is full, the newest requests are paused and resume where they stopped
+//! once there is room; only a request larger than the whole pool fails. A request whose event
+//! receiver is gone (client disconnected) is dropped at the next step.
 
 mod scheduler;
 mod sequence;

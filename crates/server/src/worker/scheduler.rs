@@ -1,9 +1,11 @@
-//! The worker loop: admit queued requests, run one batched forward pass over every active
-//! sequence, sample, repeat.
+//! The worker loop: resume paused sequences or admit queued requests, run one batched forward
+//! pass over every active sequence, sample, repeat.
 //!
 //! Each step's token budget goes first to decoding sequences (one token each, so their latency
 //! stays flat while prompts arrive), then to prompt chunks in admission order. This is where the
-//! engine is called, in [`step`]; everything else is bookkeeping.
+//! engine is called, in [`step`]; everything else is bookkeeping. When the KV pool is full, the
+//! engine's [`Preemption`] pauses the newest sequences and resumes them, oldest first, when
+//! there is room again; no new request is admitted while one waits.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -11,11 +13,12 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::Instant;
 
 use hearth_engine::kv::KvError;
+use hearth_engine::preempt::Preemption;
 use hearth_engine::{EngineError, KvPool, Model};
 
 use crate::config::WorkerConfig;
 use crate::metrics::Metrics;
-use crate::worker::sequence::{Outcome, Sequence};
+use crate::worker::sequence::{Outcome, Sequence, budget_message};
 use crate::worker::{Engine, Job};
 
 /// Runs until the queue is closed and no sequence is left.
@@ -24,10 +27,12 @@ pub(crate) fn run(engine: Engine, config: WorkerConfig, jobs: Receiver<Job>, met
     let pool = model.new_kv_pool(config.kv_budget_bytes);
     metrics.kv_budget_bytes.store(config.kv_budget_bytes, Ordering::Relaxed);
     let context_limit = model.config().context_length;
+    // In admission order, as `Preemption` requires.
     let mut active: Vec<Sequence<'_>> = Vec::new();
+    let mut preemption: Preemption<Sequence<'_>> = Preemption::new(pool.clone());
     let mut open = true;
     loop {
-        if active.is_empty() {
+        if active.is_empty() && preemption.is_empty() {
             if !open {
                 return;
             }
@@ -37,7 +42,10 @@ pub(crate) fn run(engine: Engine, config: WorkerConfig, jobs: Receiver<Job>, met
                 Err(_) => return,
             }
         }
-        while open && active.len() < config.max_sequences {
+        let gone = preemption.retain(|s| !s.is_cancelled());
+        preemption.resume(&mut active, config.max_sequences);
+        // New requests wait while a paused one does, so they cannot take the memory it needs.
+        while open && preemption.is_empty() && active.len() < config.max_sequences {
             match jobs.try_recv() {
                 Ok(job) => admit(job, &pool, &tokenizer, context_limit, &metrics, &mut active),
                 Err(TryRecvError::Empty) => break,
@@ -46,13 +54,15 @@ pub(crate) fn run(engine: Engine, config: WorkerConfig, jobs: Receiver<Job>, met
         }
         let before = active.len();
         active.retain(|s| !s.is_cancelled());
-        metrics.requests_cancelled.fetch_add((before - active.len()) as u64, Ordering::Relaxed);
+        metrics.requests_cancelled.fetch_add((gone + before - active.len()) as u64, Ordering::Relaxed);
         if !active.is_empty() {
             let started = Instant::now();
-            threads.install(|| step(&model, &mut active, config.step_tokens, &metrics));
+            threads.install(|| step(&model, &mut active, &mut preemption, config.step_tokens, &metrics));
             metrics.busy_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         }
         metrics.active_sequences.store(active.len(), Ordering::Relaxed);
+        metrics.paused_sequences.store(preemption.len(), Ordering::Relaxed);
+        metrics.preemptions.store(preemption.pauses(), Ordering::Relaxed);
         let (stats, cached_blocks) = pool.stats();
         metrics.kv_allocated_bytes.store(stats.allocated_bytes, Ordering::Relaxed);
         metrics.kv_cached_blocks.store(cached_blocks, Ordering::Relaxed);
@@ -99,37 +109,46 @@ fn plan(needs: &[(bool, usize)], budget: usize) -> Vec<usize> {
     take
 }
 
-/// One forward pass over the planned tokens of every sequence, then sampling for those that
-/// fed their last pending token. Finished and failed sequences are removed.
-fn step(model: &Model, active: &mut Vec<Sequence<'_>>, budget: usize, metrics: &Metrics) {
-    let needs: Vec<(bool, usize)> = active.iter().map(|s| (s.is_decoding(), s.pending_len())).collect();
-    let take = plan(&needs, budget);
-    let stepped: Vec<usize> = (0..active.len()).filter(|&i| take[i] > 0).collect();
-    let result = {
-        let (mut inputs, preparing): (Vec<_>, Vec<_>) =
-            active.iter_mut().zip(&take).filter(|(_, n)| **n > 0).map(|(s, &n)| s.input(n)).unzip();
-        // Constraints of sequences that sample after this pass compute their masks meanwhile.
-        std::thread::scope(|scope| {
-            for constraint in preparing.into_iter().flatten() {
-                scope.spawn(move || {
-                    // An error here comes back when the mask is applied.
-                    let _ = constraint.prepare();
-                });
-            }
-            model.forward_batch(&mut inputs).and_then(|l| Ok(l.to_vec2::<f32>()?))
-        })
-    };
+/// One batched forward pass feeding `take[i]` pending tokens of `active[i]`; returns the logits
+/// of the last token of each sequence that fed any, in order.
+fn forward(model: &Model, active: &mut [Sequence<'_>], take: &[usize]) -> Result<Vec<Vec<f32>>, EngineError> {
+    let (mut inputs, preparing): (Vec<_>, Vec<_>) =
+        active.iter_mut().zip(take).filter(|(_, n)| **n > 0).map(|(s, &n)| s.input(n)).unzip();
+    // Constraints of sequences that sample after this pass compute their masks meanwhile.
+    std::thread::scope(|scope| {
+        for constraint in preparing.into_iter().flatten() {
+            scope.spawn(move || {
+                // An error here comes back when the mask is applied.
+                let _ = constraint.prepare();
+            });
+        }
+        model.forward_batch(&mut inputs).and_then(|l| Ok(l.to_vec2::<f32>()?))
+    })
+}
+
+/// One forward pass over the planned tokens of every sequence (pausing the newest while the KV
+/// pool is short of blocks), then sampling for those that fed their last pending token.
+/// Finished and failed sequences are removed.
+fn step<'t>(
+    model: &Model,
+    active: &mut Vec<Sequence<'t>>,
+    preemption: &mut Preemption<Sequence<'t>>,
+    budget: usize,
+    metrics: &Metrics,
+) {
+    let mut take = Vec::new();
+    let result = preemption.run_pass(active, |active| {
+        let needs: Vec<(bool, usize)> = active.iter().map(|s| (s.is_decoding(), s.pending_len())).collect();
+        take = plan(&needs, budget);
+        forward(model, active, &take)
+    });
+    let stepped: Vec<usize> = take.iter().enumerate().filter(|(_, n)| **n > 0).map(|(i, _)| i).collect();
     let mut logits = match result {
         Ok(rows) => rows,
-        Err(EngineError::Kv(KvError::PoolFull { budget_bytes })) => {
-            // Out of KV memory with the cache already evicted: give up the newest sequence so
-            // the older ones can finish, and retry next step.
-            if let Some(&newest) = stepped.last() {
-                active[newest].fail(format!(
-                    "the server's KV cache memory ({} MiB) is full with other requests; retry later",
-                    budget_bytes >> 20
-                ));
-                active.remove(newest);
+        Err(EngineError::Kv(KvError::BudgetTooSmall { budget_bytes, tokens, needed_bytes })) => {
+            // The one sequence left does not fit in the pool on its own.
+            if let Some(seq) = active.pop() {
+                seq.fail(budget_message(budget_bytes, tokens, needed_bytes));
                 metrics.requests_failed.fetch_add(1, Ordering::Relaxed);
             }
             return;

@@ -1,6 +1,8 @@
 //! One active request inside the worker: its KV sequence, the tokens still to feed, its sampler
 //! and constraint, and the text on its way to the client.
 
+use hearth_engine::kv::KvError;
+use hearth_engine::preempt::Preemptible;
 use hearth_engine::sampler::Sampler;
 use hearth_engine::tokenizer::StreamDecoder;
 use hearth_engine::{BatchInput, KvCache, KvPool, Tokenizer};
@@ -27,7 +29,8 @@ pub(crate) struct Sequence<'t> {
     /// Tokens to feed next: the uncached rest of the prompt, then each sampled token (and any
     /// tokens a constraint forces after it).
     pending: Vec<u32>,
-    /// Whether `pending` still holds prompt tokens (no token sampled yet).
+    /// Whether `pending` holds more than the last sampled tokens: the prompt, or everything
+    /// again after a pause.
     prefilling: bool,
     /// Prompt and generated tokens, for the repetition penalty.
     context: Vec<u32>,
@@ -65,6 +68,11 @@ impl<'t> Sequence<'t> {
             Ok(s) => s,
             Err(e) => return fail(e.to_string()),
         };
+        if let Err(KvError::BudgetTooSmall { budget_bytes, tokens, needed_bytes }) =
+            pool.check_fits(request.prompt.len())
+        {
+            return fail(budget_message(budget_bytes, tokens, needed_bytes));
+        }
         let mut cache = pool.new_sequence();
         let cached = cache.reuse_prefix(&request.prompt);
         let usage = Usage { prompt_tokens: request.prompt.len(), cached_tokens: cached, completion_tokens: 0 };
@@ -97,7 +105,8 @@ impl<'t> Sequence<'t> {
         self.events.is_closed()
     }
 
-    /// Whether the sequence is generating (rather than still reading its prompt).
+    /// Whether the sequence is generating (rather than still reading its prompt, or its tokens
+    /// again after a pause).
     pub(crate) fn is_decoding(&self) -> bool {
         !self.prefilling
     }
@@ -191,4 +200,30 @@ impl<'t> Sequence<'t> {
     pub(crate) fn fail(&self, message: String) {
         let _ = self.events.send(GenerationEvent::Failed(message));
     }
+}
+
+impl Preemptible for Sequence<'_> {
+    fn kv(&self) -> (&KvCache, &[u32]) {
+        (&self.cache, &self.pending)
+    }
+
+    fn kv_mut(&mut self) -> (&mut KvCache, &mut Vec<u32>) {
+        (&mut self.cache, &mut self.pending)
+    }
+
+    fn on_pause(&mut self) {
+        self.prefilling = true;
+    }
+}
+
+/// What the client of a request is told when its `tokens` need `needed_bytes` of KV cache, more
+/// than the server's whole budget.
+pub(crate) fn budget_message(budget_bytes: usize, tokens: usize, needed_bytes: usize) -> String {
+    let mib = |bytes: usize| bytes as f64 / (1 << 20) as f64;
+    format!(
+        "this request's {tokens} tokens need {:.1} MiB of KV cache, more than the server's whole KV budget \
+         of {:.1} MiB (hearth serve --kv-memory-mb raises it)",
+        mib(needed_bytes),
+        mib(budget_bytes)
+    )
 }
