@@ -67,13 +67,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         println!("| model | size | params | backend | threads | test | t/s |");
         println!("| --- | ---: | ---: | --- | ---: | ---: | ---: |");
     }
+    let weight_bytes =
+        bandwidth::bytes_per_token(loaded.gguf.tensors().iter().map(|(name, t)| (name.clone(), t.n_bytes as u64)));
     let mut measured = Vec::new();
     let mut bandwidths = Vec::new();
     for &t in &threads {
         anyhow::ensure!(t > 0, "thread counts must be at least 1");
         let pool = ThreadsArg(Some(t)).pool()?;
         if !args.no_bandwidth && args.n_gen.iter().any(|&n| n > 0) {
-            bandwidths.push((t, pool.install(bandwidth::read_bandwidth)));
+            bandwidths.push((t, pool.install(|| bandwidth::read_bandwidth(weight_bytes as usize))));
         }
         let tests = args.n_prompt.iter().filter(|&&p| p > 0).map(|&p| (format!("pp{p}"), p, true));
         let tests = tests.chain(args.n_gen.iter().filter(|&&n| n > 0).map(|&n| (format!("tg{n}"), n, false)));
@@ -100,8 +102,6 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             }
         }
     }
-    let weight_bytes =
-        bandwidth::bytes_per_token(loaded.gguf.tensors().iter().map(|(name, t)| (name.clone(), t.n_bytes as u64)));
     let llama_rows = match &args.llama_bench {
         Some(path) => {
             let rows = llama::run(
