@@ -15,7 +15,7 @@ use hearth_engine::constraint::SharedConstraint;
 use hearth_engine::generate::StopReason;
 use hearth_engine::sampler::SamplerConfig;
 use hearth_grammar::{
-    CompiledGrammar, GrammarConstraint, Tool as GrammarTool, ToolCallGrammar, ToolChoice, parse_reply,
+    CompiledGrammar, GrammarConstraint, ParsedReply, Tool as GrammarTool, ToolCallGrammar, ToolChoice, parse_reply,
 };
 use serde_json::Value;
 use tokio::sync::mpsc::UnboundedSender;
@@ -28,9 +28,10 @@ use crate::runtime::ModelRuntime;
 use crate::session::{Session, SessionError, UndoReport};
 use crate::tools::{ToolContext, ToolRegistry};
 
-/// Appended to the results of a call identical to the one made in the step before.
-const REPEATED_CALL_NOTE: &str = "\n(Note: you made exactly this call in your previous step. Do not repeat it: if the task \
-is done, answer the user without calling a tool; otherwise do the next step.)";
+/// Appended to the results of a call identical to the one made in the step before; the reply
+/// that follows may not call tools.
+const REPEATED_CALL_NOTE: &str = "\n(Note: you made exactly this call in your previous step. Now answer the user in \
+plain text, without calling a tool: say what was done and what the result is.)";
 
 /// Errors that end a turn.
 #[derive(Debug, thiserror::Error)]
@@ -118,8 +119,8 @@ pub struct Agent {
     pub(crate) approver: Arc<dyn Approver>,
     pub(crate) session: Option<Session>,
     pub(crate) settings: AgentSettings,
-    /// Grammars compiled per mode (the tool set depends on it).
-    pub(crate) grammars: Vec<(Mode, Arc<CompiledGrammar>, Vec<GrammarTool>)>,
+    /// Grammars compiled per mode (the tool set depends on it) and whether they allow tool calls.
+    pub(crate) grammars: Vec<(Mode, bool, Arc<CompiledGrammar>, Vec<GrammarTool>)>,
     /// Prompt tokens reused from the KV cache over the agent's life, and computed.
     pub(crate) reused_tokens: u64,
     pub(crate) prefilled_tokens: u64,
@@ -278,13 +279,19 @@ impl Agent {
     ) -> Result<String, AgentError> {
         let mut last_text = String::new();
         let mut previous_calls: Vec<(String, Value)> = Vec::new();
+        let mut calls_allowed = true;
         for step in 1..=self.settings.max_steps {
             if self.needs_compaction(0) {
                 self.compact_for(Some(user), true, events, cancel).await?;
             }
-            let (text, generated) = self.generate_reply(events, cancel).await?;
-            let tools = self.grammar_for(self.permissions.mode())?.2.clone();
-            let parsed = parse_reply(&text, &tools);
+            let (text, generated) = self.generate_reply(calls_allowed, events, cancel).await?;
+            let tools = self.grammar_for(self.permissions.mode(), true)?.2.clone();
+            // A reply held to text is the answer, even if it quotes something call-like.
+            let parsed = if calls_allowed {
+                parse_reply(&text, &tools)
+            } else {
+                ParsedReply { content: text.clone(), ..ParsedReply::default() }
+            };
             let calls: Vec<TemplateToolCall> = parsed
                 .calls
                 .iter()
@@ -312,12 +319,17 @@ impl Agent {
             let these: Vec<(String, Value)> =
                 calls.iter().map(|c| (c.function.name.clone(), c.function.arguments.clone())).collect();
             if these == previous_calls {
-                // Small models repeat a call that already succeeded instead of answering.
+                // Small models repeat a call that already succeeded instead of answering, often
+                // until the step limit: the grammar holds the next reply to text.
                 for r in &mut results {
                     if let Some(content) = &mut r.content {
                         content.push_str(REPEATED_CALL_NOTE);
                     }
                 }
+                calls_allowed = false;
+                let _ = events.send(AgentEvent::Notice(
+                    "the model repeated its previous tool call; its next reply is held to a plain-text answer".into(),
+                ));
             }
             previous_calls = these;
             self.conversation.push_tool_results(results)?;
@@ -327,9 +339,11 @@ impl Agent {
         Ok(if last_text.is_empty() { note } else { last_text })
     }
 
-    /// Generates one reply from the end of the log; returns its text and tokens.
+    /// Generates one reply from the end of the log, with tool calls only if `calls_allowed`;
+    /// returns its text and tokens.
     async fn generate_reply(
         &mut self,
+        calls_allowed: bool,
         events: &UnboundedSender<AgentEvent>,
         cancel: &CancelFlag,
     ) -> Result<(String, Vec<u32>), AgentError> {
@@ -339,7 +353,7 @@ impl Agent {
             return Err(AgentError::ContextFull { needed, limit: self.runtime.context_length });
         }
         let constraint = if self.settings.constrained {
-            let (_, compiled, _) = self.grammar_for(self.permissions.mode())?;
+            let (_, compiled, _) = self.grammar_for(self.permissions.mode(), calls_allowed)?;
             Some(SharedConstraint::new(GrammarConstraint::new(compiled.session())))
         } else {
             None
@@ -488,16 +502,22 @@ impl Agent {
         Ok(messages)
     }
 
-    /// The grammar for the tools `mode` offers, compiled once per mode.
-    fn grammar_for(&mut self, mode: Mode) -> Result<(Mode, Arc<CompiledGrammar>, Vec<GrammarTool>), AgentError> {
-        if let Some(found) = self.grammars.iter().find(|(m, _, _)| *m == mode) {
-            return Ok(found.clone());
+    /// The grammar for the tools `mode` offers (or, without `calls`, for a text answer), compiled
+    /// once per mode.
+    fn grammar_for(
+        &mut self,
+        mode: Mode,
+        calls: bool,
+    ) -> Result<(Mode, Arc<CompiledGrammar>, Vec<GrammarTool>), AgentError> {
+        if let Some((m, _, g, t)) = self.grammars.iter().find(|(m, c, _, _)| *m == mode && *c == calls) {
+            return Ok((*m, g.clone(), t.clone()));
         }
         let tools: Vec<GrammarTool> =
             self.registry.schemas(mode).iter().map(GrammarTool::from_openai).collect::<Result<_, _>>()?;
-        let grammar = ToolCallGrammar::new(self.runtime.format, tools.clone(), ToolChoice::Auto)?;
+        let choice = if calls { ToolChoice::Auto } else { ToolChoice::None };
+        let grammar = ToolCallGrammar::new(self.runtime.format, tools.clone(), choice)?;
         let compiled = Arc::new(self.runtime.grammar_env.compile(&grammar)?);
-        self.grammars.push((mode, compiled.clone(), tools.clone()));
+        self.grammars.push((mode, calls, compiled.clone(), tools.clone()));
         Ok((mode, compiled, tools))
     }
 
