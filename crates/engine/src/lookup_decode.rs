@@ -15,6 +15,7 @@ use crate::error::{EngineError, Result};
 use crate::generate::StopReason;
 use crate::kv::KvCache;
 use crate::model::{Logits, Model};
+use crate::sampler::argmax_logit;
 
 /// How drafts are found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,16 +92,6 @@ fn rewind(model: &Model, cache: &mut KvCache, context: &[u32]) -> Result<()> {
     Ok(())
 }
 
-fn argmax(v: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &x) in v.iter().enumerate() {
-        if x > v[best] {
-            best = i;
-        }
-    }
-    best as u32
-}
-
 /// Greedy generation of up to `max_tokens` after `prompt` (appended to `cache`), with drafts
 /// from prompt lookup; the tokens are those of plain greedy decoding.
 pub fn generate_greedy_lookup(
@@ -118,7 +109,7 @@ pub fn generate_greedy_lookup(
     let mut context: Vec<u32> = cache.tokens().iter().chain(prompt).copied().collect();
     let t0 = Instant::now();
     let logits = model.forward(prompt, cache, Logits::Last)?;
-    let mut next = argmax(&logits.flatten_all()?.to_vec1::<f32>()?);
+    let mut next = argmax_logit(&logits.flatten_all()?.to_vec1::<f32>()?);
     let prefill_time = t0.elapsed();
     let t1 = Instant::now();
     let (mut out, mut steps, mut drafted, mut accepted) = (Vec::new(), 0, 0, 0);
@@ -145,7 +136,7 @@ pub fn generate_greedy_lookup(
         steps += 1;
         drafted += draft.len();
         let mut kept = 0;
-        next = argmax(&rows[0]);
+        next = argmax_logit(&rows[0]);
         for (j, &d) in draft.iter().enumerate() {
             if next != d {
                 break;
@@ -161,7 +152,7 @@ pub fn generate_greedy_lookup(
                 rewind(model, cache, &context)?;
                 break 'decode StopReason::Cancelled;
             }
-            next = argmax(&rows[j + 1]);
+            next = argmax_logit(&rows[j + 1]);
             if out.len() >= max_tokens {
                 accepted += kept;
                 rewind(model, cache, &context)?;

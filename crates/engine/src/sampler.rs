@@ -133,6 +133,17 @@ impl Sampler {
     }
 }
 
+/// The id of the highest logit (the first of equal ones): the greedy choice.
+pub fn argmax_logit(logits: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &x) in logits.iter().enumerate() {
+        if x > logits[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
 fn argmax(cands: &[(u32, f32)]) -> u32 {
     // First maximum wins on ties, as llama.cpp's greedy sampler does.
     let mut best = cands[0];

@@ -204,14 +204,10 @@ fn time_test(model: &Model, n: usize, is_prompt: bool) -> anyhow::Result<f64> {
         let mut token = rng.random_range(0..vocab);
         for _ in 0..n {
             let logits = logits_vec(&model.forward(&[token], &mut cache, Logits::Last)?)?;
-            token = argmax(&logits);
+            token = hearth_engine::sampler::argmax_logit(&logits);
         }
     }
     Ok(n as f64 / start.elapsed().as_secs_f64())
-}
-
-fn argmax(v: &[f32]) -> u32 {
-    v.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &x)| if x > best.1 { (i, x) } else { best }).0 as u32
 }
 
 fn mean_sd(xs: &[f64]) -> (f64, f64) {

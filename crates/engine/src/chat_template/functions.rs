@@ -229,8 +229,9 @@ const MONTHS: [&str; 12] = [
 ];
 const WEEKDAYS: [&str; 7] = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
 
-/// Formats `unix_secs` (UTC) with the `strftime` conversions templates use.
-fn format_time(format: &str, unix_secs: u64) -> Result<String, String> {
+/// Formats `unix_secs` (UTC) with the `strftime` conversions templates use (`%Y`, `%m`, `%d`, `%H`,
+/// `%M`, `%S`, `%B`, `%A`, ...); an unsupported conversion is an error naming it.
+pub fn format_time(format: &str, unix_secs: u64) -> Result<String, String> {
     let days = unix_secs / 86_400;
     let secs_of_day = unix_secs % 86_400;
     let (year, month, day) = civil_from_days(days);

@@ -20,6 +20,7 @@ use serde::Serialize;
 
 use crate::gguf::{GgufError, GgufFile};
 use functions::RaisedByTemplate;
+pub use functions::format_time;
 pub use message::{ChatMessage, FunctionCall, ToolCall};
 
 /// The name minijinja gives the template in its error messages (`(in chat_template:12)`).
