@@ -111,7 +111,7 @@ pub fn build_agent(args: &AgentArgs, approver: Arc<dyn Approver>, default_mode: 
         RuntimeOptions {
             fallback_template: resolved.manifest.as_ref().and_then(|m| m.chat_template.clone()),
             tool_format: resolved.manifest.as_ref().map(|m| m.tool_format.as_str().to_string()),
-            kv_budget_bytes: args.kv_budget_mib.map(|mib| mib.saturating_mul(1 << 20)),
+            kv_budget_bytes: args.kv_budget_mib.or(config.kv_budget_mib).map(|mib| mib.saturating_mul(1 << 20)),
             max_sequences: 8,
             name: name.clone(),
         },

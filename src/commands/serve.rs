@@ -38,7 +38,7 @@ pub struct ServeArgs {
     pub queue: usize,
     /// KV cache memory for all requests and the prefix cache, in MiB (default: one context
     /// window per parallel request, at most 2 GiB unless one window needs more).
-    #[arg(long)]
+    #[arg(long, visible_alias = "kv-budget", value_name = "MIB")]
     pub kv_memory_mb: Option<usize>,
     /// Most tokens in one forward pass.
     #[arg(long, default_value_t = 512)]

@@ -5,6 +5,7 @@
 //!
 //! ```toml
 //! mode = "auto-edit"            # plan | ask | auto-edit | full-auto
+//! kv_budget_mib = 2048          # KV cache memory (user config only); --kv-budget overrides
 //! [commands]
 //! allow = ["cargo test", "git diff*"]
 //! deny = ["git push", "rm -rf *"]
@@ -58,6 +59,7 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     mode: Option<Mode>,
+    kv_budget_mib: Option<usize>,
     #[serde(default)]
     commands: CommandsSection,
     #[serde(default)]
@@ -91,6 +93,8 @@ struct ShellSection {
 pub struct AgentConfig {
     /// The permission mode.
     pub mode: Mode,
+    /// KV cache memory in MiB, when set (the model's default otherwise).
+    pub kv_budget_mib: Option<usize>,
     /// Command patterns that run without asking.
     pub allow: Vec<String>,
     /// Command patterns that are always refused.
@@ -177,6 +181,15 @@ impl AgentConfig {
                 self.warn("mode = \"full-auto\" in the project config is ignored; pass --mode full-auto to use it")
             }
             Some(mode) => self.mode = mode,
+            None => {}
+        }
+        match file.kv_budget_mib {
+            // Memory is the user's to give: a repository could ask for more than the machine has.
+            Some(_) if project => {
+                self.warn("kv_budget_mib in the project config is ignored; set it in your user config")
+            }
+            Some(0) => self.warn("kv_budget_mib = 0 is ignored; the budget must be at least 1 MiB"),
+            Some(mib) => self.kv_budget_mib = Some(mib),
             None => {}
         }
         self.allow.extend(file.commands.allow);

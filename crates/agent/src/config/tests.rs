@@ -89,3 +89,15 @@ fn load_reads_the_project_file() {
     assert_eq!(config.mode, Mode::AutoEdit);
     assert!(config.sources.contains(&workspace.root().join(".hearth/config.toml")));
 }
+
+#[test]
+fn only_the_user_sets_the_kv_budget() {
+    let config = AgentConfig::from_texts(Some("kv_budget_mib = 1536"), None, Path::new(ROOT)).unwrap();
+    assert_eq!(config.kv_budget_mib, Some(1536));
+    let config =
+        AgentConfig::from_texts(Some("kv_budget_mib = 512"), Some("kv_budget_mib = 99999"), Path::new(ROOT)).unwrap();
+    assert_eq!(config.kv_budget_mib, Some(512));
+    assert!(config.warnings.iter().any(|w| w.contains("kv_budget_mib")), "{:?}", config.warnings);
+    let config = AgentConfig::from_texts(Some("kv_budget_mib = 0"), None, Path::new(ROOT)).unwrap();
+    assert_eq!(config.kv_budget_mib, None);
+}
