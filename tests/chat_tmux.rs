@@ -44,6 +44,27 @@ impl Tmux {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+
+    /// Starts `hearth ARGS` (the chat) in a 200x50 pane of a tmux server of its own named after
+    /// `test`, with its state in `state` and `workspace` as its workspace; the pane shows the exit
+    /// status and stays a minute after the chat exits. `None`, saying the test is skipped, where
+    /// tmux is not installed.
+    fn start_chat(test: &str, args: &str, state: &Path, workspace: &Path) -> Option<Tmux> {
+        if Command::new("tmux").arg("-V").output().is_err() {
+            eprintln!("SKIPPED {test}: tmux is not installed (apt-get install tmux)");
+            return None;
+        }
+        let command = format!(
+            "env XDG_STATE_HOME={} NO_COLOR=1 {} {args} -C {}; echo \"[hearth exited with $?]\"; sleep 60",
+            quoted(state),
+            quoted(Path::new(env!("CARGO_BIN_EXE_hearth"))),
+            quoted(workspace),
+        );
+        let tmux = Tmux { socket: format!("hearth-{test}-{}", std::process::id()) };
+        let started = tmux.run(&["new-session", "-d", "-s", "chat", "-x", "200", "-y", "50", &command]);
+        assert!(started.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&started.stderr));
+        Some(tmux)
+    }
 }
 
 impl Drop for Tmux {
@@ -58,25 +79,13 @@ fn quoted(path: &Path) -> String {
 
 #[test]
 fn chat_in_a_terminal() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("SKIPPED chat_in_a_terminal: tmux is not installed (apt-get install tmux)");
-        return;
-    }
     // The binary pulls the model itself; have it cached first so the test's time is the chat's.
     hearth_hub::model_for_tests(hearth_hub::CI_MODEL).unwrap();
     let workspace = tempfile::tempdir().unwrap();
     std::fs::write(workspace.path().join("notes.txt"), "hello\n").unwrap();
     let state = tempfile::tempdir().unwrap();
-    let command = format!(
-        "env XDG_STATE_HOME={} NO_COLOR=1 {} -m smollm2-135m --mode plan --temp 0 -n 12 --max-steps 1 --no-session -C {}; \
-         echo \"[hearth exited with $?]\"; sleep 60",
-        quoted(state.path()),
-        quoted(Path::new(env!("CARGO_BIN_EXE_hearth"))),
-        quoted(workspace.path()),
-    );
-    let tmux = Tmux { socket: format!("hearth-chat-test-{}", std::process::id()) };
-    let started = tmux.run(&["new-session", "-d", "-s", "chat", "-x", "200", "-y", "50", &command]);
-    assert!(started.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&started.stderr));
+    let args = "-m smollm2-135m --mode plan --temp 0 -n 12 --max-steps 1 --no-session";
+    let Some(tmux) = Tmux::start_chat("chat_in_a_terminal", args, state.path(), workspace.path()) else { return };
 
     let minute = Duration::from_secs(60);
     // Plan mode offers the fewest tools, so the system prompt to prefill is shortest.
@@ -140,24 +149,13 @@ fn chat_in_a_terminal() {
 /// command, runs it once allowed, and shows its output.
 #[test]
 fn approval_prompt_in_a_terminal() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("SKIPPED approval_prompt_in_a_terminal: tmux is not installed (apt-get install tmux)");
-        return;
-    }
     let Some(_) = hearth_hub::model_for_tests("qwen2.5-coder-0.5b").unwrap() else { return };
     let workspace = tempfile::tempdir().unwrap();
     std::fs::write(workspace.path().join("marker-7f3a.txt"), "x\n").unwrap();
     let state = tempfile::tempdir().unwrap();
-    let command = format!(
-        "env XDG_STATE_HOME={} NO_COLOR=1 {} -m qwen2.5-coder-0.5b --mode ask --temp 0 -n 120 --max-steps 1 --no-session -C {}; \
-         echo \"[hearth exited with $?]\"; sleep 60",
-        quoted(state.path()),
-        quoted(Path::new(env!("CARGO_BIN_EXE_hearth"))),
-        quoted(workspace.path()),
-    );
-    let tmux = Tmux { socket: format!("hearth-approval-test-{}", std::process::id()) };
-    let started = tmux.run(&["new-session", "-d", "-s", "chat", "-x", "200", "-y", "50", &command]);
-    assert!(started.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&started.stderr));
+    let args = "-m qwen2.5-coder-0.5b --mode ask --temp 0 -n 120 --max-steps 1 --no-session";
+    let test = "approval_prompt_in_a_terminal";
+    let Some(tmux) = Tmux::start_chat(test, args, state.path(), workspace.path()) else { return };
     let minute = Duration::from_secs(60);
     tmux.wait_for("the prompt", minute, |s| s.contains("ask › "));
 
