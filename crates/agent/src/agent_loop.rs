@@ -285,10 +285,9 @@ impl Agent {
                 self.compact_for(Some(user), true, events, cancel).await?;
             }
             let (text, generated) = self.generate_reply(calls_allowed, events, cancel).await?;
-            let tools = self.grammar_for(self.permissions.mode(), true)?.2.clone();
             // A reply held to text is the answer, even if it quotes something call-like.
             let parsed = if calls_allowed {
-                parse_reply(&text, &tools)
+                parse_reply(&text, &self.grammar_for(self.permissions.mode(), true)?.2)
             } else {
                 ParsedReply { content: text.clone(), ..ParsedReply::default() }
             };
