@@ -46,7 +46,7 @@ pub async fn collect(mut events: UnboundedReceiver<GenerationEvent>, flavor: Fla
             GenerationEvent::Started { .. } => {}
             GenerationEvent::Text(t) => text.push_str(&t),
             GenerationEvent::Finished { reason, usage } => return Ok(Collected { text, reason, usage }),
-            GenerationEvent::Failed(message) => return Err(ApiError::new(flavor, ErrorKind::Internal, message)),
+            GenerationEvent::Failed(f) => return Err(ApiError::new(flavor, f.kind(), f.message)),
         }
     }
     Err(ApiError::new(flavor, ErrorKind::Unavailable, "the engine worker stopped before the reply was complete"))

@@ -6,9 +6,11 @@
 use std::convert::Infallible;
 
 use axum::response::sse::{Event, KeepAlive, Sse};
-use futures_util::{Stream, StreamExt as _};
+use axum::response::{IntoResponse as _, Response};
+use futures_util::StreamExt as _;
 use tokio::sync::mpsc::UnboundedReceiver;
 
+use crate::error::{ApiError, Flavor};
 use crate::worker::GenerationEvent;
 
 /// Turns generation events into one API's server-sent events.
@@ -19,23 +21,36 @@ pub trait EventConverter: Send + 'static {
     fn on_lost(&mut self) -> Vec<Event>;
 }
 
-/// An SSE response streaming `events` through `converter`.
-pub fn sse_response<C: EventConverter>(
-    events: UnboundedReceiver<GenerationEvent>,
+/// An SSE response streaming `events` through `converter`, once the worker has admitted the
+/// request: a request it rejects (a prompt longer than the context, say) is answered with a plain
+/// error status instead of a stream that starts and fails.
+pub async fn sse_response<C: EventConverter>(
+    mut events: UnboundedReceiver<GenerationEvent>,
     converter: C,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let stream = futures_util::stream::unfold(Some((events, converter)), |state| async move {
-        let (mut events, mut converter) = state?;
-        match events.recv().await {
+    flavor: Flavor,
+) -> Result<Response, ApiError> {
+    let first = events.recv().await;
+    if let Some(GenerationEvent::Failed(f)) = &first
+        && f.rejected
+    {
+        return Err(ApiError::new(flavor, f.kind(), f.message.clone()));
+    }
+    let stream = futures_util::stream::unfold(Some((first, events, converter)), |state| async move {
+        let (first, mut events, mut converter) = state?;
+        let next = match first {
+            Some(event) => Some(event),
+            None => events.recv().await,
+        };
+        match next {
             Some(event) => {
                 let (out, done) = converter.on_event(event);
-                Some((out, if done { None } else { Some((events, converter)) }))
+                Some((out, if done { None } else { Some((None, events, converter)) }))
             }
             None => Some((converter.on_lost(), None)),
         }
     })
-    .flat_map(|out| futures_util::stream::iter(out.into_iter().map(Ok)));
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    .flat_map(|out| futures_util::stream::iter(out.into_iter().map(Ok::<_, Infallible>)));
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
 }
 
 /// An SSE event whose data is `value` as JSON.

@@ -328,11 +328,16 @@ async fn a_full_kv_cache_pauses_requests_which_then_finish_as_if_alone() {
     eprintln!("{preemptions} pauses");
     assert!(preemptions >= 1, "some requests were paused");
     assert_eq!(metrics.requests_failed.load(Ordering::SeqCst), 0);
-    // A prompt larger than the whole budget is refused, naming the budget.
+    // A prompt larger than the whole budget is the client's problem (400), naming the budget,
+    // and a streaming request gets the same status instead of a stream that starts and fails.
     let (status, reply) = send(&small, post("/v1/completions", body(&"word ".repeat(300)))).await;
-    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{reply}");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
     let message = reply["error"]["message"].as_str().unwrap();
     assert!(message.contains("whole KV budget of 5.") && message.contains("--kv-memory-mb"), "{message}");
+    let streamed = json!({"prompt": "word ".repeat(300), "max_tokens": 10, "stream": true}).to_string();
+    let (status, reply) = send(&small, post("/v1/completions", streamed)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    assert_eq!(reply["error"]["type"], "invalid_request_error");
 }
 
 async fn wait_for(mut condition: impl FnMut() -> bool) {

@@ -70,7 +70,7 @@ async fn respond(state: AppState, body: Result<Bytes, BytesRejection>) -> Result
     let id = new_id("msg_");
     if req.stream {
         let converter = stream::MessageStream::new(id, state.model.id.clone(), prompt);
-        return Ok(sse_response(events, converter).into_response());
+        return sse_response(events, converter, FLAVOR).await;
     }
     let done = collect(events, FLAVOR).await?;
     let (content, stop_reason, stop_sequence) = reply_blocks(&prompt, &done.text, &done.reason);

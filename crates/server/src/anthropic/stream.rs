@@ -146,8 +146,9 @@ impl EventConverter for MessageStream {
                 out.push(Self::event("message_stop", json!({"type": "message_stop"})));
                 return (out, true);
             }
-            GenerationEvent::Failed(message) => {
-                out.push(Self::error(message, ErrorKind::Internal));
+            GenerationEvent::Failed(f) => {
+                let kind = f.kind();
+                out.push(Self::error(f.message, kind));
                 return (out, true);
             }
         }

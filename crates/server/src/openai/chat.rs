@@ -82,7 +82,7 @@ async fn respond(state: AppState, body: Result<Bytes, BytesRejection>) -> Result
             calls: 0,
             include_usage,
         };
-        return Ok(sse_response(events, converter).into_response());
+        return sse_response(events, converter, FLAVOR).await;
     }
     let done = collect(events, FLAVOR).await?;
     let text = format!("{}{}", prompt.reply_prefix, done.text);
@@ -286,8 +286,8 @@ impl EventConverter for ChatStream {
                 out.push(Event::default().data("[DONE]"));
                 return (out, true);
             }
-            GenerationEvent::Failed(message) => {
-                out.push(json_event(&ApiError::new(FLAVOR, ErrorKind::Internal, message).body()));
+            GenerationEvent::Failed(f) => {
+                out.push(json_event(&ApiError::new(FLAVOR, f.kind(), f.message).body()));
                 out.push(Event::default().data("[DONE]"));
                 return (out, true);
             }

@@ -85,7 +85,7 @@ async fn respond(state: AppState, body: Result<Bytes, BytesRejection>) -> Result
     };
     if req.stream {
         let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
-        return Ok(sse_response(events, CompletionStream { shell, include_usage }).into_response());
+        return sse_response(events, CompletionStream { shell, include_usage }, FLAVOR).await;
     }
     let done = collect(events, FLAVOR).await?;
     let choice = CompletionChoice {
@@ -123,8 +123,8 @@ impl EventConverter for CompletionStream {
                 out.push(Event::default().data("[DONE]"));
                 (out, true)
             }
-            GenerationEvent::Failed(message) => {
-                let e = ApiError::new(FLAVOR, ErrorKind::Internal, message);
+            GenerationEvent::Failed(f) => {
+                let e = ApiError::new(FLAVOR, f.kind(), f.message);
                 (vec![json_event(&e.body()), Event::default().data("[DONE]")], true)
             }
         }

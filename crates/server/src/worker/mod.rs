@@ -25,6 +25,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::config::WorkerConfig;
 use crate::constraint::TokenConstraint;
+use crate::error::ErrorKind;
 use crate::metrics::Metrics;
 
 /// What the worker needs to run a model.
@@ -95,8 +96,24 @@ pub enum GenerationEvent {
         /// Token counts.
         usage: Usage,
     },
-    /// Generation failed; the message says why.
-    Failed(String),
+    /// Generation failed or the request could not start.
+    Failed(Failure),
+}
+
+/// Why a request ended without a reply, and whose fault it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The request cannot be served as asked (answered 400) rather than the engine failing (500).
+    pub rejected: bool,
+    /// What went wrong, for the client.
+    pub message: String,
+}
+
+impl Failure {
+    /// The status kind a client is answered with.
+    pub fn kind(&self) -> ErrorKind {
+        if self.rejected { ErrorKind::InvalidRequest } else { ErrorKind::Internal }
+    }
 }
 
 /// Why a request was not queued.

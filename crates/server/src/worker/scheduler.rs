@@ -148,7 +148,7 @@ fn step<'t>(
         Err(EngineError::Kv(KvError::BudgetTooSmall { budget_bytes, tokens, needed_bytes })) => {
             // The one sequence left does not fit in the pool on its own.
             if let Some(seq) = active.pop() {
-                seq.fail(budget_message(budget_bytes, tokens, needed_bytes));
+                seq.reject(budget_message(budget_bytes, tokens, needed_bytes));
                 metrics.requests_failed.fetch_add(1, Ordering::Relaxed);
             }
             return;

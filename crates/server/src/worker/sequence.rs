@@ -10,7 +10,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::constraint::TokenConstraint;
 use crate::worker::stop::StopMatcher;
-use crate::worker::{FinishReason, GenerationEvent, Job, Usage};
+use crate::worker::{Failure, FinishReason, GenerationEvent, Job, Usage};
 
 /// Where a sequence stands after a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +52,7 @@ impl<'t> Sequence<'t> {
     pub(crate) fn admit(job: Job, pool: &KvPool, tokenizer: &'t Tokenizer, context_limit: usize) -> Option<Self> {
         let Job { request, events } = job;
         let fail = |message: String| {
-            let _ = events.send(GenerationEvent::Failed(message));
+            let _ = events.send(GenerationEvent::Failed(Failure { rejected: true, message }));
             None
         };
         if request.prompt.is_empty() {
@@ -196,9 +196,14 @@ impl<'t> Sequence<'t> {
         Outcome::Finished
     }
 
-    /// Ends the sequence with an error its client is told.
+    /// Ends the sequence with an engine error its client is told.
     pub(crate) fn fail(&self, message: String) {
-        let _ = self.events.send(GenerationEvent::Failed(message));
+        let _ = self.events.send(GenerationEvent::Failed(Failure { rejected: false, message }));
+    }
+
+    /// Ends the sequence because the request itself cannot be served (it outgrew the KV budget).
+    pub(crate) fn reject(&self, message: String) {
+        let _ = self.events.send(GenerationEvent::Failed(Failure { rejected: true, message }));
     }
 }
 
