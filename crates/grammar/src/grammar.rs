@@ -210,7 +210,9 @@ pub(crate) fn with_layout(schema: &Value) -> Value {
 
 /// `schema` with `"additionalProperties": false` on every object schema that says nothing about
 /// extra properties: a call's arguments are the ones its tool declares (as in OpenAI's strict
-/// mode), where plain JSON schema would let a model invent more.
+/// mode), where plain JSON schema would let a model invent more. Integers without bounds get the
+/// 64-bit range, which is all a tool can read anyway: unbounded, a model that starts repeating a
+/// digit (`"end_line": 1000000000…`) never ends the number, and its call never ends.
 pub fn strict(schema: &Value) -> Value {
     let Value::Object(obj) = schema else { return schema.clone() };
     let mut out = serde_json::Map::with_capacity(obj.len() + 1);
@@ -237,6 +239,14 @@ pub fn strict(schema: &Value) -> Value {
         ["additionalProperties", "patternProperties", "unevaluatedProperties"].iter().any(|k| obj.contains_key(*k));
     if is_object && !open_ended {
         out.insert("additionalProperties".into(), Value::Bool(false));
+    }
+    if obj.get("type").and_then(Value::as_str) == Some("integer") {
+        if !obj.contains_key("maximum") && !obj.contains_key("exclusiveMaximum") {
+            out.insert("maximum".into(), Value::from(i64::MAX));
+        }
+        if !obj.contains_key("minimum") && !obj.contains_key("exclusiveMinimum") {
+            out.insert("minimum".into(), Value::from(i64::MIN));
+        }
     }
     Value::Object(out)
 }

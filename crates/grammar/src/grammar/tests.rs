@@ -191,6 +191,18 @@ fn strict_schemas_refuse_undeclared_arguments() {
 }
 
 #[test]
+fn integers_end_within_the_64_bit_range() {
+    let g = compiled(ToolCallFormat::Qwen, ToolChoice::Required);
+    let tok = tokenizer();
+    let with_start = |n: &str| READ.replace("\"src/main.rs\"", &format!("\"src/main.rs\", \"start_line\": {n}"));
+    assert!(accepts(&tok, &g, &with_start("9223372036854775807")));
+    assert!(!accepts(&tok, &g, &with_start("10000000000000000000")));
+    // Bounds a schema gives are kept.
+    let bounded = strict(&json!({"type": "integer", "minimum": 1}));
+    assert_eq!(bounded, json!({"type": "integer", "minimum": 1, "maximum": i64::MAX}));
+}
+
+#[test]
 fn json_schema_replies_follow_the_schema() {
     let env = GrammarEnv::new(&tokenizer()).unwrap();
     let tok = tokenizer();
