@@ -22,6 +22,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::cancel::CancelFlag;
 use crate::conversation::{Conversation, ConversationError, Mark};
+use crate::file_listing::{LISTED_FILES, with_file_listing};
 use crate::permissions::{Approver, Mode, Permissions};
 use crate::protocol::{Event, TokenUsage};
 use crate::runtime::ModelRuntime;
@@ -258,7 +259,12 @@ impl Agent {
         }
         self.record(Event::UserMessage { text: user.to_string() })?;
         self.turn_marks.push(self.conversation.mark());
-        self.conversation.push_user(user)?;
+        if self.conversation.messages().iter().any(|m| m.role == "user") {
+            self.conversation.push_user(user)?;
+        } else {
+            let listed = with_file_listing(self.ctx.workspace.root(), user, LISTED_FILES);
+            self.conversation.push_user(&listed)?;
+        }
         let result = self.run_steps(user, events, cancel).await;
         if let Err(e) = self.checkpoint() {
             let _ = events.send(AgentEvent::Notice(e.to_string()));

@@ -14,6 +14,7 @@ pub mod checkpoint;
 pub mod compaction;
 pub mod config;
 pub mod conversation;
+pub mod file_listing;
 pub mod memory;
 pub mod permissions;
 pub mod prefix_cache;

@@ -14,7 +14,7 @@ mod registry;
 mod shell;
 mod task;
 mod todo;
-mod walk;
+pub(crate) mod walk;
 mod write;
 
 use std::sync::{Arc, Mutex};
