@@ -248,13 +248,14 @@ impl Permissions {
         if pre_approved { Decision::Allow } else { Decision::Ask }
     }
 
-    /// Decides, asking `approver` when needed; `Ok` means the call may run.
-    pub async fn authorize(&self, request: &ActionRequest, approver: &dyn Approver) -> Result<(), PermissionError> {
+    /// Decides, asking `approver` when needed; `Ok` means the call may run, `Ok(true)` that a
+    /// person approved it.
+    pub async fn authorize(&self, request: &ActionRequest, approver: &dyn Approver) -> Result<bool, PermissionError> {
         match self.decide(request) {
-            Decision::Allow => Ok(()),
+            Decision::Allow => Ok(false),
             Decision::Deny(reason) => Err(PermissionError::Refused(reason)),
             Decision::Ask => match approver.approve(request).await {
-                Approval::Approve => Ok(()),
+                Approval::Approve => Ok(true),
                 Approval::ApproveAlways => {
                     let mut granted = self.granted.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                     match (&request.command, request.effect) {
@@ -264,7 +265,7 @@ impl Permissions {
                         (_, Effect::Edit) => granted.all_edits = true,
                         _ => {}
                     }
-                    Ok(())
+                    Ok(true)
                 }
                 Approval::Deny(reason) => {
                     Err(PermissionError::DeniedByUser { summary: request.summary.clone(), reason })

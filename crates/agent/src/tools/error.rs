@@ -51,6 +51,20 @@ pub enum ToolError {
     )]
     NotReadYet(String),
 
+    /// `write` would delete lines of an existing file; repeating the call confirms it.
+    #[error(
+        "write would delete {count} line(s) of '{path}', such as `{example}`. To add to a file, write its whole new \
+         content (the lines to keep as well) or use edit. If deleting them is intended, repeat this call"
+    )]
+    WouldDeleteLines {
+        /// The file.
+        path: String,
+        /// Lines of the file missing from the new content.
+        count: usize,
+        /// The first of them.
+        example: String,
+    },
+
     /// The file does not exist.
     #[error("'{0}' does not exist; use glob to find files")]
     NotFound(String),

@@ -96,7 +96,10 @@ impl ToolRegistry {
             other => other,
         };
         let request = tool.describe(&args, ctx)?;
-        permissions.authorize(&request, approver).await?;
+        if permissions.authorize(&request, approver).await? {
+            let approved = ToolContext { approved_by_user: true, ..ctx.clone() };
+            return tool.run(args, &approved).await;
+        }
         tool.run(args, ctx).await
     }
 }

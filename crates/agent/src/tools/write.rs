@@ -73,6 +73,19 @@ impl Tool for WriteTool {
         if path.is_file() && !ctx.has_seen(&path) {
             return Err(ToolError::NotReadYet(shown));
         }
+        if let Some(before) = existing_text(&path, &args.path)? {
+            let deleted = deleted_lines(&before, &args.content);
+            if let Some(first) = deleted.first()
+                && !ctx.approved_by_user
+                && !ctx.overwrite_confirmed(&path, &args.content)
+            {
+                return Err(ToolError::WouldDeleteLines {
+                    path: shown,
+                    count: deleted.len(),
+                    example: first.trim().to_string(),
+                });
+            }
+        }
         let seen = path.clone();
         let out = blocking(move || write_file(&path, shown, args)).await?;
         ctx.mark_seen(&seen);
@@ -100,6 +113,23 @@ fn write_file(path: &Path, shown: String, args: WriteArgs) -> Result<ToolOutput,
         diff,
         todos: None,
     })
+}
+
+/// The non-blank lines of `before` that `after` no longer has (each line counted as often as it
+/// occurs).
+fn deleted_lines<'a>(before: &'a str, after: &str) -> Vec<&'a str> {
+    let mut kept: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for line in after.lines() {
+        *kept.entry(line.trim_end()).or_default() += 1;
+    }
+    let mut deleted = Vec::new();
+    for line in before.lines().filter(|l| !l.trim().is_empty()) {
+        match kept.get_mut(line.trim_end()) {
+            Some(n) if *n > 0 => *n -= 1,
+            _ => deleted.push(line),
+        }
+    }
+    deleted
 }
 
 /// The current text of `path`, `None` if it does not exist; refuses directories and files that

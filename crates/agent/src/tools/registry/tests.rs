@@ -80,6 +80,17 @@ async fn ask_mode_runs_approved_calls_and_not_denied_ones() {
         .unwrap();
     assert_eq!(out.changes.len(), 1);
     assert_eq!(ws.read("a.txt"), "x");
+    // The person saw the diff: an approved rewrite that deletes lines runs at once, where an
+    // unattended one is refused the first time.
+    let rewrite = json!({"path": "a.txt", "content": "y"});
+    registry.call("write", rewrite.clone(), &ws.ctx, &ask, &Always(Approval::Approve)).await.unwrap();
+    assert_eq!(ws.read("a.txt"), "y");
+    let auto = permissions(Mode::FullAuto);
+    let again = json!({"path": "a.txt", "content": "z"});
+    let err = registry.call("write", again.clone(), &ws.ctx, &auto, &Always(Approval::Approve)).await.unwrap_err();
+    assert!(matches!(err, ToolError::WouldDeleteLines { .. }), "{err}");
+    registry.call("write", again, &ws.ctx, &auto, &Always(Approval::Approve)).await.unwrap();
+    assert_eq!(ws.read("a.txt"), "z");
 }
 
 #[tokio::test]

@@ -27,6 +27,10 @@ async fn overwrites_and_keeps_the_old_content_for_undo() {
     assert!(err.to_string().contains("read it first"), "{err}");
     assert_eq!(ws.read("f.txt"), "old\n");
     ws.run(&crate::tools::read::ReadTool, json!({"path": "f.txt"})).await.unwrap();
+    // Deleting lines needs the call twice: the first is refused, naming a line it would lose.
+    let err = ws.run(&WriteTool, json!({"path": "f.txt", "content": "new\n"})).await.unwrap_err();
+    assert!(matches!(&err, ToolError::WouldDeleteLines { count: 1, example, .. } if example == "old"), "{err}");
+    assert_eq!(ws.read("f.txt"), "old\n");
     let out = ws.run(&WriteTool, json!({"path": "f.txt", "content": "new\n"})).await.unwrap();
     assert_eq!(out.text, "Overwrote f.txt (1 lines)");
     assert_eq!(ws.read("f.txt"), "new\n");
@@ -57,4 +61,19 @@ fn describe_previews_the_change() {
     assert!(request.preview.unwrap().contains("+new"));
     let request = WriteTool.describe(&json!({"path": "g.txt", "content": "a\nb\n"}), &ws.ctx).unwrap();
     assert_eq!(request.summary, "create g.txt (2 lines)");
+}
+
+#[tokio::test]
+async fn a_rewrite_that_keeps_every_line_goes_through_at_once() {
+    let ws = TestWorkspace::new();
+    ws.write("calc.py", "def add(a, b):\n    return a + b\n");
+    ws.run(&crate::tools::read::ReadTool, json!({"path": "calc.py"})).await.unwrap();
+    let grown = "def add(a, b):\n    return a + b\n\n\ndef multiply(a, b):\n    return a * b\n";
+    ws.run(&WriteTool, json!({"path": "calc.py", "content": grown})).await.unwrap();
+    assert_eq!(ws.read("calc.py"), grown);
+    // Replacing the file with the new function alone is refused once.
+    let only_new = "def multiply(a, b):\n    return a * b\n";
+    let err = ws.run(&WriteTool, json!({"path": "calc.py", "content": only_new})).await.unwrap_err();
+    assert!(err.to_string().contains("delete 2 line(s) of 'calc.py', such as `def add(a, b):`"), "{err}");
+    assert_eq!(ws.read("calc.py"), grown);
 }
