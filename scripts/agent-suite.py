@@ -6,7 +6,7 @@ Prints, per task, whether the checker passed, the wall time, the model calls, an
 tokens computed versus reused from the KV cache; then the success rate and totals.
 
     scripts/agent-suite.py [--hearth target/release/hearth] [-m qwen2.5-coder-1.5b] [-t 2]
-                           [--only NAME,...] [--json results.json]
+                           [--only NAME,...] [--json results.json] [--transcripts DIR]
 """
 import argparse
 import json
@@ -150,6 +150,10 @@ def run_task(task, args):
     except subprocess.TimeoutExpired as e:
         stdout, error = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or ""), "timeout"
     wall = time.time() - start
+    if args.transcripts:
+        os.makedirs(args.transcripts, exist_ok=True)
+        with open(os.path.join(args.transcripts, f"{task['name']}.jsonl"), "w") as f:
+            f.write(stdout)
     events = []
     for line in stdout.splitlines():
         try:
@@ -184,6 +188,7 @@ def main():
     p.add_argument("--timeout", type=int, default=900)
     p.add_argument("--only")
     p.add_argument("--json")
+    p.add_argument("--transcripts", help="directory to keep each task's `hearth exec --json` events in")
     args = p.parse_args()
     tasks = [t for t in TASKS if not args.only or t["name"] in args.only.split(",")]
     results = []
