@@ -9,7 +9,7 @@
 # CUDA_COMPUTE_CAP  GPU generation the kernels are compiled for (default 80: PTX for compute_80
 #                   is JIT-compiled by the driver on every newer GPU; 90 for H100/H200 code)
 #
-# Only the build needs this. Running on a GPU needs the NVIDIA driver (libcuda.so.1) and the
+# Only the build needs this. Running on a GPU needs the NVIDIA driver (libcuda.so.1, r580+) and the
 # CUDA 13 runtime libraries on the loader path; `lib` here has the latter.
 set -euo pipefail
 
