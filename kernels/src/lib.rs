@@ -5,6 +5,7 @@
 
 mod activation;
 mod cpu;
+pub mod cuda;
 mod error;
 mod matmul;
 mod quant;

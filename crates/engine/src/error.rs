@@ -23,8 +23,8 @@ pub enum EngineError {
     TokenOutOfRange { id: u32, vocab: usize },
     #[error("the context is full: {needed} tokens needed, the model's context holds {limit}")]
     ContextFull { needed: usize, limit: usize },
-    #[error("device {0} is not supported by this build for quantized weights yet")]
-    UnsupportedDevice(String),
+    #[error("device {device} cannot run this: {missing}")]
+    UnsupportedDevice { device: String, missing: &'static str },
     #[error("token constraint failed: {0}")]
     Constraint(String),
     #[error("empty input: at least one token is needed")]

@@ -3,6 +3,8 @@
 pub mod batch_engine;
 pub mod chat_template;
 pub mod constraint;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod error;
 pub mod generate;
 pub mod gguf;

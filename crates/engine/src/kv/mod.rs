@@ -5,7 +5,7 @@
 //! tree over token ids lets sequences share the blocks of a common prefix, and copy-on-write
 //! makes forks and rewinds cheap. See `ARCHITECTURE.md` for the map of the submodules.
 
-mod attention;
+pub(crate) mod attention;
 pub mod error;
 pub mod layout;
 pub mod persist;

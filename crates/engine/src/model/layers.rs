@@ -23,6 +23,45 @@ struct QMatMul {
     n_out: usize,
     k_in: usize,
     name: String,
+    /// The same bytes in device memory, for a layer loaded on a CUDA device.
+    #[cfg(feature = "cuda")]
+    device_weights: Option<crate::cuda::DeviceWeights>,
+}
+
+impl QMatMul {
+    /// The matmul of `bytes`, with its weights uploaded when `device` is a GPU.
+    fn new(
+        bytes: TensorBytes,
+        ggml_type: GgmlType,
+        n_out: usize,
+        k_in: usize,
+        name: String,
+        device: &Device,
+    ) -> Result<Self> {
+        match device {
+            Device::Cpu => {}
+            #[cfg(feature = "cuda")]
+            Device::Cuda(cuda) => {
+                let device_weights = Some(crate::cuda::DeviceWeights::upload(cuda, bytes.bytes())?);
+                return Ok(Self { bytes, ggml_type, n_out, k_in, name, device_weights });
+            }
+            _ => {
+                return Err(EngineError::UnsupportedDevice {
+                    device: format!("{device:?}"),
+                    missing: "quantized matmuls run on the CPU, and on CUDA in builds with the `cuda` feature",
+                });
+            }
+        }
+        Ok(Self {
+            bytes,
+            ggml_type,
+            n_out,
+            k_in,
+            name,
+            #[cfg(feature = "cuda")]
+            device_weights: None,
+        })
+    }
 }
 
 impl QLinear {
@@ -42,8 +81,7 @@ impl QLinear {
                 info.dims
             )));
         }
-        let op =
-            QMatMul { bytes: gguf.tensor_bytes(name)?, ggml_type: info.ggml_type, n_out, k_in, name: name.to_string() };
+        let op = QMatMul::new(gguf.tensor_bytes(name)?, info.ggml_type, n_out, k_in, name.to_string(), device)?;
         let bias = if with_bias {
             let bias_name = name.strip_suffix(".weight").map(|s| format!("{s}.bias")).unwrap_or_default();
             Some(load_vector(gguf, &bias_name, n_out, device)?)
@@ -102,6 +140,21 @@ impl CustomOp1 for QMatMul {
         }
         Ok((CpuStorage::F32(y), Shape::from(out_dims)))
     }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        storage: &candle_core::CudaStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let weights = self.device_weights.as_ref().ok_or_else(|| {
+            candle_core::Error::Msg(format!(
+                "{}: the weights were loaded for the CPU, the input is on a GPU",
+                self.name
+            ))
+        })?;
+        crate::cuda::qmatmul(weights, self.ggml_type, self.n_out, self.k_in, storage, layout, &self.name)
+    }
 }
 
 /// Token embeddings, dequantized row by row from the mapped table.
@@ -150,18 +203,11 @@ impl Embedding {
         Ok(Tensor::from_vec(out, (tokens.len(), self.n_embd), device)?)
     }
 
-    /// The same table used as the output projection (tied embeddings).
-    pub fn as_linear(&self) -> QLinear {
-        QLinear {
-            op: QMatMul {
-                bytes: self.bytes.clone(),
-                ggml_type: self.ggml_type,
-                n_out: self.vocab,
-                k_in: self.n_embd,
-                name: "token_embd.weight (tied output)".to_string(),
-            },
-            bias: None,
-        }
+    /// The same table used as the output projection (tied embeddings), on `device`.
+    pub fn as_linear(&self, device: &Device) -> Result<QLinear> {
+        let name = "token_embd.weight (tied output)".to_string();
+        let op = QMatMul::new(self.bytes.clone(), self.ggml_type, self.vocab, self.n_embd, name, device)?;
+        Ok(QLinear { op, bias: None })
     }
 }
 

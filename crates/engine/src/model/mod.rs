@@ -53,9 +53,18 @@ pub struct Model {
 
 impl Model {
     /// Builds the model in `gguf` on `device`. Weights are read in place from the file's map.
+    ///
+    /// Only the CPU runs a whole model. On CUDA the quantized matmuls, norms and paged attention
+    /// kernels exist (`crate::cuda`), but the paged KV cache lives in host memory, so a model on
+    /// a GPU is refused rather than run with a round trip to the host at every layer.
     pub fn load(gguf: &GgufFile, device: &Device) -> Result<Self> {
         if !device.is_cpu() {
-            return Err(EngineError::UnsupportedDevice(format!("{device:?}")));
+            let missing = if device.is_cuda() {
+                "the paged KV cache has no device-memory implementation yet (its CUDA kernels exist, the block store does not)"
+            } else {
+                "models run on the CPU; CUDA kernels exist for matmuls and attention but not yet a device KV cache"
+            };
+            return Err(EngineError::UnsupportedDevice { device: format!("{device:?}"), missing });
         }
         let config = ModelConfig::from_gguf(gguf)?;
         let decoder = match config.architecture {
