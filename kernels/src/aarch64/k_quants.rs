@@ -42,15 +42,37 @@ struct K4Scales {
 fn k4_scales(b: &[u8]) -> K4Scales {
     let scales_mins = k4_scales_mins(&b[4..16]);
     let dmin = f16_le(b[2], b[3]);
-    let (_, mins) = scales_mins.split_at(8);
-    let mins = match mins.first_chunk::<8>() {
-        // SAFETY: the array is exactly 8 bytes.
-        Some(m) => vmovl_u8(unsafe { vld1_u8(m.as_ptr()) }),
-        None => vdupq_n_u16(0),
-    };
-    let widen = |m: uint32x4_t| vmulq_n_f32(vcvtq_f32_u32(m), dmin);
-    let weighted_mins = [widen(vmovl_u16(vget_low_u16(mins))), widen(vmovl_high_u16(mins))];
+    // SAFETY: `scales_mins` is 16 bytes; the mins are bytes 8..16.
+    let mins = vmovl_u8(unsafe { vld1_u8(scales_mins.as_ptr().add(8)) });
+    let weighted_mins = [
+        vmulq_n_f32(vcvtq_f32_u32(vmovl_u16(vget_low_u16(mins))), dmin),
+        vmulq_n_f32(vcvtq_f32_u32(vmovl_high_u16(mins)), dmin),
+    ];
     K4Scales { scales_mins, d: f16_le(b[0], b[1]), weighted_mins }
+}
+
+/// The signed quants of sub-blocks 2c (low nibbles) and 2c + 1 (high nibbles) of a Q4_K or Q5_K
+/// block, where chunk c is the 32 bytes at `b[qs_at + 32c..]`.
+#[inline]
+#[target_feature(enable = "neon,dotprod")]
+fn k4_chunk<const BYTES: usize>(b: &[u8; BYTES], c: usize) -> [[int8x16_t; 2]; 2] {
+    let five = BYTES == Q5K_BYTES;
+    let qs_at = if five { 48 } else { 16 };
+    let low = vdupq_n_u8(0x0F);
+    let [b0, b1] = load32(b, qs_at + 32 * c);
+    let (mut lo, mut hi) = ([vandq_u8(b0, low), vandq_u8(b1, low)], [vshrq_n_u8::<4>(b0), vshrq_n_u8::<4>(b1)]);
+    if five {
+        // Bits 2c and 2c + 1 of each qh byte are bit 4 of the low and high quants.
+        let [qh0, qh1] = load32(b, 16);
+        let shift = vdupq_n_s8(-2 * c as i8);
+        let qh = [vshlq_u8(qh0, shift), vshlq_u8(qh1, shift)];
+        for h in 0..2 {
+            lo[h] = vorrq_u8(lo[h], vshlq_n_u8::<4>(vandq_u8(qh[h], vdupq_n_u8(1))));
+            hi[h] = vorrq_u8(hi[h], vshlq_n_u8::<3>(vandq_u8(qh[h], vdupq_n_u8(2))));
+        }
+    }
+    let signed = |[a, b]: [uint8x16_t; 2]| [vreinterpretq_s8_u8(a), vreinterpretq_s8_u8(b)];
+    [signed(lo), signed(hi)]
 }
 
 /// Q4_K (`BYTES` 144) or Q5_K (`BYTES` 176) weight rows against activation rows: `out[i][j]` is
@@ -59,40 +81,43 @@ fn k4_scales(b: &[u8]) -> K4Scales {
 #[target_feature(enable = "neon,dotprod")]
 pub(super) fn tile_k4<const BYTES: usize, const NR: usize, const MR: usize>(
     rows: [&[u8]; NR],
-    acts: [&[Q8KBlock]; MR],
+    mut acts: [&[Q8KBlock]; MR],
 ) -> [[f32; NR]; MR] {
-    let five = BYTES == Q5K_BYTES;
-    let qs_at = if five { 48 } else { 16 };
-    let low = vdupq_n_u8(0x0F);
-    let rows = rows.map(|r| r.as_chunks::<BYTES>().0);
-    let count = common_blocks(&rows, &acts);
-    let (rows, acts) = (rows.map(|r| &r[..count]), acts.map(|a| &a[..count]));
+    let mut blocks: [&[[u8; BYTES]]; NR] = [&[]; NR];
+    for j in 0..NR {
+        blocks[j] = rows[j].as_chunks::<BYTES>().0;
+    }
+    let count = common_blocks(&blocks, &acts);
+    // Every row cut to `count` blocks, so indexing them below needs no bounds checks.
+    for row in &mut blocks {
+        *row = &row[..count];
+    }
+    for row in &mut acts {
+        *row = &row[..count];
+    }
+    // Every row cut to `count` blocks, so indexing them below needs no bounds checks.
+    for row in &mut blocks {
+        *row = &row[..count];
+    }
+    for row in &mut acts {
+        *row = &row[..count];
+    }
     let mut acc = [[vdupq_n_f32(0.0); NR]; MR];
+    let zero_scales = K4Scales { scales_mins: [0; 16], d: 0.0, weighted_mins: [vdupq_n_f32(0.0); 2] };
+    let mut scales = [zero_scales; NR];
+    let mut quants = [[[vdupq_n_s8(0); 2]; 2]; NR];
     for i in 0..count {
-        let blocks: [&[u8; BYTES]; NR] = std::array::from_fn(|j| &rows[j][i]);
-        let scales = blocks.map(|b| k4_scales(b));
+        for j in 0..NR {
+            scales[j] = k4_scales(&blocks[j][i]);
+        }
         let mut sums = [[vdupq_n_s32(0); NR]; MR];
         for c in 0..4 {
-            // Chunk c holds sub-block 2c in the low nibbles and 2c + 1 in the high ones.
-            let quants: [[[int8x16_t; 2]; 2]; NR] = std::array::from_fn(|j| {
-                let bits = load32(blocks[j], qs_at + 32 * c);
-                let mut lo = bits.map(|v| vandq_u8(v, low));
-                let mut hi = bits.map(|v| vshrq_n_u8::<4>(v));
-                if five {
-                    // Bits 2c and 2c + 1 of each qh byte are bit 4 of the low and high quants.
-                    let shift = vdupq_n_s8(-2 * c as i8);
-                    let qh = load32(blocks[j], 16).map(|v| vshlq_u8(v, shift));
-                    for h in 0..2 {
-                        lo[h] = vorrq_u8(lo[h], vshlq_n_u8::<4>(vandq_u8(qh[h], vdupq_n_u8(1))));
-                        hi[h] = vorrq_u8(hi[h], vshlq_n_u8::<3>(vandq_u8(qh[h], vdupq_n_u8(2))));
-                    }
-                }
-                [lo.map(|v| vreinterpretq_s8_u8(v)), hi.map(|v| vreinterpretq_s8_u8(v))]
-            });
-            for (r, act_rows) in acts.iter().enumerate() {
-                let a = &act_rows[i];
-                let y_lo = act_group(a, 2 * c);
-                let y_hi = act_group(a, 2 * c + 1);
+            for j in 0..NR {
+                quants[j] = k4_chunk(&blocks[j][i], c);
+            }
+            for r in 0..MR {
+                let a = &acts[r][i];
+                let (y_lo, y_hi) = (act_group(a, 2 * c), act_group(a, 2 * c + 1));
                 for j in 0..NR {
                     let sm = &scales[j].scales_mins;
                     let p_lo = sdot32(quants[j][0], y_lo);
@@ -102,18 +127,18 @@ pub(super) fn tile_k4<const BYTES: usize, const NR: usize, const MR: usize>(
                 }
             }
         }
-        for (r, act_rows) in acts.iter().enumerate() {
-            let a = &act_rows[i];
+        for r in 0..MR {
+            let a = &acts[r][i];
             let scaled_sums = load_f32x8(&a.scaled_sums_32);
             for j in 0..NR {
                 let s = &scales[j];
-                let mut v = vfmaq_n_f32(acc[r][j], vcvtq_f32_s32(sums[r][j]), s.d * a.d);
-                v = vfmsq_f32(v, s.weighted_mins[0], scaled_sums[0]);
+                let v = vfmaq_n_f32(acc[r][j], vcvtq_f32_s32(sums[r][j]), s.d * a.d);
+                let v = vfmsq_f32(v, s.weighted_mins[0], scaled_sums[0]);
                 acc[r][j] = vfmsq_f32(v, s.weighted_mins[1], scaled_sums[1]);
             }
         }
     }
-    acc.map(|row| row.map(|v| vaddvq_f32(v)))
+    horizontal_sums(acc)
 }
 
 /// The 16 signed Q6_K quants of quarter `T` (0..4) of a 128-element half, from the low-bit bytes
@@ -132,30 +157,33 @@ fn q6k_quarter<const T: usize>(ql: uint8x16_t, qh: uint8x16_t) -> int8x16_t {
     vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(low, high)), vdupq_n_s8(32))
 }
 
-/// Adds quarter `T` of half `n` of every weight block to `sums`, each sixteen quants' partial sums
-/// times their scale.
+/// Adds quarter `T` of half `n` of block `i` of every weight row to `sums`, each sixteen quants'
+/// partial sums times their scale.
 #[inline]
 #[target_feature(enable = "neon,dotprod")]
 fn q6k_quarter_sums<const T: usize, const NR: usize, const MR: usize>(
-    blocks: &[&[u8; Q6K_BYTES]; NR],
-    acts: &[&Q8KBlock; MR],
+    blocks: &[&[[u8; Q6K_BYTES]]; NR],
+    acts: &[&[Q8KBlock]; MR],
+    i: usize,
     n: usize,
     sums: &mut [[int32x4_t; NR]; MR],
 ) {
-    let quants: [[int8x16_t; 2]; NR] = std::array::from_fn(|j| {
-        let ql = load32(blocks[j], 64 * n + 32 * (T % 2));
-        let qh = load32(blocks[j], 128 + 32 * n);
-        [q6k_quarter::<T>(ql[0], qh[0]), q6k_quarter::<T>(ql[1], qh[1])]
-    });
+    let mut quants = [[vdupq_n_s8(0); 2]; NR];
+    for j in 0..NR {
+        let b = &blocks[j][i];
+        let ql = load32(b, 64 * n + 32 * (T % 2));
+        let qh = load32(b, 128 + 32 * n);
+        quants[j] = [q6k_quarter::<T>(ql[0], qh[0]), q6k_quarter::<T>(ql[1], qh[1])];
+    }
     let sub = 8 * n + 2 * T;
-    for (r, a) in acts.iter().enumerate() {
-        let y = act_group(a, 4 * n + T);
+    for r in 0..MR {
+        let y = act_group(&acts[r][i], 4 * n + T);
         for j in 0..NR {
-            let scale = |s: usize| i32::from(blocks[j][192 + s] as i8);
+            let scales = bytes_at::<16>(&blocks[j][i], 192);
             let p_lo = sdot(vdupq_n_s32(0), quants[j][0], y[0]);
             let p_hi = sdot(vdupq_n_s32(0), quants[j][1], y[1]);
-            sums[r][j] = vmlaq_n_s32(sums[r][j], p_lo, scale(sub));
-            sums[r][j] = vmlaq_n_s32(sums[r][j], p_hi, scale(sub + 1));
+            sums[r][j] = vmlaq_n_s32(sums[r][j], p_lo, i32::from(scales[sub] as i8));
+            sums[r][j] = vmlaq_n_s32(sums[r][j], p_hi, i32::from(scales[sub + 1] as i8));
         }
     }
 }
@@ -165,30 +193,58 @@ fn q6k_quarter_sums<const T: usize, const NR: usize, const MR: usize>(
 #[target_feature(enable = "neon,dotprod")]
 pub(super) fn tile_q6k<const NR: usize, const MR: usize>(
     rows: [&[u8]; NR],
-    acts: [&[Q8KBlock]; MR],
+    mut acts: [&[Q8KBlock]; MR],
 ) -> [[f32; NR]; MR] {
-    let rows = rows.map(|r| r.as_chunks::<Q6K_BYTES>().0);
-    let count = common_blocks(&rows, &acts);
-    let (rows, acts) = (rows.map(|r| &r[..count]), acts.map(|a| &a[..count]));
+    let mut blocks: [&[[u8; Q6K_BYTES]]; NR] = [&[]; NR];
+    for j in 0..NR {
+        blocks[j] = rows[j].as_chunks::<Q6K_BYTES>().0;
+    }
+    let count = common_blocks(&blocks, &acts);
+    // Every row cut to `count` blocks, so indexing them below needs no bounds checks.
+    for row in &mut blocks {
+        *row = &row[..count];
+    }
+    for row in &mut acts {
+        *row = &row[..count];
+    }
+    // Every row cut to `count` blocks, so indexing them below needs no bounds checks.
+    for row in &mut blocks {
+        *row = &row[..count];
+    }
+    for row in &mut acts {
+        *row = &row[..count];
+    }
     let mut acc = [[vdupq_n_f32(0.0); NR]; MR];
     for i in 0..count {
-        let blocks: [&[u8; Q6K_BYTES]; NR] = std::array::from_fn(|j| &rows[j][i]);
-        let a: [&Q8KBlock; MR] = std::array::from_fn(|r| &acts[r][i]);
         let mut sums = [[vdupq_n_s32(0); NR]; MR];
         for n in 0..2 {
-            q6k_quarter_sums::<0, NR, MR>(&blocks, &a, n, &mut sums);
-            q6k_quarter_sums::<1, NR, MR>(&blocks, &a, n, &mut sums);
-            q6k_quarter_sums::<2, NR, MR>(&blocks, &a, n, &mut sums);
-            q6k_quarter_sums::<3, NR, MR>(&blocks, &a, n, &mut sums);
+            q6k_quarter_sums::<0, NR, MR>(&blocks, &acts, i, n, &mut sums);
+            q6k_quarter_sums::<1, NR, MR>(&blocks, &acts, i, n, &mut sums);
+            q6k_quarter_sums::<2, NR, MR>(&blocks, &acts, i, n, &mut sums);
+            q6k_quarter_sums::<3, NR, MR>(&blocks, &acts, i, n, &mut sums);
         }
         for r in 0..MR {
             for j in 0..NR {
-                let d = f16_le(blocks[j][208], blocks[j][209]);
-                acc[r][j] = vfmaq_n_f32(acc[r][j], vcvtq_f32_s32(sums[r][j]), d * a[r].d);
+                let b = &blocks[j][i];
+                let d = f16_le(b[208], b[209]);
+                acc[r][j] = vfmaq_n_f32(acc[r][j], vcvtq_f32_s32(sums[r][j]), d * acts[r][i].d);
             }
         }
     }
-    acc.map(|row| row.map(|v| vaddvq_f32(v)))
+    horizontal_sums(acc)
+}
+
+/// The sum of each accumulator's lanes.
+#[inline]
+#[target_feature(enable = "neon,dotprod")]
+fn horizontal_sums<const NR: usize, const MR: usize>(acc: [[float32x4_t; NR]; MR]) -> [[f32; NR]; MR] {
+    let mut out = [[0f32; NR]; MR];
+    for r in 0..MR {
+        for j in 0..NR {
+            out[r][j] = vaddvq_f32(acc[r][j]);
+        }
+    }
+    out
 }
 
 /// One Q4_K or Q5_K weight row against one activation row.

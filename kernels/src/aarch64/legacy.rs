@@ -47,15 +47,16 @@ fn fifth_bit_set(qh: &[u8; 4]) -> [uint8x16_t; 2] {
     let bytes = vreinterpretq_u8_u32(vdupq_n_u32(u32::from_le_bytes(*qh)));
     // Lane j takes byte j / 8 of qh and tests its bit j % 8.
     let bit = vreinterpretq_u8_u64(vdupq_n_u64(0x8040_2010_0804_0201));
-    let spread = |first: u8| vqtbl1q_u8(bytes, vcombine_u8(vdup_n_u8(first), vdup_n_u8(first + 1)));
-    [vtstq_u8(spread(0), bit), vtstq_u8(spread(2), bit)]
+    let lo = vqtbl1q_u8(bytes, vcombine_u8(vdup_n_u8(0), vdup_n_u8(1)));
+    let hi = vqtbl1q_u8(bytes, vcombine_u8(vdup_n_u8(2), vdup_n_u8(3)));
+    [vtstq_u8(lo, bit), vtstq_u8(hi, bit)]
 }
 
 /// Reinterprets two unsigned byte vectors as signed.
 #[inline]
 #[target_feature(enable = "neon,dotprod")]
-fn signed(q: [uint8x16_t; 2]) -> [int8x16_t; 2] {
-    q.map(|v| vreinterpretq_s8_u8(v))
+fn signed([lo, hi]: [uint8x16_t; 2]) -> [int8x16_t; 2] {
+    [vreinterpretq_s8_u8(lo), vreinterpretq_s8_u8(hi)]
 }
 
 /// Q4_0: nibbles minus 8.
@@ -74,7 +75,10 @@ impl Format<Q4_0_BYTES> for Q4_0 {
     #[inline]
     #[target_feature(enable = "neon,dotprod")]
     unsafe fn unpack(b: &[u8; Q4_0_BYTES]) -> Weights {
-        let q = nibbles(bytes_at(b, 2)).map(|v| vsubq_u8(v, vdupq_n_u8(8)));
+        let [lo, hi] = nibbles(bytes_at(b, 2));
+        let eight = vdupq_n_u8(8);
+        // Wrapping byte subtraction, read back as signed.
+        let q = [vsubq_u8(lo, eight), vsubq_u8(hi, eight)];
         Weights { q: signed(q), d: f16_le(b[0], b[1]), m: 0.0 }
     }
 }
@@ -132,16 +136,28 @@ impl Format<Q8_0_BYTES> for Q8_0 {
 #[target_feature(enable = "neon,dotprod")]
 pub(super) fn tile<const BYTES: usize, F: Format<BYTES>, const NR: usize, const MR: usize>(
     rows: [&[u8]; NR],
-    acts: [&[Q8Block]; MR],
+    mut acts: [&[Q8Block]; MR],
 ) -> [[f32; NR]; MR] {
-    let rows = rows.map(|r| r.as_chunks::<BYTES>().0);
-    let count = common_blocks(&rows, &acts);
-    let (rows, acts) = (rows.map(|r| &r[..count]), acts.map(|a| &a[..count]));
+    let mut blocks: [&[[u8; BYTES]]; NR] = [&[]; NR];
+    for j in 0..NR {
+        blocks[j] = rows[j].as_chunks::<BYTES>().0;
+    }
+    let count = common_blocks(&blocks, &acts);
+    // Every row cut to `count` blocks, so indexing them below needs no bounds checks.
+    for row in &mut blocks {
+        *row = &row[..count];
+    }
+    for row in &mut acts {
+        *row = &row[..count];
+    }
     let mut acc = [[vdupq_n_f32(0.0); NR]; MR];
     let mut min_terms = [[0f32; NR]; MR];
+    let mut w = [Weights { q: [vdupq_n_s8(0); 2], d: 0.0, m: 0.0 }; NR];
     for i in 0..count {
-        // SAFETY: this function's features are the ones `unpack` needs.
-        let w: [Weights; NR] = std::array::from_fn(|j| unsafe { F::unpack(&rows[j][i]) });
+        for j in 0..NR {
+            // SAFETY: this function's features are the ones `unpack` needs.
+            w[j] = unsafe { F::unpack(&blocks[j][i]) };
+        }
         for r in 0..MR {
             let a = &acts[r][i];
             let y = load_i8x32(&a.qs);
@@ -154,7 +170,13 @@ pub(super) fn tile<const BYTES: usize, F: Format<BYTES>, const NR: usize, const 
             }
         }
     }
-    std::array::from_fn(|r| std::array::from_fn(|j| vaddvq_f32(acc[r][j]) + min_terms[r][j]))
+    let mut out = [[0f32; NR]; MR];
+    for r in 0..MR {
+        for j in 0..NR {
+            out[r][j] = vaddvq_f32(acc[r][j]) + min_terms[r][j];
+        }
+    }
+    out
 }
 
 /// One weight row of format `F` against one activation row.

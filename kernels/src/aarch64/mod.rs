@@ -149,6 +149,12 @@ fn load_f32x8(v: &[f32; 8]) -> [float32x4_t; 2] {
 /// The number of whole blocks present in every one of `rows` and `acts`.
 #[inline(always)]
 fn common_blocks<W, A, const NR: usize, const MR: usize>(rows: &[&[W]; NR], acts: &[&[A]; MR]) -> usize {
-    let w = rows.iter().map(|r| r.len()).min().unwrap_or(0);
-    acts.iter().map(|a| a.len()).fold(w, usize::min)
+    let mut count = usize::MAX;
+    for r in rows {
+        count = count.min(r.len());
+    }
+    for a in acts {
+        count = count.min(a.len());
+    }
+    count
 }
