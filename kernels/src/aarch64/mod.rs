@@ -10,6 +10,10 @@
 //! block is unpacked to signed bytes once per tile, each activation block loaded once per tile, and
 //! `sdot` sums four byte products into each 32-bit lane. Integer sums stay in vectors until a
 //! block's float scale applies, so no lane is summed horizontally before the end of a row.
+//!
+//! The kernels use index loops rather than `array::map`, `array::from_fn` or iterator adapters with
+//! closures: a closure inherits its function's target features, so LLVM cannot inline it into the
+//! (featureless) core adapter, and the inner loop would call a function per block.
 
 mod float;
 mod k_quants;
