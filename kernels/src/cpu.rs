@@ -13,6 +13,9 @@ pub(crate) enum SimdPath {
     /// x86-64 with AVX-512 F/BW/VL and VNNI on top of AVX2.
     #[cfg(target_arch = "x86_64")]
     Avx512(Avx512Proof),
+    /// aarch64 NEON with the dot-product extension (`sdot`).
+    #[cfg(target_arch = "aarch64")]
+    Neon(NeonProof),
 }
 
 /// Evidence that this CPU has AVX2, FMA and F16C; only `detect` can make one, so holding a
@@ -26,6 +29,13 @@ pub(crate) struct Avx2Proof(());
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Avx512Proof(());
 
+/// Evidence that this aarch64 CPU has the dot-product extension (NEON itself is part of every
+/// aarch64 target); only `available` can make one, so holding a `SimdPath::Neon` is what makes
+/// calling the NEON kernels sound.
+#[cfg(target_arch = "aarch64")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NeonProof(());
+
 impl SimdPath {
     /// The name `simd_level` reports, also what `HEARTH_SIMD` accepts.
     pub(crate) fn name(self) -> &'static str {
@@ -35,6 +45,8 @@ impl SimdPath {
             SimdPath::Avx2(_) => "avx2+fma",
             #[cfg(target_arch = "x86_64")]
             SimdPath::Avx512(_) => "avx512+vnni",
+            #[cfg(target_arch = "aarch64")]
+            SimdPath::Neon(_) => "neon+dotprod",
         }
     }
 }
@@ -54,7 +66,7 @@ pub(crate) fn choose(paths: &[SimdPath], wanted: Option<&str>) -> SimdPath {
 
 /// Every path usable on this CPU, slowest first: the scalar path, then each SIMD level detected.
 pub(crate) fn available() -> Vec<SimdPath> {
-    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
+    #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(unused_mut))]
     let mut paths = vec![SimdPath::Scalar];
     #[cfg(target_arch = "x86_64")]
     {
@@ -65,6 +77,10 @@ pub(crate) fn available() -> Vec<SimdPath> {
                 paths.push(SimdPath::Avx512(Avx512Proof(())));
             }
         }
+    }
+    #[cfg(target_arch = "aarch64")]
+    if std::arch::is_aarch64_feature_detected!("neon") && std::arch::is_aarch64_feature_detected!("dotprod") {
+        paths.push(SimdPath::Neon(NeonProof(())));
     }
     paths
 }

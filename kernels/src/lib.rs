@@ -1,8 +1,11 @@
 //! Hand-written compute kernels for hearth.
 //!
 //! Quantized weights stay in the bytes of the mapped GGUF file; these kernels read them in place.
-//! SIMD paths are chosen at run time, so a default x86-64 build still uses AVX2 where the CPU has it.
+//! SIMD paths are chosen at run time, so a default x86-64 build still uses AVX2 where the CPU has it,
+//! and an aarch64 build uses NEON's dot-product instructions where the CPU has them.
 
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
 mod activation;
 mod cpu;
 pub mod cuda;
@@ -42,7 +45,7 @@ pub fn matmul(
     matmul::matmul_on(cpu::detected(), ty, w, n, k, x, m, y)
 }
 
-/// "avx512+vnni", "avx2+fma", "neon" or "scalar": which path matmul takes on this CPU.
+/// "avx512+vnni", "avx2+fma", "neon+dotprod" or "scalar": which path matmul takes on this CPU.
 ///
 /// The best path the CPU supports, unless the environment variable `HEARTH_SIMD` names a lower one
 /// this CPU also has (to compare paths on one machine).

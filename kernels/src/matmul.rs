@@ -84,7 +84,7 @@ impl<A> RowKernel<A> {
     }
 
     /// A kernel with the one-row form and register-blocked tiles.
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     pub(crate) fn tiled(one: DotFn<A>, tiles: Tiles<A>) -> Self {
         RowKernel { one, four: None, tiles: Some(tiles) }
     }
@@ -131,6 +131,8 @@ pub(crate) fn row_dot(path: SimdPath, ty: GgmlType) -> Option<RowDot> {
         SimdPath::Avx512(_) => {
             crate::x86::avx512_dot(ty).or_else(|| crate::x86::avx2_dot(ty)).or_else(|| scalar_dot(ty))
         }
+        #[cfg(target_arch = "aarch64")]
+        SimdPath::Neon(_) => crate::aarch64::neon_dot(ty).or_else(|| scalar_dot(ty)),
     }
 }
 

@@ -31,11 +31,10 @@ pub(crate) fn k4_scales_mins(p: &[u8]) -> [u8; 16] {
         a1 & 0x3f3f_3f3f,
         ((a2 >> 4) & 0x0f0f_0f0f) | (((a1 >> 6) & 0x0303_0303) << 4),
     ];
-    let mut out = [0u8; 16];
-    for (o, w) in out.chunks_exact_mut(4).zip(words) {
-        o.copy_from_slice(&w.to_le_bytes());
-    }
-    out
+    // Assembled in one integer rather than copied word by word: no slice copies left for the
+    // SIMD callers to call out to.
+    let packed = words.iter().rev().fold(0u128, |acc, &w| (acc << 32) | u128::from(w));
+    packed.to_le_bytes()
 }
 
 /// The 256 unsigned 4-bit values of a Q4_K/Q5_K `qs` array, in element order.

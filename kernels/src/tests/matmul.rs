@@ -151,6 +151,10 @@ fn simd_level_names_the_best_available_path() {
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         assert!(names.contains(&"avx2+fma"), "{names:?}");
     }
+    #[cfg(target_arch = "aarch64")]
+    if std::arch::is_aarch64_feature_detected!("dotprod") {
+        assert!(names.contains(&"neon+dotprod"), "{names:?}");
+    }
 }
 
 #[test]
