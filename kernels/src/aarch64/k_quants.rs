@@ -81,27 +81,9 @@ fn k4_chunk<const BYTES: usize>(b: &[u8; BYTES], c: usize) -> [[int8x16_t; 2]; 2
 #[target_feature(enable = "neon,dotprod")]
 pub(super) fn tile_k4<const BYTES: usize, const NR: usize, const MR: usize>(
     rows: [&[u8]; NR],
-    mut acts: [&[Q8KBlock]; MR],
+    acts: [&[Q8KBlock]; MR],
 ) -> [[f32; NR]; MR] {
-    let mut blocks: [&[[u8; BYTES]]; NR] = [&[]; NR];
-    for j in 0..NR {
-        blocks[j] = rows[j].as_chunks::<BYTES>().0;
-    }
-    let count = common_blocks(&blocks, &acts);
-    // Every row cut to `count` blocks, so indexing them below needs no bounds checks.
-    for row in &mut blocks {
-        *row = &row[..count];
-    }
-    for row in &mut acts {
-        *row = &row[..count];
-    }
-    // Every row cut to `count` blocks, so indexing them below needs no bounds checks.
-    for row in &mut blocks {
-        *row = &row[..count];
-    }
-    for row in &mut acts {
-        *row = &row[..count];
-    }
+    let (blocks, acts, count) = common_blocks::<BYTES, _, NR, MR>(rows, acts);
     let mut acc = [[vdupq_n_f32(0.0); NR]; MR];
     let zero_scales = K4Scales { scales_mins: [0; 16], d: 0.0, weighted_mins: [vdupq_n_f32(0.0); 2] };
     let mut scales = [zero_scales; NR];
@@ -193,27 +175,9 @@ fn q6k_quarter_sums<const T: usize, const NR: usize, const MR: usize>(
 #[target_feature(enable = "neon,dotprod")]
 pub(super) fn tile_q6k<const NR: usize, const MR: usize>(
     rows: [&[u8]; NR],
-    mut acts: [&[Q8KBlock]; MR],
+    acts: [&[Q8KBlock]; MR],
 ) -> [[f32; NR]; MR] {
-    let mut blocks: [&[[u8; Q6K_BYTES]]; NR] = [&[]; NR];
-    for j in 0..NR {
-        blocks[j] = rows[j].as_chunks::<Q6K_BYTES>().0;
-    }
-    let count = common_blocks(&blocks, &acts);
-    // Every row cut to `count` blocks, so indexing them below needs no bounds checks.
-    for row in &mut blocks {
-        *row = &row[..count];
-    }
-    for row in &mut acts {
-        *row = &row[..count];
-    }
-    // Every row cut to `count` blocks, so indexing them below needs no bounds checks.
-    for row in &mut blocks {
-        *row = &row[..count];
-    }
-    for row in &mut acts {
-        *row = &row[..count];
-    }
+    let (blocks, acts, count) = common_blocks::<Q6K_BYTES, _, NR, MR>(rows, acts);
     let mut acc = [[vdupq_n_f32(0.0); NR]; MR];
     for i in 0..count {
         let mut sums = [[vdupq_n_s32(0); NR]; MR];

@@ -136,20 +136,9 @@ impl Format<Q8_0_BYTES> for Q8_0 {
 #[target_feature(enable = "neon,dotprod")]
 pub(super) fn tile<const BYTES: usize, F: Format<BYTES>, const NR: usize, const MR: usize>(
     rows: [&[u8]; NR],
-    mut acts: [&[Q8Block]; MR],
+    acts: [&[Q8Block]; MR],
 ) -> [[f32; NR]; MR] {
-    let mut blocks: [&[[u8; BYTES]]; NR] = [&[]; NR];
-    for j in 0..NR {
-        blocks[j] = rows[j].as_chunks::<BYTES>().0;
-    }
-    let count = common_blocks(&blocks, &acts);
-    // Every row cut to `count` blocks, so indexing them below needs no bounds checks.
-    for row in &mut blocks {
-        *row = &row[..count];
-    }
-    for row in &mut acts {
-        *row = &row[..count];
-    }
+    let (blocks, acts, count) = common_blocks::<BYTES, _, NR, MR>(rows, acts);
     let mut acc = [[vdupq_n_f32(0.0); NR]; MR];
     let mut min_terms = [[0f32; NR]; MR];
     let mut w = [Weights { q: [vdupq_n_s8(0); 2], d: 0.0, m: 0.0 }; NR];

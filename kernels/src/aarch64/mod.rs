@@ -150,15 +150,32 @@ fn load_f32x8(v: &[f32; 8]) -> [float32x4_t; 2] {
     unsafe { [vld1q_f32(v.as_ptr()), vld1q_f32(v.as_ptr().add(4))] }
 }
 
-/// The number of whole blocks present in every one of `rows` and `acts`.
+/// Weight rows as blocks, activation rows, and the number of blocks every one of them has.
+type CommonBlocks<'w, 'a, const BYTES: usize, A, const NR: usize, const MR: usize> =
+    ([&'w [[u8; BYTES]]; NR], [&'a [A]; MR], usize);
+
+/// `rows` as arrays of `BYTES`-byte blocks, and `acts`, all cut to the whole blocks present in
+/// every one of them (so indexing them needs no bounds checks), with that count. Plain loops, for
+/// the reason given at the top of this module.
 #[inline(always)]
-fn common_blocks<W, A, const NR: usize, const MR: usize>(rows: &[&[W]; NR], acts: &[&[A]; MR]) -> usize {
+fn common_blocks<'w, 'a, const BYTES: usize, A, const NR: usize, const MR: usize>(
+    rows: [&'w [u8]; NR],
+    mut acts: [&'a [A]; MR],
+) -> CommonBlocks<'w, 'a, BYTES, A, NR, MR> {
+    let mut blocks: [&[[u8; BYTES]]; NR] = [&[]; NR];
     let mut count = usize::MAX;
-    for r in rows {
-        count = count.min(r.len());
+    for j in 0..NR {
+        blocks[j] = rows[j].as_chunks::<BYTES>().0;
+        count = count.min(blocks[j].len());
     }
-    for a in acts {
+    for a in &acts {
         count = count.min(a.len());
     }
-    count
+    for row in &mut blocks {
+        *row = &row[..count];
+    }
+    for row in &mut acts {
+        *row = &row[..count];
+    }
+    (blocks, acts, count)
 }
