@@ -73,8 +73,9 @@ impl Tool for WriteTool {
         if path.is_file() && !ctx.has_seen(&path) {
             return Err(ToolError::NotReadYet(shown));
         }
-        if let Some(before) = existing_text(&path, &args.path)? {
-            let deleted = deleted_lines(&before, &args.content);
+        let before = existing_text(&path, &args.path)?;
+        if let Some(before) = &before {
+            let deleted = deleted_lines(before, &args.content);
             if let Some(first) = deleted.first()
                 && !ctx.approved_by_user
                 && !ctx.overwrite_confirmed(&path, &args.content)
@@ -87,14 +88,14 @@ impl Tool for WriteTool {
             }
         }
         let seen = path.clone();
-        let out = blocking(move || write_file(&path, shown, args)).await?;
+        let out = blocking(move || write_file(&path, shown, args, before)).await?;
         ctx.mark_seen(&seen);
         Ok(out)
     }
 }
 
-fn write_file(path: &Path, shown: String, args: WriteArgs) -> Result<ToolOutput, ToolError> {
-    let before = existing_text(path, &args.path)?;
+/// Writes `args.content` over `before`, the file's text as the checks above read it.
+fn write_file(path: &Path, shown: String, args: WriteArgs, before: Option<String>) -> Result<ToolOutput, ToolError> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
             .map_err(|err| ToolError::io("cannot create the directory for", &args.path, err))?;
