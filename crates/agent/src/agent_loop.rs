@@ -27,12 +27,8 @@ use crate::permissions::{Approver, Mode, Permissions};
 use crate::protocol::{Event, TokenUsage};
 use crate::runtime::ModelRuntime;
 use crate::session::{Session, SessionError, UndoReport};
+use crate::step_guard::{ReplyTools, SEARCH_TOOLS, StepGuard};
 use crate::tools::{ToolContext, ToolRegistry};
-
-/// Appended to the results of a call identical to the one made in the step before; the reply
-/// that follows may not call tools.
-const REPEATED_CALL_NOTE: &str = "\n(Note: you made exactly this call in your previous step. Now answer the user in \
-plain text, without calling a tool: say what was done and what the result is.)";
 
 /// Errors that end a turn.
 #[derive(Debug, thiserror::Error)]
@@ -120,8 +116,8 @@ pub struct Agent {
     pub(crate) approver: Arc<dyn Approver>,
     pub(crate) session: Option<Session>,
     pub(crate) settings: AgentSettings,
-    /// Grammars compiled per mode (the tool set depends on it) and whether they allow tool calls.
-    pub(crate) grammars: Vec<(Mode, bool, Arc<CompiledGrammar>, Vec<GrammarTool>)>,
+    /// Grammars compiled per mode (the tool set depends on it) and the tools a reply may call.
+    pub(crate) grammars: Vec<(Mode, ReplyTools, Arc<CompiledGrammar>, Vec<GrammarTool>)>,
     /// Prompt tokens reused from the KV cache over the agent's life, and computed.
     pub(crate) reused_tokens: u64,
     pub(crate) prefilled_tokens: u64,
@@ -284,18 +280,18 @@ impl Agent {
         cancel: &CancelFlag,
     ) -> Result<String, AgentError> {
         let mut last_text = String::new();
-        let mut previous_calls: Vec<(String, Value)> = Vec::new();
-        let mut calls_allowed = true;
+        let mut guard = StepGuard::new(self.settings.max_steps);
+        let mut reply_tools = ReplyTools::All;
         for step in 1..=self.settings.max_steps {
             if self.needs_compaction(0) {
                 self.compact_for(Some(user), true, events, cancel).await?;
             }
-            let (text, generated) = self.generate_reply(calls_allowed, events, cancel).await?;
+            let (text, generated) = self.generate_reply(reply_tools, events, cancel).await?;
             // A reply held to text is the answer, even if it quotes something call-like.
-            let parsed = if calls_allowed {
-                parse_reply(&text, &self.grammar_for(self.permissions.mode(), true)?.2)
-            } else {
+            let parsed = if reply_tools == ReplyTools::TextOnly {
                 ParsedReply { content: text.clone(), ..ParsedReply::default() }
+            } else {
+                parse_reply(&text, &self.grammar_for(self.permissions.mode(), ReplyTools::All)?.2)
             };
             let calls: Vec<TemplateToolCall> = parsed
                 .calls
@@ -323,20 +319,24 @@ impl Agent {
             let mut results = self.run_calls(&calls, events, cancel).await?;
             let these: Vec<(String, Value)> =
                 calls.iter().map(|c| (c.function.name.clone(), c.function.arguments.clone())).collect();
-            if these == previous_calls {
-                // Small models repeat a call that already succeeded instead of answering, often
-                // until the step limit: the grammar holds the next reply to text.
-                for r in &mut results {
-                    if let Some(content) = &mut r.content {
-                        content.push_str(REPEATED_CALL_NOTE);
-                    }
-                }
-                calls_allowed = false;
-                let _ = events.send(AgentEvent::Notice(
-                    "the model repeated its previous tool call; its next reply is held to a plain-text answer".into(),
-                ));
+            let next = guard.after_calls(step, &these);
+            if let Some(note) = &next.note
+                && let Some(content) = results.last_mut().and_then(|r| r.content.as_mut())
+            {
+                content.push('\n');
+                content.push_str(note);
             }
-            previous_calls = these;
+            let notice = match next.tools {
+                ReplyTools::All => None,
+                ReplyTools::NoSearch => {
+                    Some("the model searched several times in a row; its next reply may not search")
+                }
+                ReplyTools::TextOnly => Some("the model's next reply is held to a plain-text answer"),
+            };
+            if let Some(notice) = notice {
+                let _ = events.send(AgentEvent::Notice(notice.into()));
+            }
+            reply_tools = next.tools;
             self.conversation.push_tool_results(results)?;
         }
         let note = format!("(stopped after {} model calls without a final answer)", self.settings.max_steps);
@@ -344,11 +344,11 @@ impl Agent {
         Ok(if last_text.is_empty() { note } else { last_text })
     }
 
-    /// Generates one reply from the end of the log, with tool calls only if `calls_allowed`;
-    /// returns its text and tokens.
+    /// Generates one reply from the end of the log, calling only `tools`; returns its text and
+    /// tokens.
     async fn generate_reply(
         &mut self,
-        calls_allowed: bool,
+        tools: ReplyTools,
         events: &UnboundedSender<AgentEvent>,
         cancel: &CancelFlag,
     ) -> Result<(String, Vec<u32>), AgentError> {
@@ -358,7 +358,7 @@ impl Agent {
             return Err(AgentError::ContextFull { needed, limit: self.runtime.context_length });
         }
         let constraint = if self.settings.constrained {
-            let (_, compiled, _) = self.grammar_for(self.permissions.mode(), calls_allowed)?;
+            let (_, compiled, _) = self.grammar_for(self.permissions.mode(), tools)?;
             Some(SharedConstraint::new(GrammarConstraint::new(compiled.session())))
         } else {
             None
@@ -507,23 +507,26 @@ impl Agent {
         Ok(messages)
     }
 
-    /// The grammar for the tools `mode` offers (or, without `calls`, for a text answer), compiled
-    /// once per mode.
+    /// The grammar for the tools `mode` offers, narrowed to `tools`, compiled once per pair.
     fn grammar_for(
         &mut self,
         mode: Mode,
-        calls: bool,
+        tools: ReplyTools,
     ) -> Result<(Mode, Arc<CompiledGrammar>, Vec<GrammarTool>), AgentError> {
-        if let Some((m, _, g, t)) = self.grammars.iter().find(|(m, c, _, _)| *m == mode && *c == calls) {
+        if let Some((m, _, g, t)) = self.grammars.iter().find(|(m, r, _, _)| *m == mode && *r == tools) {
             return Ok((*m, g.clone(), t.clone()));
         }
-        let tools: Vec<GrammarTool> =
+        let offered: Vec<GrammarTool> =
             self.registry.schemas(mode).iter().map(GrammarTool::from_openai).collect::<Result<_, _>>()?;
-        let choice = if calls { ToolChoice::Auto } else { ToolChoice::None };
-        let grammar = ToolCallGrammar::new(self.runtime.format, tools.clone(), choice)?;
+        let offered: Vec<GrammarTool> = match tools {
+            ReplyTools::NoSearch => offered.into_iter().filter(|t| !SEARCH_TOOLS.contains(&t.name.as_str())).collect(),
+            ReplyTools::All | ReplyTools::TextOnly => offered,
+        };
+        let choice = if tools == ReplyTools::TextOnly { ToolChoice::None } else { ToolChoice::Auto };
+        let grammar = ToolCallGrammar::new(self.runtime.format, offered.clone(), choice)?;
         let compiled = Arc::new(self.runtime.grammar_env.compile(&grammar)?);
-        self.grammars.push((mode, calls, compiled.clone(), tools.clone()));
-        Ok((mode, compiled, tools))
+        self.grammars.push((mode, tools, compiled.clone(), offered.clone()));
+        Ok((mode, compiled, offered))
     }
 
     pub(crate) fn record(&mut self, event: Event) -> Result<(), AgentError> {

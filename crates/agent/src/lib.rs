@@ -21,6 +21,7 @@ pub mod prefix_cache;
 pub mod protocol;
 pub mod runtime;
 pub mod session;
+pub mod step_guard;
 pub mod subagent;
 pub mod system_prompt;
 pub mod tools;

@@ -85,9 +85,6 @@ pub struct ToolContext {
     /// Files the model has read or written in this conversation: `write` will not replace a file
     /// whose content the model has not seen (small models otherwise overwrite it with a part).
     pub seen_files: Arc<Mutex<std::collections::HashSet<std::path::PathBuf>>>,
-    /// Overwrites `write` refused once because they delete lines of the file: the same call again
-    /// confirms it (a small model asked to add a function otherwise replaces the file with it).
-    pub refused_overwrites: Arc<Mutex<std::collections::HashSet<(std::path::PathBuf, String)>>>,
     /// A person approved this call after seeing what it does (ask mode), so it needs no second ask.
     pub approved_by_user: bool,
 }
@@ -102,7 +99,6 @@ impl ToolContext {
             todos: Arc::new(Mutex::new(Vec::new())),
             subagents: None,
             seen_files: Arc::new(Mutex::new(std::collections::HashSet::new())),
-            refused_overwrites: Arc::new(Mutex::new(std::collections::HashSet::new())),
             approved_by_user: false,
         }
     }
@@ -115,18 +111,6 @@ impl ToolContext {
     /// Whether the model has seen `path` in this conversation.
     pub fn has_seen(&self, path: &std::path::Path) -> bool {
         self.seen_files.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).contains(path)
-    }
-
-    /// Whether writing `content` to `path` was refused before; a second ask goes through. The
-    /// first ask is remembered and answered `false`.
-    pub fn overwrite_confirmed(&self, path: &std::path::Path, content: &str) -> bool {
-        let mut refused = self.refused_overwrites.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let key = (path.to_path_buf(), content.to_string());
-        if refused.remove(&key) {
-            return true;
-        }
-        refused.insert(key);
-        false
     }
 
     /// The current plan.

@@ -193,21 +193,14 @@ async fn undo_reverts_a_turn_of_tool_changes() {
     for (tool, args) in [
         ("edit", json!({"path": "src/main.rs", "old_string": "fn main() {}", "new_string": "fn main() { run() }"})),
         ("write", json!({"path": "src/run.rs", "content": "pub fn run() {}\n"})),
-        ("write", json!({"path": "src/main.rs", "content": "// rewritten\n"})),
+        ("write", json!({"path": "src/main.rs", "content": "// rewritten\nfn main() { run() }\n"})),
     ] {
-        // A rewrite that deletes lines goes through when asked twice.
-        let first = f.registry.call(tool, args.clone(), &f.ctx, &f.permissions, &NonInteractive).await;
-        let out = match first {
-            Err(ToolError::WouldDeleteLines { .. }) => {
-                f.registry.call(tool, args, &f.ctx, &f.permissions, &NonInteractive).await.unwrap()
-            }
-            other => other.unwrap(),
-        };
+        let out = f.registry.call(tool, args, &f.ctx, &f.permissions, &NonInteractive).await.unwrap();
         for change in out.changes {
             session.append(Event::FileChanged(change)).unwrap();
         }
     }
-    assert_eq!(std::fs::read_to_string(root.join("src/main.rs")).unwrap(), "// rewritten\n");
+    assert_eq!(std::fs::read_to_string(root.join("src/main.rs")).unwrap(), "// rewritten\nfn main() { run() }\n");
 
     let report = session.undo_last_turn(&f.ctx.workspace, false).unwrap();
     assert_eq!(report.restored, vec!["src/main.rs".to_string()]);

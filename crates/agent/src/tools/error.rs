@@ -51,10 +51,13 @@ pub enum ToolError {
     )]
     NotReadYet(String),
 
-    /// `write` would delete lines of an existing file; repeating the call confirms it.
+    /// `write` would delete lines of an existing file; only a person's approval lets it through
+    /// (deleting lines is edit's job, where the lines removed are named).
     #[error(
-        "write would delete {count} line(s) of '{path}', such as `{example}`. To add to a file, write its whole new \
-         content (the lines to keep as well) or use edit. If deleting them is intended, repeat this call"
+        "write would delete {count} line(s) of '{path}', such as `{example}`, so the file was not changed. To add \
+         code to it, use edit with old_string `{last_line}` (its last line) and new_string that line followed by the \
+         new code. To rewrite it, write its whole new content, the lines to keep as well; to delete lines, use edit \
+         with an empty new_string"
     )]
     WouldDeleteLines {
         /// The file.
@@ -63,6 +66,8 @@ pub enum ToolError {
         count: usize,
         /// The first of them.
         example: String,
+        /// The file's last non-blank line, the anchor for an edit that appends.
+        last_line: String,
     },
 
     /// The file does not exist.

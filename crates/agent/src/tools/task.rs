@@ -35,9 +35,10 @@ impl Tool for TaskTool {
     }
 
     fn description(&self) -> &'static str {
-        "Start a subagent for a self-contained piece of work, such as searching the code for something or \
-         investigating one question. It has the same tools but none of this conversation, so give it complete \
-         instructions; it returns a short report. Several can run at once."
+        "Start a subagent for a large, separate investigation, such as surveying many files for one question. \
+         It has the same tools but none of this conversation, so give it complete instructions; it returns a \
+         short report. Several can run at once. Do not use it for a change or a lookup in a few files: do those \
+         yourself with read, edit and grep."
     }
 
     fn parameters(&self) -> Value {

@@ -78,12 +78,13 @@ impl Tool for WriteTool {
             let deleted = deleted_lines(before, &args.content);
             if let Some(first) = deleted.first()
                 && !ctx.approved_by_user
-                && !ctx.overwrite_confirmed(&path, &args.content)
             {
+                let last_line = before.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
                 return Err(ToolError::WouldDeleteLines {
                     path: shown,
                     count: deleted.len(),
                     example: first.trim().to_string(),
+                    last_line: last_line.to_string(),
                 });
             }
         }

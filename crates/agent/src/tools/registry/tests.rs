@@ -80,8 +80,8 @@ async fn ask_mode_runs_approved_calls_and_not_denied_ones() {
         .unwrap();
     assert_eq!(out.changes.len(), 1);
     assert_eq!(ws.read("a.txt"), "x");
-    // The person saw the diff: an approved rewrite that deletes lines runs at once, where an
-    // unattended one is refused the first time.
+    // The person saw the diff: an approved rewrite that deletes lines runs, where an unattended
+    // one is refused however often it is asked.
     let rewrite = json!({"path": "a.txt", "content": "y"});
     registry.call("write", rewrite.clone(), &ws.ctx, &ask, &Always(Approval::Approve)).await.unwrap();
     assert_eq!(ws.read("a.txt"), "y");
@@ -89,8 +89,9 @@ async fn ask_mode_runs_approved_calls_and_not_denied_ones() {
     let again = json!({"path": "a.txt", "content": "z"});
     let err = registry.call("write", again.clone(), &ws.ctx, &auto, &Always(Approval::Approve)).await.unwrap_err();
     assert!(matches!(err, ToolError::WouldDeleteLines { .. }), "{err}");
-    registry.call("write", again, &ws.ctx, &auto, &Always(Approval::Approve)).await.unwrap();
-    assert_eq!(ws.read("a.txt"), "z");
+    let err = registry.call("write", again, &ws.ctx, &auto, &Always(Approval::Approve)).await.unwrap_err();
+    assert!(matches!(err, ToolError::WouldDeleteLines { .. }), "{err}");
+    assert_eq!(ws.read("a.txt"), "y");
 }
 
 #[tokio::test]

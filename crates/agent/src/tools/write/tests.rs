@@ -27,16 +27,19 @@ async fn overwrites_and_keeps_the_old_content_for_undo() {
     assert!(err.to_string().contains("read it first"), "{err}");
     assert_eq!(ws.read("f.txt"), "old\n");
     ws.run(&crate::tools::read::ReadTool, json!({"path": "f.txt"})).await.unwrap();
-    // Deleting lines needs the call twice: the first is refused, naming a line it would lose.
-    let err = ws.run(&WriteTool, json!({"path": "f.txt", "content": "new\n"})).await.unwrap_err();
-    assert!(matches!(&err, ToolError::WouldDeleteLines { count: 1, example, .. } if example == "old"), "{err}");
-    assert_eq!(ws.read("f.txt"), "old\n");
-    let out = ws.run(&WriteTool, json!({"path": "f.txt", "content": "new\n"})).await.unwrap();
-    assert_eq!(out.text, "Overwrote f.txt (1 lines)");
-    assert_eq!(ws.read("f.txt"), "new\n");
+    // Deleting lines is refused, however often it is asked, naming a line it would lose.
+    for _ in 0..2 {
+        let err = ws.run(&WriteTool, json!({"path": "f.txt", "content": "new\n"})).await.unwrap_err();
+        assert!(matches!(&err, ToolError::WouldDeleteLines { count: 1, example, .. } if example == "old"), "{err}");
+        assert_eq!(ws.read("f.txt"), "old\n");
+    }
+    // Keeping the old line goes through, and the old content is kept for undo.
+    let out = ws.run(&WriteTool, json!({"path": "f.txt", "content": "old\nnew\n"})).await.unwrap();
+    assert_eq!(out.text, "Overwrote f.txt (2 lines)");
+    assert_eq!(ws.read("f.txt"), "old\nnew\n");
     assert_eq!(out.changes[0].before.as_deref(), Some("old\n"));
     let diff = out.diff.unwrap();
-    assert!(diff.contains("-old\n+new\n"), "{diff}");
+    assert!(diff.contains(" old\n+new\n"), "{diff}");
 }
 
 #[tokio::test]
@@ -71,9 +74,12 @@ async fn a_rewrite_that_keeps_every_line_goes_through_at_once() {
     let grown = "def add(a, b):\n    return a + b\n\n\ndef multiply(a, b):\n    return a * b\n";
     ws.run(&WriteTool, json!({"path": "calc.py", "content": grown})).await.unwrap();
     assert_eq!(ws.read("calc.py"), grown);
-    // Replacing the file with the new function alone is refused once.
+    // Replacing the file with the new function alone is refused, pointing at an edit that appends
+    // after the file's last line.
     let only_new = "def multiply(a, b):\n    return a * b\n";
     let err = ws.run(&WriteTool, json!({"path": "calc.py", "content": only_new})).await.unwrap_err();
-    assert!(err.to_string().contains("delete 2 line(s) of 'calc.py', such as `def add(a, b):`"), "{err}");
+    let message = err.to_string();
+    assert!(message.contains("delete 2 line(s) of 'calc.py', such as `def add(a, b):`"), "{message}");
+    assert!(message.contains("old_string `    return a * b` (its last line)"), "{message}");
     assert_eq!(ws.read("calc.py"), grown);
 }

@@ -1,0 +1,49 @@
+use serde_json::json;
+
+use super::*;
+
+fn call(name: &str, args: Value) -> (String, Value) {
+    (name.to_string(), args)
+}
+
+#[test]
+fn different_calls_leave_every_tool() {
+    let mut guard = StepGuard::new(10);
+    let next = guard.after_calls(1, &[call("read", json!({"path": "a.py"}))]);
+    assert_eq!(next, NextStep { tools: ReplyTools::All, note: None });
+    let next = guard.after_calls(2, &[call("read", json!({"path": "b.py"}))]);
+    assert_eq!(next.tools, ReplyTools::All);
+}
+
+#[test]
+fn a_repeated_call_holds_the_next_reply_to_text() {
+    let mut guard = StepGuard::new(10);
+    guard.after_calls(1, &[call("shell", json!({"command": "ls"}))]);
+    let next = guard.after_calls(2, &[call("shell", json!({"command": "ls"}))]);
+    assert_eq!(next.tools, ReplyTools::TextOnly);
+    assert!(next.note.unwrap().contains("exactly this call"));
+}
+
+#[test]
+fn the_last_step_answers_in_text() {
+    let mut guard = StepGuard::new(3);
+    assert_eq!(guard.after_calls(1, &[call("read", json!({"path": "a"}))]).tools, ReplyTools::All);
+    let next = guard.after_calls(2, &[call("read", json!({"path": "b"}))]);
+    assert_eq!(next.tools, ReplyTools::TextOnly);
+    assert!(next.note.unwrap().contains("last step"));
+}
+
+#[test]
+fn searching_pauses_after_a_streak_and_resumes_after_another_tool() {
+    let mut guard = StepGuard::new(20);
+    assert_eq!(guard.after_calls(1, &[call("grep", json!({"pattern": "a"}))]).tools, ReplyTools::All);
+    let next = guard.after_calls(2, &[call("glob", json!({"pattern": "*.py"}))]);
+    assert_eq!(next.tools, ReplyTools::NoSearch);
+    assert!(next.note.unwrap().contains("2 searches in a row"));
+    // A read ends the streak; searching is offered again.
+    assert_eq!(guard.after_calls(3, &[call("read", json!({"path": "a.py"}))]).tools, ReplyTools::All);
+    assert_eq!(guard.after_calls(4, &[call("grep", json!({"pattern": "b"}))]).tools, ReplyTools::All);
+    // A step that searches and reads is not a search step.
+    let mixed = [call("grep", json!({"pattern": "c"})), call("read", json!({"path": "b.py"}))];
+    assert_eq!(guard.after_calls(5, &mixed).tools, ReplyTools::All);
+}
