@@ -30,6 +30,9 @@ use crate::session::{Session, SessionError, UndoReport};
 use crate::step_guard::{ReplyTools, SEARCH_TOOLS, StepGuard};
 use crate::tools::{ToolContext, ToolRegistry};
 
+/// Longest user request restated after each step's tool results.
+const TASK_REMINDER_BYTES: usize = 400;
+
 /// Errors that end a turn.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -320,11 +323,17 @@ impl Agent {
             let these: Vec<(String, Value)> =
                 calls.iter().map(|c| (c.function.name.clone(), c.function.arguments.clone())).collect();
             let next = guard.after_calls(step, &these);
-            if let Some(note) = &next.note
-                && let Some(content) = results.last_mut().and_then(|r| r.content.as_mut())
-            {
-                content.push('\n');
-                content.push_str(note);
+            if let Some(content) = results.last_mut().and_then(|r| r.content.as_mut()) {
+                // Small models lose the thread after a few tool results and go on changing files
+                // after the answer is in; the request restated next to the newest result keeps it
+                // in view.
+                if user.len() <= TASK_REMINDER_BYTES {
+                    content.push_str(&format!("\n(The user's request: {})", user.trim()));
+                }
+                if let Some(note) = &next.note {
+                    content.push('\n');
+                    content.push_str(note);
+                }
             }
             let notice = match next.tools {
                 ReplyTools::All => None,

@@ -53,6 +53,17 @@ impl StepGuard {
         self.previous = calls.to_vec();
         let searching = !calls.is_empty() && calls.iter().all(|(name, _)| SEARCH_TOOLS.contains(&name.as_str()));
         self.search_streak = if searching { self.search_streak + 1 } else { 0 };
+        if repeated && searching {
+            // The same search gives the same result; reading or answering may still go on.
+            return NextStep {
+                tools: ReplyTools::NoSearch,
+                note: Some(
+                    "(Note: you ran exactly this search in your previous step, and it gives the same result. \
+                     Searching is paused for your next step: read a file with read, or answer the user.)"
+                        .into(),
+                ),
+            };
+        }
         if repeated {
             return NextStep {
                 tools: ReplyTools::TextOnly,

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::agent_loop::{Agent, AgentParts, AgentSettings};
+use crate::agent_loop::{Agent, AgentEvent, AgentParts, AgentSettings};
 use crate::cancel::CancelFlag;
 use crate::conversation::Conversation;
 use crate::permissions::{Approver, Permissions};
@@ -65,12 +65,110 @@ impl SubagentRunner for Subagents {
              Use your tools, then answer with a short report of what you found or did.\n\nTask: {}\n\n{}",
             request.description, request.prompt
         );
-        let (events, _ignored) = tokio::sync::mpsc::unbounded_channel();
+        let (events, mut seen) = tokio::sync::mpsc::unbounded_channel();
         let report =
             agent.run_turn(&task, &events, &self.cancel).await.map_err(|e| ToolError::Subagent(e.to_string()))?;
-        Ok(match report.char_indices().nth(MAX_REPORT_CHARS) {
+        drop(events);
+        let mut activity = Activity::default();
+        while let Ok(event) = seen.try_recv() {
+            activity.observe(&event);
+        }
+        let report = match report.char_indices().nth(MAX_REPORT_CHARS) {
             Some((cut, _)) => format!("{}… [report cut]", &report[..cut]),
             None => report,
-        })
+        };
+        Ok(format!("{report}\n\n{}", activity.summary()))
+    }
+}
+
+/// What a subagent actually did, appended to its report: a small model's report may claim work
+/// it never did ("I renamed the function in both files" after no call at all), and the parent
+/// would otherwise believe it.
+#[derive(Debug, Default)]
+struct Activity {
+    /// Tools called, in order: call id, tool, whether it failed.
+    calls: Vec<(String, String, bool)>,
+    /// The path argument of each call, by call id, until its result arrives.
+    paths: std::collections::HashMap<String, String>,
+    /// Files a successful `edit` or `write` changed.
+    changed: std::collections::BTreeSet<String>,
+}
+
+impl Activity {
+    fn observe(&mut self, event: &AgentEvent) {
+        match event {
+            AgentEvent::ToolCall { call_id, name, arguments } => {
+                if let Some(path) = arguments.get("path").and_then(|p| p.as_str()) {
+                    self.paths.insert(call_id.clone(), path.to_string());
+                }
+                self.calls.push((call_id.clone(), name.clone(), false));
+            }
+            AgentEvent::ToolResult { call_id, name, is_error, .. } => {
+                if let Some(call) = self.calls.iter_mut().find(|(id, _, _)| id == call_id) {
+                    call.2 = *is_error;
+                }
+                if !is_error
+                    && (name == "edit" || name == "write")
+                    && let Some(path) = self.paths.get(call_id)
+                {
+                    self.changed.insert(path.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn summary(&self) -> String {
+        let calls = if self.calls.is_empty() {
+            "called no tool".to_string()
+        } else {
+            let names: Vec<String> = self
+                .calls
+                .iter()
+                .map(|(_, name, failed)| if *failed { format!("{name} (failed)") } else { name.clone() })
+                .collect();
+            format!("called {}", names.join(", "))
+        };
+        let changed = if self.changed.is_empty() {
+            "changed no file".to_string()
+        } else {
+            format!("changed {}", self.changed.iter().cloned().collect::<Vec<_>>().join(", "))
+        };
+        format!("[what the subagent did: it {calls}; it {changed}]")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn call(id: &str, name: &str, path: &str) -> AgentEvent {
+        AgentEvent::ToolCall { call_id: id.into(), name: name.into(), arguments: json!({"path": path}) }
+    }
+
+    fn result(id: &str, name: &str, is_error: bool) -> AgentEvent {
+        AgentEvent::ToolResult { call_id: id.into(), name: name.into(), output: String::new(), is_error, diff: None }
+    }
+
+    #[test]
+    fn the_summary_states_the_calls_and_the_files_changed() {
+        let mut activity = Activity::default();
+        assert_eq!(activity.summary(), "[what the subagent did: it called no tool; it changed no file]");
+        for event in [
+            call("1", "read", "users.py"),
+            result("1", "read", false),
+            call("2", "edit", "users.py"),
+            result("2", "edit", false),
+            call("3", "edit", "main.py"),
+            result("3", "edit", true),
+        ] {
+            activity.observe(&event);
+        }
+        assert_eq!(
+            activity.summary(),
+            "[what the subagent did: it called read, edit, edit (failed); it changed users.py]"
+        );
     }
 }

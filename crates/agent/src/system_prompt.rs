@@ -34,7 +34,9 @@ then reply with a short report of what you found or did; that reply is all the o
 
 const GUIDELINES: &str = "# How to work
 - Look before you change: find the relevant code with grep and glob and read it. Never guess what a file contains.
-- Make the smallest change that does the task, in the style of the code around it.
+- Make the smallest change that does the task, in the style of the code around it. Change files only when \
+the task asks for a change; to answer a question, find the answer and reply with it.
+- As soon as a tool result gives what the task asks for, reply to the user; do not call more tools.
 - Change files with edit, copying old_string exactly from what read showed (without the line number and tab). \
 Create new files with write.
 - After changing code, run the project's build or tests with shell when there are any, and fix what fails.

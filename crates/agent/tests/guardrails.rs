@@ -89,7 +89,7 @@ async fn searches_and_commands_cannot_start_outside_or_follow_links_out() {
     assert_refused(f.call("grep", json!({"pattern": "SECRET", "path": "link_dir"})).await, "outside");
     assert_refused(f.call("shell", json!({"command": "ls", "workdir": "link_dir"})).await, "outside");
     let found = f.call("grep", json!({"pattern": "SECRET"})).await.unwrap();
-    assert_eq!(found, "No matches for 'SECRET'", "the walk must not follow links out");
+    assert!(found.starts_with("No matches for 'SECRET'."), "the walk must not follow links out: {found}");
     let listed = f.call("glob", json!({"pattern": "*.txt"})).await.unwrap();
     assert!(!listed.contains("secret"), "{listed}");
 }

@@ -47,3 +47,13 @@ fn searching_pauses_after_a_streak_and_resumes_after_another_tool() {
     let mixed = [call("grep", json!({"pattern": "c"})), call("read", json!({"path": "b.py"}))];
     assert_eq!(guard.after_calls(5, &mixed).tools, ReplyTools::All);
 }
+
+#[test]
+fn a_repeated_search_pauses_searching_instead_of_ending_the_turn() {
+    let mut guard = StepGuard::new(10);
+    let grep = [call("grep", json!({"pattern": "listen on port"}))];
+    guard.after_calls(1, &grep);
+    let next = guard.after_calls(2, &grep);
+    assert_eq!(next.tools, ReplyTools::NoSearch);
+    assert!(next.note.unwrap().contains("exactly this search"));
+}

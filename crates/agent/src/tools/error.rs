@@ -54,10 +54,9 @@ pub enum ToolError {
     /// `write` would delete lines of an existing file; only a person's approval lets it through
     /// (deleting lines is edit's job, where the lines removed are named).
     #[error(
-        "write would delete {count} line(s) of '{path}', such as `{example}`, so the file was not changed. To add \
-         code to it, use edit with old_string `{last_line}` (its last line) and new_string that line followed by the \
-         new code. To rewrite it, write its whole new content, the lines to keep as well; to delete lines, use edit \
-         with an empty new_string"
+        "write would delete {count} line(s) of '{path}', such as `{example}`, so the file was not changed. {append}. \
+         To rewrite the file, write its whole new content, the lines to keep as well; to delete lines, use edit with \
+         an empty new_string"
     )]
     WouldDeleteLines {
         /// The file.
@@ -66,8 +65,9 @@ pub enum ToolError {
         count: usize,
         /// The first of them.
         example: String,
-        /// The file's last non-blank line, the anchor for an edit that appends.
-        last_line: String,
+        /// How to add the new content after the file's end instead (small models write only the
+        /// code they add), as an edit call the model can copy.
+        append: String,
     },
 
     /// The file does not exist.

@@ -8,10 +8,14 @@ use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder, Sink, SinkContex
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::read::ReadTool;
 use super::walk::{PathGlob, files_under};
 use super::{Tool, ToolContext, ToolError, ToolLimits, ToolOutput, blocking, cut_line, parse_args};
 use crate::permissions::{ActionRequest, Effect};
 use crate::workspace::Workspace;
+
+/// Largest file whose whole text a search of it alone shows when nothing matches.
+const SHOWN_WHEN_NO_MATCH_BYTES: u64 = 4096;
 
 /// The `grep` tool.
 #[derive(Debug, Clone, Copy, Default)]
@@ -98,10 +102,37 @@ impl Tool for GrepTool {
             .case_insensitive(args.case_insensitive)
             .build(&args.pattern)
             .map_err(|err| ToolError::Pattern { pattern: args.pattern.clone(), message: err.to_string() })?;
-        let filter = args.glob.as_deref().map(PathGlob::new).transpose()?;
+        // Models fill every optional field: an empty glob means no filter, not "match nothing".
+        let filter = args.glob.as_deref().filter(|g| !g.trim().is_empty()).map(PathGlob::new).transpose()?;
         let workspace = ctx.workspace.clone();
         let limits = ctx.limits.clone();
-        blocking(move || search(&workspace, &base, &matcher, filter.as_ref(), &args, &limits)).await
+        let root = workspace.root().to_path_buf();
+        let searched = args.path.clone().filter(|_| base != root);
+        let part = searched.is_some();
+        let short_file = base.is_file() && std::fs::metadata(&base).is_ok_and(|m| m.len() <= SHOWN_WHEN_NO_MATCH_BYTES);
+        let (mut out, matches, elsewhere) = blocking(move || {
+            let (out, matches) = search(&workspace, &base, &matcher, filter.as_ref(), &args, &limits)?;
+            // Small models search one file picked from the listing, find nothing and give up or
+            // repeat: a search of part of the workspace that finds nothing looks at the rest.
+            let elsewhere = if matches == 0 && part {
+                let (wide, found) = search(&workspace, &root, &matcher, filter.as_ref(), &args, &limits)?;
+                (found > 0).then_some(wide.text)
+            } else {
+                None
+            };
+            Ok::<_, ToolError>((out, matches, elsewhere))
+        })
+        .await?;
+        if let (Some(path), true) = (searched, matches == 0) {
+            if let Some(wide) = elsewhere {
+                out.text = format!("No matches in {path}; elsewhere in the workspace:\n{wide}");
+            } else if short_file && let Ok(file) = ReadTool.run(json!({ "path": path }), ctx).await {
+                // A search of one short file that finds nothing shows the file: small models
+                // otherwise repeat the search with the task's words instead of reading it.
+                out.text.push_str(&format!(".\n{path} is short; all of it:\n{}", file.text));
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -112,7 +143,7 @@ fn search(
     filter: Option<&PathGlob>,
     args: &GrepArgs,
     limits: &ToolLimits,
-) -> Result<ToolOutput, ToolError> {
+) -> Result<(ToolOutput, usize), ToolError> {
     let context = if args.output_mode == OutputMode::Content { args.context.unwrap_or(0).min(10) } else { 0 };
     let mut searcher = SearcherBuilder::new()
         .line_number(true)
@@ -140,7 +171,8 @@ fn search(
         let matches = sink.matches;
         report.finish_file(&shown, matches);
     }
-    Ok(ToolOutput::text(report.render(&args.pattern)))
+    let matches = report.total_matches;
+    Ok((ToolOutput::text(report.render(&args.pattern)), matches))
 }
 
 /// Collects output lines under the line and byte caps, counting what did not fit.
@@ -196,7 +228,11 @@ impl Report {
 
     fn render(mut self, pattern: &str) -> String {
         if self.total_matches == 0 {
-            return format!("No matches for '{pattern}'");
+            // Small models search for a phrase from the task ("listen on port") and then repeat it.
+            return format!(
+                "No matches for '{pattern}'. Try a shorter pattern (one word or name from the code), or read the \
+                 file you expect it in"
+            );
         }
         if self.omitted > 0 {
             self.text.push_str(&format!(

@@ -79,12 +79,11 @@ impl Tool for WriteTool {
             if let Some(first) = deleted.first()
                 && !ctx.approved_by_user
             {
-                let last_line = before.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
                 return Err(ToolError::WouldDeleteLines {
                     path: shown,
                     count: deleted.len(),
                     example: first.trim().to_string(),
-                    last_line: last_line.to_string(),
+                    append: append_hint(&args.path, before, &args.content),
                 });
             }
         }
@@ -132,6 +131,37 @@ fn deleted_lines<'a>(before: &'a str, after: &str) -> Vec<&'a str> {
         }
     }
     deleted
+}
+
+/// Largest edit call quoted in full in a refusal; a longer one is described instead.
+const QUOTED_EDIT_BYTES: usize = 1500;
+
+/// How to add `content` after the end of `before` with `edit`: the exact call when it is short,
+/// anchored on the shortest run of last lines that occurs once in the file.
+fn append_hint(path: &str, before: &str, content: &str) -> String {
+    let lines: Vec<&str> = before.trim_end().lines().collect();
+    let anchor = (1..=lines.len())
+        .map(|k| lines[lines.len() - k..].join("\n"))
+        .find(|tail| before.matches(tail.as_str()).count() == 1);
+    let Some(anchor) = anchor.filter(|a| !a.trim().is_empty()) else {
+        return "To add code to it, use edit with old_string set to its last lines and new_string set to those \
+                lines followed by the new code"
+            .to_string();
+    };
+    let call = json!({
+        "path": path,
+        "old_string": anchor,
+        "new_string": format!("{anchor}\n\n{}", content.trim_end()),
+    })
+    .to_string();
+    if call.len() <= QUOTED_EDIT_BYTES {
+        format!("To add your new content after the file's last line, call edit with these arguments: {call}")
+    } else {
+        format!(
+            "To add code after the file's last line, use edit with old_string `{anchor}` and new_string that text \
+             followed by the new code"
+        )
+    }
 }
 
 /// The current text of `path`, `None` if it does not exist; refuses directories and files that

@@ -74,12 +74,17 @@ async fn a_rewrite_that_keeps_every_line_goes_through_at_once() {
     let grown = "def add(a, b):\n    return a + b\n\n\ndef multiply(a, b):\n    return a * b\n";
     ws.run(&WriteTool, json!({"path": "calc.py", "content": grown})).await.unwrap();
     assert_eq!(ws.read("calc.py"), grown);
-    // Replacing the file with the new function alone is refused, pointing at an edit that appends
+    // Replacing the file with a new function alone is refused, pointing at an edit that appends
     // after the file's last line.
-    let only_new = "def multiply(a, b):\n    return a * b\n";
+    let only_new = "def subtract(a, b):\n    return a - b\n";
     let err = ws.run(&WriteTool, json!({"path": "calc.py", "content": only_new})).await.unwrap_err();
     let message = err.to_string();
-    assert!(message.contains("delete 2 line(s) of 'calc.py', such as `def add(a, b):`"), "{message}");
-    assert!(message.contains("old_string `    return a * b` (its last line)"), "{message}");
-    assert_eq!(ws.read("calc.py"), grown);
+    assert!(message.contains("delete 4 line(s) of 'calc.py', such as `def add(a, b):`"), "{message}");
+    let call = r#"call edit with these arguments: {"path":"calc.py","old_string":"    return a * b","new_string":"    return a * b\n\ndef subtract(a, b):\n    return a - b"}"#;
+    assert!(message.contains(call), "{message}");
+    // Following it adds the function and keeps the others.
+    let edit = message.split("these arguments: ").nth(1).unwrap().split(". To rewrite").next().unwrap();
+    let edit: serde_json::Value = serde_json::from_str(edit).unwrap();
+    ws.run(&crate::tools::edit::EditTool, edit).await.unwrap();
+    assert_eq!(ws.read("calc.py"), format!("{grown}\ndef subtract(a, b):\n    return a - b\n"));
 }
