@@ -32,6 +32,8 @@ struct PlannedEdit {
     before: String,
     after: String,
     replacements: usize,
+    /// Lines (from 1) of `after` the first replacement spans.
+    first_change: (usize, usize),
 }
 
 #[async_trait::async_trait]
@@ -87,8 +89,17 @@ impl Tool for EditTool {
             std::fs::write(&plan.path, &plan.after).map_err(|err| ToolError::io("cannot write", &args.path, err))?;
             let diff = unified_diff(&plan.shown, &plan.before, &plan.after);
             let noun = if plan.replacements == 1 { "replacement" } else { "replacements" };
+            // The model gets the new text with line numbers, as read shows it, not the diff: small
+            // models copied a diff into the file as its content.
+            let (first, last) = plan.first_change;
+            let snippet = numbered_lines(&plan.after, first.saturating_sub(SNIPPET_CONTEXT), last + SNIPPET_CONTEXT);
             Ok(ToolOutput {
-                text: format!("Edited {} ({} {noun})\n{diff}", plan.shown, plan.replacements),
+                text: format!(
+                    "Edited {} ({} {noun}). {} and around now read:\n{snippet}",
+                    plan.shown,
+                    plan.replacements,
+                    if first == last { format!("Line {first}") } else { format!("Lines {first}-{last}") }
+                ),
                 changes: vec![FileChange { path: plan.shown, before: Some(plan.before), after: Some(plan.after) }],
                 diff: Some(diff),
                 todos: None,
@@ -124,7 +135,10 @@ fn plan_edit(path: PathBuf, shown: String, args: &EditArgs) -> Result<PlannedEdi
         _ => {}
     }
     let after = before.replace(old.as_str(), &new);
-    Ok(PlannedEdit { path, shown, replacements: starts.len(), before, after })
+    // Text before the first match is unchanged, so its line number holds in `after` too.
+    let first = line_of(&before, starts[0]);
+    let first_change = (first, first + new.matches('\n').count());
+    Ok(PlannedEdit { path, shown, replacements: starts.len(), before, after, first_change })
 }
 
 /// Files with CRLF line ends are edited with the model's LF text converted, since models write
@@ -135,6 +149,18 @@ fn match_line_endings(content: &str, old: &str, new: &str) -> (String, String) {
     } else {
         (old.to_string(), new.to_string())
     }
+}
+
+/// Unchanged lines shown on each side of an edit in its result.
+const SNIPPET_CONTEXT: usize = 2;
+
+/// Lines `from..=to` (from 1, clamped to the text) numbered as `read` shows them.
+fn numbered_lines(text: &str, from: usize, to: usize) -> String {
+    let mut out = String::new();
+    for (i, line) in text.lines().enumerate().skip(from.max(1) - 1).take(to.saturating_sub(from.max(1)) + 1) {
+        out.push_str(&format!("{:>6}\t{line}\n", i + 1));
+    }
+    out
 }
 
 fn line_of(text: &str, byte: usize) -> usize {

@@ -17,7 +17,12 @@ async fn replaces_a_unique_match_and_returns_a_diff() {
     let diff = out.diff.unwrap();
     assert!(diff.starts_with("--- a/src/lib.rs\n+++ b/src/lib.rs\n@@"), "{diff}");
     assert!(diff.contains("-    2\n+    3\n"), "{diff}");
-    assert!(out.text.starts_with("Edited src/lib.rs (1 replacement)\n"));
+    // The model sees the new lines numbered as read shows them, not the diff.
+    assert_eq!(
+        out.text,
+        "Edited src/lib.rs (1 replacement). Lines 5-6 and around now read:\n     3\t}\n     4\t\n     5\tfn b() {\n     \
+         6\t    3\n     7\t}\n"
+    );
     assert_eq!(out.changes[0].before.as_deref(), Some("fn a() {\n    1\n}\n\nfn b() {\n    2\n}\n"));
     assert_eq!(out.changes[0].after.as_deref(), Some("fn a() {\n    1\n}\n\nfn b() {\n    3\n}\n"));
 }
