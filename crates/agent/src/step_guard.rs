@@ -37,13 +37,15 @@ pub struct NextStep {
 pub struct StepGuard {
     max_steps: usize,
     previous: Vec<(String, Value)>,
+    /// Every search call made in the turn.
+    searches: Vec<(String, Value)>,
     search_streak: usize,
 }
 
 impl StepGuard {
     /// A guard for a turn of at most `max_steps` model calls.
     pub fn new(max_steps: usize) -> Self {
-        Self { max_steps, previous: Vec::new(), search_streak: 0 }
+        Self { max_steps, previous: Vec::new(), searches: Vec::new(), search_streak: 0 }
     }
 
     /// Records the calls (name, arguments) that step `step` (from 1) made and decides the next.
@@ -52,14 +54,30 @@ impl StepGuard {
         let repeated = calls == self.previous.as_slice();
         self.previous = calls.to_vec();
         let searching = !calls.is_empty() && calls.iter().all(|(name, _)| SEARCH_TOOLS.contains(&name.as_str()));
+        // A search gives the same result whenever it runs again in a turn; a command may not
+        // (tests run before and after a fix), so only searches are compared with all earlier ones.
+        let searched_before = searching && calls.iter().all(|call| self.searches.contains(call));
+        if searching {
+            self.searches.extend(calls.iter().cloned());
+        }
         self.search_streak = if searching { self.search_streak + 1 } else { 0 };
-        if repeated && searching {
-            // The same search gives the same result; reading or answering may still go on.
+        if step + 1 >= self.max_steps {
+            return NextStep {
+                tools: ReplyTools::TextOnly,
+                note: Some(
+                    "(Note: your next reply is the last step of this turn and cannot call tools. Answer the user now \
+                     in plain text: what you found or changed, and what is left to do.)"
+                        .into(),
+                ),
+            };
+        }
+        if searched_before {
             return NextStep {
                 tools: ReplyTools::NoSearch,
                 note: Some(
-                    "(Note: you ran exactly this search in your previous step, and it gives the same result. \
-                     Searching is paused for your next step: read a file with read, or answer the user.)"
+                    "(Note: you already ran exactly this search in this turn; its result is above and will not \
+                     change. Searching is paused for your next step: read the file you need, change it with edit, \
+                     or answer the user.)"
                         .into(),
                 ),
             };
@@ -70,16 +88,6 @@ impl StepGuard {
                 note: Some(
                     "(Note: you made exactly this call in your previous step. Now answer the user in plain text, \
                      without calling a tool: say what was done and what the result is.)"
-                        .into(),
-                ),
-            };
-        }
-        if step + 1 >= self.max_steps {
-            return NextStep {
-                tools: ReplyTools::TextOnly,
-                note: Some(
-                    "(Note: your next reply is the last step of this turn and cannot call tools. Answer the user now \
-                     in plain text: what you found or changed, and what is left to do.)"
                         .into(),
                 ),
             };

@@ -57,3 +57,27 @@ fn a_repeated_search_pauses_searching_instead_of_ending_the_turn() {
     assert_eq!(next.tools, ReplyTools::NoSearch);
     assert!(next.note.unwrap().contains("exactly this search"));
 }
+
+#[test]
+fn a_search_repeated_later_in_the_turn_pauses_searching() {
+    let mut guard = StepGuard::new(10);
+    let grep = [call("grep", json!({"pattern": "assert", "path": "calc.py"}))];
+    guard.after_calls(1, &grep);
+    assert_eq!(guard.after_calls(2, &[call("read", json!({"path": "test_calc.py"}))]).tools, ReplyTools::All);
+    let next = guard.after_calls(3, &grep);
+    assert_eq!(next.tools, ReplyTools::NoSearch);
+    assert!(next.note.unwrap().contains("already ran exactly this search"));
+    // A command may be run again (tests before and after a fix) as long as it is not back to back.
+    let test = [call("shell", json!({"command": "python3 test_calc.py"}))];
+    guard.after_calls(4, &test);
+    guard.after_calls(5, &[call("edit", json!({"path": "calc.py"}))]);
+    assert_eq!(guard.after_calls(6, &test).tools, ReplyTools::All);
+}
+
+#[test]
+fn the_last_step_wins_over_every_other_limit() {
+    let mut guard = StepGuard::new(3);
+    let grep = [call("grep", json!({"pattern": "x"}))];
+    guard.after_calls(1, &grep);
+    assert_eq!(guard.after_calls(2, &grep).tools, ReplyTools::TextOnly);
+}
