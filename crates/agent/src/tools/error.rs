@@ -70,6 +70,16 @@ pub enum ToolError {
         append: String,
     },
 
+    /// `write` was asked to replace a file with a part it already holds (a small model repeating a
+    /// change it made).
+    #[error("'{path}' already contains this text (from line {line}), so nothing was written; that change is done")]
+    AlreadyContains {
+        /// The file.
+        path: String,
+        /// Where the text starts.
+        line: usize,
+    },
+
     /// The file does not exist.
     #[error("'{0}' does not exist; use glob to find files")]
     NotFound(String),

@@ -76,6 +76,15 @@ impl Tool for WriteTool {
         let before = existing_text(&path, &args.path)?;
         if let Some(before) = &before {
             let deleted = deleted_lines(before, &args.content);
+            let part = args.content.trim();
+            if !deleted.is_empty()
+                && !ctx.approved_by_user
+                && !part.is_empty()
+                && let Some(at) = before.find(part)
+            {
+                let line = before[..at].matches('\n').count() + 1;
+                return Err(ToolError::AlreadyContains { path: shown, line });
+            }
             if let Some(first) = deleted.first()
                 && !ctx.approved_by_user
             {

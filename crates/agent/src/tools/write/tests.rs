@@ -87,4 +87,11 @@ async fn a_rewrite_that_keeps_every_line_goes_through_at_once() {
     let edit: serde_json::Value = serde_json::from_str(edit).unwrap();
     ws.run(&crate::tools::edit::EditTool, edit).await.unwrap();
     assert_eq!(ws.read("calc.py"), format!("{grown}\ndef subtract(a, b):\n    return a - b\n"));
+    // Writing the added part again is answered as done, and changes nothing.
+    let err = ws.run(&WriteTool, json!({"path": "calc.py", "content": only_new})).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "'calc.py' already contains this text (from line 8), so nothing was written; that change is done"
+    );
+    assert_eq!(ws.read("calc.py"), format!("{grown}\ndef subtract(a, b):\n    return a - b\n"));
 }
