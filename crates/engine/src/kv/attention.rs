@@ -10,6 +10,8 @@ use crate::kv::error::KvError;
 use crate::kv::layout::KvLayout;
 use crate::kv::store::{BlockId, BlockStore};
 
+pub mod bench;
+
 /// Rows of queries one task handles; small enough to spread a prompt over the thread pool,
 /// large enough that each widened block serves many queries.
 const ROW_TILE: usize = 16;
