@@ -2,6 +2,13 @@
 //! concatenation of keys and values. Keys and values are stored in f16 and widened to f32 one
 //! block at a time; scores are accumulated with an online softmax (as in flash attention), so no
 //! score matrix is ever built.
+//!
+//! The work on one block (scores, softmax update, weighted values) goes through [`BlockOps`]:
+//! plain loops in `portable.rs`, the reference, and AVX-512 in `avx512.rs`. Both do the same
+//! operations in the same order lane by lane (no fused multiply-add, one exponential), so results
+//! do not depend on the CPU's features.
+
+use std::ops::Range;
 
 use half::slice::HalfFloatSliceExt;
 use rayon::prelude::*;
@@ -10,12 +17,24 @@ use crate::kv::error::KvError;
 use crate::kv::layout::KvLayout;
 use crate::kv::store::{BlockId, BlockStore};
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+pub mod bench;
+mod portable;
+#[cfg(test)]
+mod tests;
+
+use portable::Portable;
+
 /// Rows of queries one task handles; small enough to spread a prompt over the thread pool,
 /// large enough that each widened block serves many queries.
 const ROW_TILE: usize = 16;
 
-/// Partial sums per score; `attend_tile_body` adds them pairwise, so this is 4.
+/// Partial sums per score; the scores add them pairwise, so this is 4.
 const PARTS: usize = 4;
+
+/// Queries scored against a block together, so each widened key is loaded once for all of them.
+const GROUP: usize = 4;
 
 /// One sequence's share of a step: its block table for the layer's group, where its new
 /// positions start, and which rows of the step's activations are its.
@@ -59,6 +78,16 @@ pub(crate) fn write_kv(
     Ok(())
 }
 
+/// What every task of one layer's attention reads.
+struct Layer<'a> {
+    store: &'a BlockStore,
+    layout: &'a KvLayout,
+    il: usize,
+    q: &'a [f32],
+    n_head: usize,
+    scale: f32,
+}
+
 /// Causal attention of `q`, `(rows, n_head * head_dim)`, over the cached keys and values of
 /// layer `il`, which must already hold the new positions. Returns `(rows, n_head * head_dim)`.
 pub(crate) fn attend(
@@ -70,13 +99,22 @@ pub(crate) fn attend(
     n_head: usize,
     scale: f32,
 ) -> Result<Vec<f32>, KvError> {
-    let hd = layout.head_dim;
-    let n_rep = n_head / layout.n_kv_head;
+    attend_with(&Layer { store, layout, il, q, n_head, scale }, seqs, attend_tile)
+}
+
+/// [`attend`] with each tile computed by `tile`.
+fn attend_with(
+    layer: &Layer<'_>,
+    seqs: &[SeqRows<'_>],
+    tile: impl Fn(Tile<'_>) -> Result<Vec<f32>, KvError> + Sync,
+) -> Result<Vec<f32>, KvError> {
+    let (hd, n_head) = (layer.layout.head_dim, layer.n_head);
+    let n_rep = n_head / layer.layout.n_kv_head;
     let total_rows: usize = seqs.iter().map(|s| s.rows).sum();
     let mut out = vec![0f32; total_rows * n_head * hd];
     let mut tasks = Vec::new();
     for (s, seq) in seqs.iter().enumerate() {
-        for h in 0..layout.n_kv_head {
+        for h in 0..layer.layout.n_kv_head {
             for r0 in (0..seq.rows).step_by(ROW_TILE) {
                 tasks.push((s, h, r0, (r0 + ROW_TILE).min(seq.rows)));
             }
@@ -84,9 +122,7 @@ pub(crate) fn attend(
     }
     let parts: Vec<Vec<f32>> = tasks
         .par_iter()
-        .map(|&(s, h, r0, r1)| {
-            attend_tile(Tile { store, layout, il, seq: &seqs[s], q, n_head, h, rows: r0..r1, scale })
-        })
+        .map(|&(s, h, r0, r1)| tile(Tile { layer, seq: &seqs[s], h, rows: r0..r1 }))
         .collect::<Result<_, _>>()?;
     for (&(s, h, r0, r1), part) in tasks.iter().zip(&parts) {
         for r in r0..r1 {
@@ -103,61 +139,104 @@ pub(crate) fn attend(
 /// The arguments of one task: rows `rows` of one sequence, for the query heads sharing key/value
 /// head `h`.
 struct Tile<'a> {
-    store: &'a BlockStore,
-    layout: &'a KvLayout,
-    il: usize,
+    layer: &'a Layer<'a>,
     seq: &'a SeqRows<'a>,
-    q: &'a [f32],
-    n_head: usize,
     h: usize,
-    rows: std::ops::Range<usize>,
-    scale: f32,
+    rows: Range<usize>,
 }
 
-/// Attention of one tile; returns `(rows, n_rep, head_dim)`. Compiled twice, with AVX2 where the
-/// CPU has it; both builds do the same operations in the same order (no fused multiply-add), so
-/// results do not depend on the CPU's features.
+/// One query's running state in the online softmax.
+struct Running<'a> {
+    /// The largest score seen so far (negative infinity before the first block).
+    max: &'a mut f32,
+    /// Per block slot: the sum of `exp(score - max)` over the blocks seen.
+    sums: &'a mut [f32],
+    /// The values weighted by `exp(score - max)`, summed: `head_dim` elements.
+    acc: &'a mut [f32],
+}
+
+/// The steps of attention over one block that have SIMD versions. Every implementation does the
+/// same operations in the same order for each lane, so all give bit-identical results.
+trait BlockOps {
+    /// Scores of the queries `qs` (each `head_dim` long) against the block's keys `kt` (stored
+    /// transposed, `head_dim` rows of `block` slots), times `scale`, into `out[i * block + j]`.
+    fn scores(&mut self, qs: &[&[f32]], kt: &[f32], block: usize, scale: f32, out: &mut [f32]);
+
+    /// Folds one query's `scores` of a block, of which only the slots in `live` are visible, into
+    /// its running state; `vf` holds the block's values, `head_dim` per slot. Leaves the scores
+    /// overwritten.
+    fn accumulate(&mut self, run: Running<'_>, scores: &mut [f32], live: Range<usize>, vf: &[f32]);
+}
+
+/// Attention of one tile; returns `(rows, n_rep, head_dim)`. AVX-512 where the CPU has it and
+/// the shape suits it, else the portable steps, compiled with AVX2 where the CPU has that.
 fn attend_tile(t: Tile<'_>) -> Result<Vec<f32>, KvError> {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, checked just above.
-        return unsafe { attend_tile_avx2(t) };
+    {
+        let layout = t.layer.layout;
+        if let Some(ops) = avx512::Avx512::detect(layout.block_size, layout.head_dim) {
+            // SAFETY: `detect` found AVX-512F on this CPU.
+            return unsafe { attend_tile_avx512(ops, t) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { attend_tile_avx2(t) };
+        }
     }
-    attend_tile_body(t)
+    attend_tile_with(&mut Portable::default(), t)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn attend_tile_avx512(mut ops: avx512::Avx512, t: Tile<'_>) -> Result<Vec<f32>, KvError> {
+    attend_tile_with(&mut ops, t)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn attend_tile_avx2(t: Tile<'_>) -> Result<Vec<f32>, KvError> {
-    attend_tile_body(t)
+fn attend_tile_avx2(t: Tile<'_>) -> Result<Vec<f32>, KvError> {
+    attend_tile_with(&mut Portable::default(), t)
+}
+
+/// One query of a tile that sees part of the current block.
+struct Active {
+    /// Index of the query in the tile's `(rows, n_rep)` output.
+    qi: usize,
+    /// Where its vector starts in `q`.
+    qo: usize,
+    /// The slots of the block it sees.
+    live: Range<usize>,
 }
 
 /// Keys are stored transposed (`kt[d * block + j]`, see [`KvLayout::plane`]), so the scores of a
 /// query against a whole block are `hd` vector multiply-adds across keys rather than one
-/// horizontal dot product per key; each query's scores and sums are then independent of how
-/// rows are tiled, which keeps cached, batched and fresh runs bit-identical.
+/// horizontal dot product per key. Each query's arithmetic depends only on its own position and
+/// the block boundaries, never on which other queries share its tile or group, which keeps
+/// cached, batched and fresh runs bit-identical.
 #[inline(always)]
-fn attend_tile_body(t: Tile<'_>) -> Result<Vec<f32>, KvError> {
-    let Tile { store, layout, il, seq, q, n_head, h, rows, scale } = t;
+fn attend_tile_with(ops: &mut impl BlockOps, t: Tile<'_>) -> Result<Vec<f32>, KvError> {
+    let Tile { layer, seq, h, rows } = t;
+    let Layer { store, layout, il, q, n_head, scale } = *layer;
     let (g, idx) = layout.slot_of(il);
     let (hd, bs) = (layout.head_dim, layout.block_size);
     let n_rep = n_head / layout.n_kv_head;
     let n_q = rows.len() * n_rep;
     let mut acc = vec![0f32; n_q * hd];
     let mut max = vec![f32::NEG_INFINITY; n_q];
-    let mut sum = vec![0f32; n_q];
+    let mut sums = vec![0f32; n_q * bs];
     let (mut kt, mut vf) = (vec![0f32; hd * bs], vec![0f32; bs * hd]);
-    let mut scores = vec![0f32; bs];
-    let mut parts = vec![0f32; PARTS * bs];
+    let mut scores = vec![0f32; GROUP * bs];
+    let mut active = Vec::with_capacity(n_q);
     let (first_q, last_q) = (seq.past + rows.start, seq.past + rows.end - 1);
     let first_key = layout.first_visible(g, first_q);
     for b in first_key / bs..=last_q / bs {
         let data = store.data(block_at(seq.table, g, b * bs, bs)?);
         let (kp, vp) = (layout.plane(idx, false, h), layout.plane(idx, true, h));
-        // Slots past the last query hold stale values: their scores are computed but unused.
+        // Slots past the last query hold stale values: their scores are computed but masked.
         let used = (last_q + 1 - b * bs).min(bs);
         data[kp..kp + hd * bs].convert_to_f32_slice(&mut kt);
         data[vp..vp + used * hd].convert_to_f32_slice(&mut vf[..used * hd]);
+        active.clear();
         for r in rows.clone() {
             let qpos = seq.past + r;
             let lo = layout.first_visible(g, qpos).max(b * bs);
@@ -165,47 +244,31 @@ fn attend_tile_body(t: Tile<'_>) -> Result<Vec<f32>, KvError> {
             if lo > hi {
                 continue;
             }
-            let (j0, j1) = (lo - b * bs, hi - b * bs + 1);
+            let live = lo - b * bs..hi - b * bs + 1;
             for rep in 0..n_rep {
-                let qi = (r - rows.start) * n_rep + rep;
                 let qo = (seq.row0 + r) * n_head * hd + (h * n_rep + rep) * hd;
-                // Four partial sums over interleaved dimensions, added pairwise: a single running
-                // sum over 256 dimensions (Gemma 3) loses enough precision to flip greedy choices.
-                parts.fill(0.0);
-                for (d, (&qd, kd)) in q[qo..qo + hd].iter().zip(kt.chunks_exact(bs)).enumerate() {
-                    let part = &mut parts[(d % PARTS) * bs..(d % PARTS + 1) * bs];
-                    for (s, &k) in part.iter_mut().zip(kd) {
-                        *s += qd * k;
-                    }
-                }
-                let (p01, p23) = parts.split_at(2 * bs);
-                for (j, s) in scores.iter_mut().enumerate() {
-                    *s = (p01[j] + p01[bs + j]) + (p23[j] + p23[bs + j]);
-                }
-                let mut block_max = f32::NEG_INFINITY;
-                for s in &mut scores[j0..j1] {
-                    *s *= scale;
-                    block_max = block_max.max(*s);
-                }
-                let new_max = max[qi].max(block_max);
-                let a = &mut acc[qi * hd..(qi + 1) * hd];
-                if max[qi] > f32::NEG_INFINITY && new_max > max[qi] {
-                    let c = (max[qi] - new_max).exp();
-                    sum[qi] *= c;
-                    a.iter_mut().for_each(|x| *x *= c);
-                }
-                max[qi] = new_max;
-                for j in j0..j1 {
-                    let p = (scores[j] - new_max).exp();
-                    sum[qi] += p;
-                    for (y, &x) in a.iter_mut().zip(&vf[j * hd..(j + 1) * hd]) {
-                        *y += p * x;
-                    }
-                }
+                active.push(Active { qi: (r - rows.start) * n_rep + rep, qo, live: live.clone() });
+            }
+        }
+        for group in active.chunks(GROUP) {
+            let mut qs: [&[f32]; GROUP] = [&[]; GROUP];
+            for (slot, a) in qs.iter_mut().zip(group) {
+                *slot = &q[a.qo..a.qo + hd];
+            }
+            let scores = &mut scores[..group.len() * bs];
+            ops.scores(&qs[..group.len()], &kt, bs, scale, scores);
+            for (a, s) in group.iter().zip(scores.chunks_exact_mut(bs)) {
+                let run = Running {
+                    max: &mut max[a.qi],
+                    sums: &mut sums[a.qi * bs..(a.qi + 1) * bs],
+                    acc: &mut acc[a.qi * hd..(a.qi + 1) * hd],
+                };
+                ops.accumulate(run, s, a.live.clone(), &vf);
             }
         }
     }
-    for (a, &s) in acc.chunks_exact_mut(hd).zip(&sum) {
+    for (a, lanes) in acc.chunks_exact_mut(hd).zip(sums.chunks_exact(bs)) {
+        let s = lanes.iter().fold(0f32, |t, &x| t + x);
         let inv = if s > 0.0 { 1.0 / s } else { 0.0 };
         a.iter_mut().for_each(|x| *x *= inv);
     }
@@ -214,100 +277,4 @@ fn attend_tile_body(t: Tile<'_>) -> Result<Vec<f32>, KvError> {
 
 fn block_at(table: &[Option<BlockId>], group: usize, position: usize, block_size: usize) -> Result<BlockId, KvError> {
     table.get(position / block_size).copied().flatten().ok_or(KvError::MissingBlock { group, position })
-}
-
-/// Rounds `x` to the f16 values the cache stores (for tests comparing against f32 attention).
-#[cfg(test)]
-pub(crate) fn round_f16(x: &[f32]) -> Vec<f32> {
-    x.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-    use crate::kv::layout::LayerGroup;
-
-    /// Plain softmax attention over f32 keys `(positions, n_kv * hd)`, the reference.
-    #[allow(clippy::too_many_arguments)]
-    fn reference(
-        q: &[f32],
-        k: &[f32],
-        v: &[f32],
-        n_head: usize,
-        n_kv: usize,
-        hd: usize,
-        past: usize,
-        window: Option<usize>,
-    ) -> Vec<f32> {
-        let rows = q.len() / (n_head * hd);
-        let mut out = vec![0f32; q.len()];
-        for r in 0..rows {
-            let qpos = past + r;
-            for qh in 0..n_head {
-                let kh = qh / (n_head / n_kv);
-                let qv = &q[(r * n_head + qh) * hd..][..hd];
-                let keys: Vec<usize> = (0..=qpos).filter(|&j| window.is_none_or(|w| qpos - j < w)).collect();
-                let s: Vec<f32> = keys
-                    .iter()
-                    .map(|&j| qv.iter().zip(&k[(j * n_kv + kh) * hd..][..hd]).map(|(a, b)| a * b).sum::<f32>() * 0.5)
-                    .collect();
-                let m = s.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-                let e: Vec<f32> = s.iter().map(|x| (x - m).exp()).collect();
-                let z: f32 = e.iter().sum();
-                for (&j, &p) in keys.iter().zip(&e) {
-                    for d in 0..hd {
-                        out[(r * n_head + qh) * hd + d] += p / z * v[(j * n_kv + kh) * hd + d];
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    fn check(window: Option<usize>, past: usize, rows: usize) {
-        check_dims(window, past, rows, (4, 2, 8, 4));
-    }
-
-    fn check_dims(window: Option<usize>, past: usize, rows: usize, dims: (usize, usize, usize, usize)) {
-        let (n_head, n_kv, hd, bs) = dims;
-        let layout = KvLayout::new(1, n_kv, hd, bs, vec![LayerGroup { layers: vec![0], window }]);
-        let total = past + rows;
-        let mut store = BlockStore::new(layout.clone(), 64 * layout.block_bytes(0));
-        let table: Vec<Option<BlockId>> = (0..layout.blocks_for(total)).map(|_| store.allocate(0)).collect();
-        let amp = if hd >= 64 { 6.0 } else { 2.0 };
-        let val = |i: usize, salt: f32| (i as f32 * 0.37 + salt).sin() * amp;
-        let k: Vec<f32> = round_f16(&(0..total * n_kv * hd).map(|i| val(i, 0.1)).collect::<Vec<_>>());
-        let v: Vec<f32> = round_f16(&(0..total * n_kv * hd).map(|i| val(i, 1.7)).collect::<Vec<_>>());
-        let all = SeqRows { table: &table, past: 0, row0: 0, rows: total };
-        write_kv(&mut store, &layout, 0, &[all], &k, &v).unwrap();
-        let q: Vec<f32> = (0..rows * n_head * hd).map(|i| val(i, 3.3)).collect();
-        let seq = SeqRows { table: &table, past, row0: 0, rows };
-        let got = attend(&store, &layout, 0, &[seq], &q, n_head, 0.5).unwrap();
-        let want = reference(&q, &k, &v, n_head, n_kv, hd, past, window);
-        for (a, b) in got.iter().zip(&want) {
-            assert!((a - b).abs() < 2e-4, "{a} vs {b}");
-        }
-    }
-
-    #[test]
-    fn matches_plain_softmax_attention() {
-        check(None, 0, 37);
-        check(None, 13, 1);
-        check(None, 16, 5);
-        // Several tiles of rows, and several blocks.
-        check(None, 21, 40);
-        check_dims(None, 0, 47, (9, 3, 64, 16));
-        check_dims(None, 16, 100, (14, 2, 64, 16));
-        check_dims(None, 3, 30, (4, 1, 256, 16));
-    }
-
-    #[test]
-    fn sliding_window_sees_only_recent_keys() {
-        check(Some(5), 0, 23);
-        check(Some(5), 30, 1);
-        check(Some(8), 9, 7);
-        check(Some(8), 0, 33);
-        check(Some(20), 50, 45);
-    }
 }

@@ -15,6 +15,8 @@ pub mod sequence;
 pub mod step;
 pub mod store;
 
+#[doc(hidden)]
+pub use attention::bench::AttentionBench;
 pub use error::KvError;
 pub use layout::{DEFAULT_BLOCK_SIZE, KvLayout, LayerGroup};
 pub use persist::{KV_FILE_VERSION, ModelFingerprint};
