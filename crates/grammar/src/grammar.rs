@@ -242,14 +242,19 @@ pub fn strict(schema: &Value) -> Value {
     }
     if obj.get("type").and_then(Value::as_str) == Some("integer") {
         if !obj.contains_key("maximum") && !obj.contains_key("exclusiveMaximum") {
-            out.insert("maximum".into(), Value::from(i64::MAX));
+            out.insert("maximum".into(), Value::from(INTEGER_BOUND));
         }
         if !obj.contains_key("minimum") && !obj.contains_key("exclusiveMinimum") {
-            out.insert("minimum".into(), Value::from(i64::MIN));
+            out.insert("minimum".into(), Value::from(-INTEGER_BOUND));
         }
     }
     Value::Object(out)
 }
+
+/// The bound given to integers a schema leaves unbounded: 18 digits, inside i64 with room to
+/// spare (llguidance's range-to-regex overflows at the i64 extremes) and far beyond any count,
+/// line number or size a tool takes.
+const INTEGER_BOUND: i64 = 999_999_999_999_999_999;
 
 #[cfg(test)]
 mod tests;

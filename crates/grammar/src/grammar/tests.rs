@@ -11,7 +11,11 @@ fn read_file() -> Tool {
         "Read a file",
         json!({
             "type": "object",
-            "properties": {"path": {"type": "string"}, "start_line": {"type": "integer", "minimum": 1}},
+            "properties": {
+                "path": {"type": "string"},
+                "start_line": {"type": "integer", "minimum": 1},
+                "offset": {"type": "integer"}
+            },
             "required": ["path"],
         }),
     )
@@ -191,15 +195,21 @@ fn strict_schemas_refuse_undeclared_arguments() {
 }
 
 #[test]
-fn integers_end_within_the_64_bit_range() {
+fn unbounded_integers_get_a_finite_range() {
     let g = compiled(ToolCallFormat::Qwen, ToolChoice::Required);
     let tok = tokenizer();
     let with_start = |n: &str| READ.replace("\"src/main.rs\"", &format!("\"src/main.rs\", \"start_line\": {n}"));
-    assert!(accepts(&tok, &g, &with_start("9223372036854775807")));
+    assert!(accepts(&tok, &g, &with_start("999999999999999999")));
     assert!(!accepts(&tok, &g, &with_start("10000000000000000000")));
+    // An integer with no bounds at all compiles (llguidance overflows at the i64 extremes) and
+    // takes negative numbers.
+    let with_offset = |n: &str| READ.replace("\"src/main.rs\"", &format!("\"src/main.rs\", \"offset\": {n}"));
+    assert!(accepts(&tok, &g, &with_offset("-999999999999999999")));
+    assert!(accepts(&tok, &g, &with_offset("42")));
+    assert!(!accepts(&tok, &g, &with_offset("-10000000000000000000")));
     // Bounds a schema gives are kept.
     let bounded = strict(&json!({"type": "integer", "minimum": 1}));
-    assert_eq!(bounded, json!({"type": "integer", "minimum": 1, "maximum": i64::MAX}));
+    assert_eq!(bounded, json!({"type": "integer", "minimum": 1, "maximum": 999_999_999_999_999_999_i64}));
 }
 
 #[test]
