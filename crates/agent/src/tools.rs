@@ -203,6 +203,11 @@ pub(crate) fn parse_args<T: DeserializeOwned>(tool: &str, args: &Value) -> Resul
         .map_err(|err| ToolError::InvalidArguments { tool: tool.to_string(), message: err.to_string() })
 }
 
+/// One line as `read` shows it, number first, so `edit` results match what the model read.
+pub(crate) fn numbered_line(number: usize, text: &str) -> String {
+    format!("{number:>6}\t{text}\n")
+}
+
 /// Cuts `text` to at most `max_chars` characters, saying how long it was.
 pub(crate) fn cut_line(text: &str, max_chars: usize) -> String {
     match text.char_indices().nth(max_chars) {

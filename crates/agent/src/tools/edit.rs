@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use similar::TextDiff;
 
 use super::write::existing_text;
-use super::{Tool, ToolContext, ToolError, ToolOutput, blocking, parse_args};
+use super::{Tool, ToolContext, ToolError, ToolOutput, blocking, numbered_line, parse_args};
 use crate::permissions::{ActionRequest, Effect};
 use crate::protocol::FileChange;
 
@@ -158,12 +158,13 @@ const SNIPPET_CONTEXT: usize = 2;
 fn numbered_lines(text: &str, from: usize, to: usize) -> String {
     let mut out = String::new();
     for (i, line) in text.lines().enumerate().skip(from.max(1) - 1).take(to.saturating_sub(from.max(1)) + 1) {
-        out.push_str(&format!("{:>6}\t{line}\n", i + 1));
+        out.push_str(&numbered_line(i + 1, line));
     }
     out
 }
 
-fn line_of(text: &str, byte: usize) -> usize {
+/// The line (from 1) holding byte `byte` of `text`.
+pub(super) fn line_of(text: &str, byte: usize) -> usize {
     text[..byte].matches('\n').count() + 1
 }
 

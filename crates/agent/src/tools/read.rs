@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Tool, ToolContext, ToolError, ToolLimits, ToolOutput, blocking, cut_line, parse_args};
+use super::{Tool, ToolContext, ToolError, ToolLimits, ToolOutput, blocking, cut_line, numbered_line, parse_args};
 use crate::permissions::{ActionRequest, Effect};
 
 /// How many leading bytes are checked for a NUL to call a file binary, as git does.
@@ -116,7 +116,7 @@ fn read_lines(path: &Path, args: &ReadArgs, limits: &ToolLimits) -> Result<Strin
         }
         let text = String::from_utf8_lossy(&line);
         let text = text.trim_end_matches(['\n', '\r']);
-        let rendered = format!("{number:>6}\t{}\n", cut_line(text, limits.max_line_chars));
+        let rendered = numbered_line(number, &cut_line(text, limits.max_line_chars));
         if out.len() + rendered.len() > limits.read_max_bytes && last_shown >= first {
             cut_by_bytes = true;
             continue;

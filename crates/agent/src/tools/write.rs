@@ -5,7 +5,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::edit::unified_diff;
+use super::edit::{line_of, unified_diff};
 use super::{Tool, ToolContext, ToolError, ToolOutput, blocking, parse_args};
 use crate::permissions::{ActionRequest, Effect};
 use crate::protocol::FileChange;
@@ -74,20 +74,14 @@ impl Tool for WriteTool {
             return Err(ToolError::NotReadYet(shown));
         }
         let before = existing_text(&path, &args.path)?;
-        if let Some(before) = &before {
+        // A person who approved the call saw the diff; the refusals below are for unattended writes.
+        if let Some(before) = before.as_ref().filter(|_| !ctx.approved_by_user) {
             let deleted = deleted_lines(before, &args.content);
-            let part = args.content.trim();
-            if !deleted.is_empty()
-                && !ctx.approved_by_user
-                && !part.is_empty()
-                && let Some(at) = before.find(part)
-            {
-                let line = before[..at].matches('\n').count() + 1;
-                return Err(ToolError::AlreadyContains { path: shown, line });
-            }
-            if let Some(first) = deleted.first()
-                && !ctx.approved_by_user
-            {
+            if let Some(first) = deleted.first() {
+                let part = args.content.trim();
+                if let Some(at) = before.find(part).filter(|_| !part.is_empty()) {
+                    return Err(ToolError::AlreadyContains { path: shown, line: line_of(before, at) });
+                }
                 return Err(ToolError::WouldDeleteLines {
                     path: shown,
                     count: deleted.len(),
