@@ -2,12 +2,13 @@
 //!
 //! For m = 1 (decode) the reported throughput is GB/s of weight bytes read, the figure that bounds
 //! token generation; for more rows (batched decode of 2 to 4 sequences, prefill at 64) it is
-//! multiply-adds per second.
+//! multiply-adds per second. Types this CPU has packed kernels for are also run repacked
+//! (`<type>-packed`), the form the engine loads them in.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use hearth_kernels::{GgmlType, matmul, simd_level};
+use hearth_kernels::{GgmlType, matmul, pack, simd_level};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -54,6 +55,12 @@ fn bench(c: &mut Criterion) {
                 group.bench_function(format!("{ty}/{n}x{k}"), |b| {
                     b.iter(|| matmul(ty, black_box(&w), n, k, black_box(&x), m, &mut y))
                 });
+                // The same weights repacked, where this CPU has kernels for a packed form.
+                if let Ok(Some(packed)) = pack(ty, &w, n, k) {
+                    group.bench_function(format!("{ty}-packed/{n}x{k}"), |b| {
+                        b.iter(|| packed.matmul(black_box(&x), m, &mut y))
+                    });
+                }
             }
         }
         group.finish();

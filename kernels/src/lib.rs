@@ -10,7 +10,9 @@ mod activation;
 mod cpu;
 pub mod cuda;
 mod error;
+mod huge;
 mod matmul;
+mod packed;
 mod quant;
 mod types;
 #[cfg(target_arch = "x86_64")]
@@ -20,6 +22,7 @@ mod x86;
 mod tests;
 
 pub use error::KernelError;
+pub use packed::{PackedWeights, pack};
 pub use types::GgmlType;
 
 /// Dequantizes `dst.len()` elements of type `ty` from `src` (whole blocks) into `dst`.

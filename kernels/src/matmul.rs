@@ -197,12 +197,17 @@ pub(crate) fn matmul_on(
 thread_local! {
     /// Quantized activations of the last matmul on this thread, kept so decode steps do not allocate.
     static Q8_SCRATCH: RefCell<Vec<Q8Block>> = const { RefCell::new(Vec::new()) };
-    static Q8K_SCRATCH: RefCell<Vec<Q8KBlock>> = const { RefCell::new(Vec::new()) };
+    pub(crate) static Q8K_SCRATCH: RefCell<Vec<Q8KBlock>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Runs `f` on `len` blocks of this thread's scratch buffer, or on a fresh one when the buffer is
 /// already in use (a matmul started from inside another one's rayon wait).
-fn with_scratch<B: Copy>(scratch: &'static LocalKey<RefCell<Vec<B>>>, len: usize, zero: B, f: impl FnOnce(&mut [B])) {
+pub(crate) fn with_scratch<B: Copy>(
+    scratch: &'static LocalKey<RefCell<Vec<B>>>,
+    len: usize,
+    zero: B,
+    f: impl FnOnce(&mut [B]),
+) {
     let f = &mut Some(f);
     let mut run = |buf: &mut Vec<B>| {
         if buf.len() < len {
@@ -219,7 +224,7 @@ fn with_scratch<B: Copy>(scratch: &'static LocalKey<RefCell<Vec<B>>>, len: usize
 }
 
 /// Quantizes each activation row, in parallel when there are several.
-fn for_each_row<B: Send>(x: &[f32], k: usize, out: &mut [B], blocks: usize, f: fn(&[f32], &mut [B])) {
+pub(crate) fn for_each_row<B: Send>(x: &[f32], k: usize, out: &mut [B], blocks: usize, f: fn(&[f32], &mut [B])) {
     if out.len() == blocks {
         f(x, out);
     } else {
@@ -236,9 +241,9 @@ struct Shape {
 
 /// Weight bytes a chunk may span during prefill, so it stays in L2 while every activation row
 /// passes over it.
-const PREFILL_CHUNK_BYTES: usize = 256 * 1024;
+pub(crate) const PREFILL_CHUNK_BYTES: usize = 256 * 1024;
 /// Below this many weight bytes a chunk costs more to schedule than to compute.
-const MIN_CHUNK_BYTES: usize = 16 * 1024;
+pub(crate) const MIN_CHUNK_BYTES: usize = 16 * 1024;
 
 fn rows_per_chunk(s: Shape) -> usize {
     let threads = rayon::current_num_threads().max(1);
@@ -280,7 +285,7 @@ fn run_rows<A: Sync>(s: Shape, w: &[u8], acts: &[A], act_len: usize, y: &mut [f3
 }
 
 /// The next `MR` activation rows and their outputs (empty ones past the end).
-fn take_rows<'a, 'o, A, const MR: usize>(
+pub(crate) fn take_rows<'a, 'o, A, const MR: usize>(
     act_rows: &mut std::slice::ChunksExact<'a, A>,
     outs: &mut std::slice::IterMut<'o, &mut [f32]>,
 ) -> ([&'a [A]; MR], [&'o mut [f32]; MR]) {

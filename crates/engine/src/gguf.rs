@@ -158,6 +158,19 @@ impl TensorBytes {
     pub fn bytes(&self) -> &[u8] {
         &self.mmap[self.offset..self.offset + self.len]
     }
+
+    /// Drops these bytes' pages from the process's resident set, for tensors that were copied
+    /// (repacked) and will not be read here again; a later read maps them back from the file.
+    pub fn release_pages(&self) {
+        #[cfg(unix)]
+        {
+            // SAFETY: the map is a read-only shared file mapping, so MADV_DONTNEED cannot change
+            // what any reader sees: a page dropped here is faulted back in, unchanged, from the
+            // page cache or the file on its next read. A failure only leaves the pages resident.
+            let _ =
+                unsafe { self.mmap.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, self.offset, self.len) };
+        }
+    }
 }
 
 impl std::fmt::Debug for TensorBytes {

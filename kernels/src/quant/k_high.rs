@@ -63,7 +63,7 @@ fn q5k_values(b: &[u8]) -> [u8; 256] {
 
 /// The 256 unsigned 6-bit Q6_K values (before the -32 offset), in element order.
 #[inline(always)]
-fn q6k_values(b: &[u8]) -> [u8; 256] {
+pub(crate) fn q6k_values(b: &[u8]) -> [u8; 256] {
     let (ql, qh) = (bytes_at::<128>(b, 0), bytes_at::<64>(b, 128));
     let mut q = [0u8; 256];
     for n in 0..2 {

@@ -2,6 +2,7 @@
 
 mod dequantize;
 mod matmul;
+mod packed;
 mod reference;
 
 use rand::rngs::StdRng;

@@ -15,7 +15,7 @@ use std::arch::x86_64::*;
 use crate::GgmlType;
 use crate::matmul::{RowDot, RowKernel};
 
-pub(crate) use avx512::avx512_dot;
+pub(crate) use avx512::{avx512_dot, avx512_packed};
 
 /// The AVX2 kernels for `ty`, where there are some.
 pub(crate) fn avx2_dot(ty: GgmlType) -> Option<RowDot> {

@@ -2,6 +2,8 @@
 //! embeddings, RMS norm, rotary embeddings and the gated feed-forward block (attention runs over
 //! the paged KV cache, in `kv::attention`).
 
+use std::sync::Arc;
+
 use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Shape, Tensor};
 use hearth_kernels::GgmlType;
 
@@ -23,6 +25,9 @@ struct QMatMul {
     n_out: usize,
     k_in: usize,
     name: String,
+    /// The weights repacked for this CPU's kernels, where it has packed kernels for the type;
+    /// then the mapped bytes are not read again.
+    packed: Option<Arc<hearth_kernels::PackedWeights>>,
     /// The same bytes in device memory, for a layer loaded on a CUDA device.
     #[cfg(feature = "cuda")]
     device_weights: Option<crate::cuda::DeviceWeights>,
@@ -43,7 +48,7 @@ impl QMatMul {
             #[cfg(feature = "cuda")]
             Device::Cuda(cuda) => {
                 let device_weights = Some(crate::cuda::DeviceWeights::upload(cuda, bytes.bytes())?);
-                return Ok(Self { bytes, ggml_type, n_out, k_in, name, device_weights });
+                return Ok(Self { bytes, ggml_type, n_out, k_in, name, packed: None, device_weights });
             }
             _ => {
                 return Err(EngineError::UnsupportedDevice {
@@ -52,12 +57,17 @@ impl QMatMul {
                 });
             }
         }
+        let packed = hearth_kernels::pack(ggml_type, bytes.bytes(), n_out, k_in)?.map(Arc::new);
+        if packed.is_some() {
+            bytes.release_pages();
+        }
         Ok(Self {
             bytes,
             ggml_type,
             n_out,
             k_in,
             name,
+            packed,
             #[cfg(feature = "cuda")]
             device_weights: None,
         })
@@ -132,8 +142,11 @@ impl CustomOp1 for QMatMul {
         }
         let m = x.len() / k.max(1);
         let mut y = vec![0f32; m * self.n_out];
-        hearth_kernels::matmul(self.ggml_type, self.bytes.bytes(), self.n_out, k, x, m, &mut y)
-            .map_err(|e| candle_core::Error::Msg(format!("{}: {e}", self.name)))?;
+        match &self.packed {
+            Some(packed) => packed.matmul(x, m, &mut y),
+            None => hearth_kernels::matmul(self.ggml_type, self.bytes.bytes(), self.n_out, k, x, m, &mut y),
+        }
+        .map_err(|e| candle_core::Error::Msg(format!("{}: {e}", self.name)))?;
         let mut out_dims = dims.to_vec();
         if let Some(last) = out_dims.last_mut() {
             *last = self.n_out;

@@ -10,11 +10,32 @@
 
 mod k_quants;
 mod legacy;
+mod packed;
 
 use std::arch::x86_64::*;
 
 use crate::GgmlType;
 use crate::matmul::{RowDot, RowKernel, Tiles};
+use crate::packed::GroupKernels;
+
+/// The kernels for `ty` weights packed sixteen rows at a time, where there are some.
+pub(crate) fn avx512_packed(ty: GgmlType) -> Option<GroupKernels> {
+    match ty {
+        GgmlType::Q4K => Some(GroupKernels {
+            one: packed::q4k_group_1,
+            two: packed::q4k_group_2,
+            three: packed::q4k_group_3,
+            four: packed::q4k_group_4,
+        }),
+        GgmlType::Q6K => Some(GroupKernels {
+            one: packed::q6k_group_1,
+            two: packed::q6k_group_2,
+            three: packed::q6k_group_3,
+            four: packed::q6k_group_4,
+        }),
+        _ => None,
+    }
+}
 
 /// The AVX-512 kernels for `ty`, where there are some.
 pub(crate) fn avx512_dot(ty: GgmlType) -> Option<RowDot> {

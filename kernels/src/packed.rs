@@ -1,0 +1,337 @@
+//! Weights repacked at load time into a layout made for one SIMD path's kernels.
+//!
+//! Row-major quantized rows make each output a horizontal sum, and make the per-block scale work
+//! happen once per row. Interleaving sixteen rows puts the sixteen outputs of a group in the lanes
+//! of one register instead: one multiply-add instruction advances all sixteen rows, and the scales
+//! of the group's blocks are applied sixteen rows at a time. This is the same idea as llama.cpp's
+//! repacked Q4_K, with a layout of our own for AVX-512 VNNI.
+//!
+//! Packed Q4_K, per group of sixteen rows and per 256-element block (`Q4K_GROUP_BYTES`):
+//! - bytes 0..32: the sixteen rows' `d` (f16), then 32..64 their `dmin`;
+//! - 64..192: scale of sub-block s for row r at `64 + 16 s + r` (the 6-bit values as bytes);
+//! - 192..320: the mins, laid out the same way;
+//! - 320..2368: quants. Run `8 c + t` (c = 0..4, t = 0..8) is 64 bytes: row r's original quant
+//!   bytes `32 c + 4 t .. 32 c + 4 t + 4` at `4 r`. Their low nibbles are elements
+//!   `64 c + 4 t ..+4` (sub-block 2c), their high nibbles elements `64 c + 32 + 4 t ..+4`.
+//!
+//! Packed Q6_K, per group of sixteen rows and per 256-element block (`Q6K_GROUP_BYTES`, the
+//! same bytes as sixteen original blocks):
+//! - bytes 0..32: the sixteen rows' `d` (f16);
+//! - 32..288: scale of sub-block s (16 elements) for row r at `32 + 16 s + r` (i8);
+//! - 288..2336: low four bits, laid out like Q4_K's quants: run `8 c + t`, row r's bytes at
+//!   `4 r`, low nibbles elements `64 c + 4 t ..+4`, high nibbles elements `64 c + 32 + 4 t ..+4`;
+//! - 2336..3360: high two bits. Run `4 c + u` (u = 0..4), row r's byte `j` at `4 r + j` holds, from
+//!   bit 0 up, those of elements `e`, `e + 32`, `e + 4`, `e + 36` with `e = 64 c + 8 u + j`: the
+//!   four values the low-bit runs `8 c + 2 u` and `8 c + 2 u + 1` start.
+//!
+//! A group's blocks follow each other, and groups follow each other.
+
+use rayon::prelude::*;
+
+use crate::activation::{Q8KBlock, quantize_q8k};
+use crate::cpu::{self, SimdPath};
+use crate::huge::HugeBuffer;
+use crate::matmul::{MIN_CHUNK_BYTES, PREFILL_CHUNK_BYTES, Q8K_SCRATCH, for_each_row, take_rows, with_scratch};
+use crate::quant::k_high::{Q4K_BYTES, Q6K_BYTES, k4_scales_mins, q6k_values};
+use crate::{GgmlType, KernelError};
+
+/// Weight rows interleaved in one group.
+pub(crate) const GROUP_ROWS: usize = 16;
+/// Bytes of one 256-element block of a group of packed Q4_K rows.
+pub(crate) const Q4K_GROUP_BYTES: usize = 2368;
+/// Offset of the rows' `dmin` in a packed Q4_K block.
+pub(crate) const Q4K_GROUP_DMIN: usize = 32;
+/// Offset of the sub-block scales in a packed Q4_K block.
+pub(crate) const Q4K_GROUP_SCALES: usize = 64;
+/// Offset of the sub-block mins in a packed Q4_K block.
+pub(crate) const Q4K_GROUP_MINS: usize = 192;
+/// Offset of the quants in a packed Q4_K block.
+pub(crate) const Q4K_GROUP_QS: usize = 320;
+
+/// Bytes of one 256-element block of a group of packed Q6_K rows.
+pub(crate) const Q6K_GROUP_BYTES: usize = 3360;
+/// Offset of the sub-block scales in a packed Q6_K block.
+pub(crate) const Q6K_GROUP_SCALES: usize = 32;
+/// Offset of the low four bits of the quants in a packed Q6_K block.
+pub(crate) const Q6K_GROUP_QL: usize = 288;
+/// Offset of the high two bits of the quants in a packed Q6_K block.
+pub(crate) const Q6K_GROUP_QH: usize = 2336;
+
+/// Dot products of one packed group with `MR` activation rows: `out[a][r]` is activation row `a`
+/// with row `r` of the group. `unsafe` only because SIMD kernels need their CPU features.
+pub(crate) type GroupFn<const MR: usize> = unsafe fn(&[u8], [&[Q8KBlock]; MR]) -> [[f32; GROUP_ROWS]; MR];
+
+/// The group kernels for one to four activation rows.
+#[derive(Clone, Copy)]
+pub(crate) struct GroupKernels {
+    pub(crate) one: GroupFn<1>,
+    pub(crate) two: GroupFn<2>,
+    pub(crate) three: GroupFn<3>,
+    pub(crate) four: GroupFn<4>,
+}
+
+/// A weight matrix repacked for the running CPU's kernels; see the module documentation.
+pub struct PackedWeights {
+    n: usize,
+    k: usize,
+    /// 2 MiB-aligned (so no register load straddles two cache lines), on huge pages where the
+    /// system gives them.
+    data: HugeBuffer,
+    /// Bytes of one 256-element block of a group.
+    group_block_bytes: usize,
+    kernels: GroupKernels,
+}
+
+impl std::fmt::Debug for PackedWeights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PackedWeights({} x {}, {} bytes)", self.n, self.k, self.len())
+    }
+}
+
+/// Packs sixteen consecutive rows (`row_bytes` each) into one group's blocks.
+type PackGroupFn = fn(&[u8], usize, &mut [u8]);
+
+/// How one type is packed, and the kernels for the packed form.
+struct PackedFormat {
+    /// Bytes of one 256-element block of a group.
+    group_block_bytes: usize,
+    pack_group: PackGroupFn,
+    kernels: GroupKernels,
+}
+
+/// The packed form and kernels `path` has for `ty`.
+fn packed_format(path: SimdPath, ty: GgmlType) -> Option<PackedFormat> {
+    let (group_block_bytes, pack_group): (usize, PackGroupFn) = match ty {
+        GgmlType::Q4K => (Q4K_GROUP_BYTES, pack_q4k_group),
+        GgmlType::Q6K => (Q6K_GROUP_BYTES, pack_q6k_group),
+        _ => return None,
+    };
+    let kernels = match path {
+        #[cfg(target_arch = "x86_64")]
+        SimdPath::Avx512(_) => crate::x86::avx512_packed(ty)?,
+        _ => return None,
+    };
+    Some(PackedFormat { group_block_bytes, pack_group, kernels })
+}
+
+/// Whether `HEARTH_REPACK=0` turned repacking off (to compare with the row-major kernels).
+fn repack_disabled() -> bool {
+    std::env::var("HEARTH_REPACK").is_ok_and(|v| v.trim() == "0")
+}
+
+/// `w` (`n` rows of `k` elements of `ty`, as `matmul` takes them) repacked for this CPU's kernels,
+/// or `None` where it has no packed kernel for `ty` (there are AVX-512 VNNI kernels for Q4_K and
+/// Q6_K), `n` is not a multiple of sixteen, or
+/// `HEARTH_REPACK=0` is set; callers then keep using `matmul` on the original bytes.
+pub fn pack(ty: GgmlType, w: &[u8], n: usize, k: usize) -> Result<Option<PackedWeights>, KernelError> {
+    if repack_disabled() {
+        return Ok(None);
+    }
+    pack_on(cpu::detected(), ty, w, n, k)
+}
+
+/// `pack` on an explicit SIMD path, so tests can choose it.
+pub(crate) fn pack_on(
+    path: SimdPath,
+    ty: GgmlType,
+    w: &[u8],
+    n: usize,
+    k: usize,
+) -> Result<Option<PackedWeights>, KernelError> {
+    let Some(format) = packed_format(path, ty) else { return Ok(None) };
+    if n == 0 || k == 0 || !n.is_multiple_of(GROUP_ROWS) {
+        return Ok(None);
+    }
+    let row_bytes = ty.bytes_for(k).ok_or(KernelError::NotWholeBlocks {
+        what: "a packed weight row",
+        ty,
+        len: k,
+        block_size: 256,
+    })?;
+    let total = n
+        .checked_mul(row_bytes)
+        .ok_or_else(|| KernelError::Overflow { what: "packed weights", detail: format!("{n} x {row_bytes}") })?;
+    if w.len() != total {
+        return Err(KernelError::LengthMismatch {
+            what: "packed weights",
+            unit: "bytes",
+            expected: total,
+            actual: w.len(),
+        });
+    }
+    let blocks = k / 256;
+    let group_bytes = blocks * format.group_block_bytes;
+    let packed_len = (n / GROUP_ROWS) * group_bytes;
+    let mut data = HugeBuffer::zeroed(packed_len)?;
+    data.as_mut_slice()
+        .par_chunks_mut(group_bytes)
+        .zip(w.par_chunks(GROUP_ROWS * row_bytes))
+        .for_each(|(dst, rows)| (format.pack_group)(rows, row_bytes, dst));
+    Ok(Some(PackedWeights { n, k, data, group_block_bytes: format.group_block_bytes, kernels: format.kernels }))
+}
+
+/// Packs sixteen consecutive Q4_K rows (`rows`, `row_bytes` each) into `dst`.
+fn pack_q4k_group(rows: &[u8], row_bytes: usize, dst: &mut [u8]) {
+    for (i, out) in dst.chunks_exact_mut(Q4K_GROUP_BYTES).enumerate() {
+        for (r, row) in rows.chunks_exact(row_bytes).enumerate() {
+            let Some(src) = row.get(i * Q4K_BYTES..(i + 1) * Q4K_BYTES) else { continue };
+            out[2 * r..2 * r + 2].copy_from_slice(&src[0..2]);
+            out[Q4K_GROUP_DMIN + 2 * r..Q4K_GROUP_DMIN + 2 * r + 2].copy_from_slice(&src[2..4]);
+            let scales_mins = k4_scales_mins(&src[4..16]);
+            for s in 0..8 {
+                out[Q4K_GROUP_SCALES + 16 * s + r] = scales_mins[s];
+                out[Q4K_GROUP_MINS + 16 * s + r] = scales_mins[8 + s];
+            }
+            for c in 0..4 {
+                for t in 0..8 {
+                    let at = Q4K_GROUP_QS + (8 * c + t) * 64 + 4 * r;
+                    let from = 16 + 32 * c + 4 * t;
+                    out[at..at + 4].copy_from_slice(&src[from..from + 4]);
+                }
+            }
+        }
+    }
+}
+
+/// Packs sixteen consecutive Q6_K rows (`rows`, `row_bytes` each) into `dst`.
+fn pack_q6k_group(rows: &[u8], row_bytes: usize, dst: &mut [u8]) {
+    for (i, out) in dst.chunks_exact_mut(Q6K_GROUP_BYTES).enumerate() {
+        for (r, row) in rows.chunks_exact(row_bytes).enumerate() {
+            let Some(src) = row.get(i * Q6K_BYTES..(i + 1) * Q6K_BYTES) else { continue };
+            out[2 * r..2 * r + 2].copy_from_slice(&src[208..210]);
+            for s in 0..16 {
+                out[Q6K_GROUP_SCALES + 16 * s + r] = src[192 + s];
+            }
+            let q = q6k_values(src);
+            for c in 0..4 {
+                for t in 0..8 {
+                    for j in 0..4 {
+                        let e = 64 * c + 4 * t + j;
+                        out[Q6K_GROUP_QL + (8 * c + t) * 64 + 4 * r + j] = (q[e] & 0x0F) | ((q[e + 32] & 0x0F) << 4);
+                    }
+                }
+                for u in 0..4 {
+                    for j in 0..4 {
+                        let e = 64 * c + 8 * u + j;
+                        let high = [e, e + 32, e + 4, e + 36]
+                            .iter()
+                            .enumerate()
+                            .fold(0u8, |b, (i, &e)| b | ((q[e] >> 4) << (2 * i)));
+                        out[Q6K_GROUP_QH + (4 * c + u) * 64 + 4 * r + j] = high;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl PackedWeights {
+    /// Rows of the matrix (outputs).
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Elements per row (inputs).
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Bytes of the packed weights.
+    pub fn len(&self) -> usize {
+        self.data.as_slice().len()
+    }
+
+    /// Whether there are no weights (never, for a matrix `pack` returned).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.data.as_slice()
+    }
+
+    /// y[i*n + j] = sum_l x[i*k + l] * W[j][l] for i < m, as `hearth_kernels::matmul` on the
+    /// original bytes computes it.
+    pub fn matmul(&self, x: &[f32], m: usize, y: &mut [f32]) -> Result<(), KernelError> {
+        let expect = |what, unit, expected: usize, actual: usize| {
+            if expected == actual { Ok(()) } else { Err(KernelError::LengthMismatch { what, unit, expected, actual }) }
+        };
+        expect("matmul input x", "values", m * self.k, x.len())?;
+        expect("matmul output y", "values", m * self.n, y.len())?;
+        if m == 0 {
+            return Ok(());
+        }
+        let blocks = self.k / 256;
+        with_scratch(&Q8K_SCRATCH, m * blocks, Q8KBlock::ZERO, |acts| {
+            for_each_row(x, self.k, acts, blocks, quantize_q8k);
+            self.run(acts, blocks, m, y);
+        });
+        Ok(())
+    }
+
+    /// Spreads chunks of groups over the rayon pool, as `matmul` does with rows.
+    fn run(&self, acts: &[Q8KBlock], blocks: usize, m: usize, y: &mut [f32]) {
+        let groups = self.n / GROUP_ROWS;
+        let group_bytes = blocks * self.group_block_bytes;
+        let threads = rayon::current_num_threads().max(1);
+        let mut per_chunk = groups.div_ceil(threads * 4);
+        if m > 1 {
+            per_chunk = per_chunk.min(PREFILL_CHUNK_BYTES / group_bytes);
+        }
+        let per_chunk = per_chunk.max(MIN_CHUNK_BYTES.div_ceil(group_bytes)).clamp(1, groups);
+        let cols = per_chunk * GROUP_ROWS;
+        let mut pieces: Vec<Vec<&mut [f32]>> = (0..groups.div_ceil(per_chunk)).map(|_| Vec::with_capacity(m)).collect();
+        for y_row in y.chunks_exact_mut(self.n) {
+            for (chunk, piece) in pieces.iter_mut().zip(y_row.chunks_mut(cols)) {
+                chunk.push(piece);
+            }
+        }
+        let kernels = self.kernels;
+        pieces
+            .into_par_iter()
+            .zip(self.bytes().par_chunks(per_chunk * group_bytes))
+            .for_each(|(mut outs, ws)| chunk_all_rows(ws, group_bytes, acts, blocks, &mut outs, kernels));
+    }
+}
+
+/// Every group of the chunk `ws` against every activation row, four rows at a time, so a group's
+/// blocks are unpacked once for four rows while the chunk stays in L2.
+fn chunk_all_rows(
+    ws: &[u8],
+    group_bytes: usize,
+    acts: &[Q8KBlock],
+    blocks: usize,
+    outs: &mut [&mut [f32]],
+    kernels: GroupKernels,
+) {
+    let mut act_rows = acts.chunks_exact(blocks);
+    let mut outs = outs.iter_mut();
+    loop {
+        match act_rows.len() {
+            0 => break,
+            1 => group_pass(ws, group_bytes, take_rows(&mut act_rows, &mut outs), kernels.one),
+            2 => group_pass(ws, group_bytes, take_rows(&mut act_rows, &mut outs), kernels.two),
+            3 => group_pass(ws, group_bytes, take_rows(&mut act_rows, &mut outs), kernels.three),
+            _ => group_pass(ws, group_bytes, take_rows(&mut act_rows, &mut outs), kernels.four),
+        }
+    }
+}
+
+/// Every group of `ws` against the `MR` activation rows `a`, writing row i's results to `o[i]`.
+fn group_pass<const MR: usize>(
+    ws: &[u8],
+    group_bytes: usize,
+    (a, mut o): ([&[Q8KBlock]; MR], [&mut [f32]; MR]),
+    kernel: GroupFn<MR>,
+) {
+    for (g, group) in ws.chunks_exact(group_bytes).enumerate() {
+        // SAFETY: the kernels came from `packed_format` for the detected (or a test-chosen,
+        // available) path, whose CPU features are present.
+        let dots = unsafe { kernel(group, a) };
+        for (o, d) in o.iter_mut().zip(dots) {
+            if let Some(dst) = o.get_mut(g * GROUP_ROWS..(g + 1) * GROUP_ROWS) {
+                dst.copy_from_slice(&d);
+            }
+        }
+    }
+}

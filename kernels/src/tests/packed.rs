@@ -1,0 +1,115 @@
+//! Repacked weights against the row-major kernels and the per-element reference.
+
+use super::{random_floats, random_tensor, reference, rng};
+use crate::cpu::{self, SimdPath};
+use crate::matmul::matmul_on;
+use crate::packed::pack_on;
+use crate::{GgmlType, KernelError};
+
+/// The types with packed kernels.
+const PACKED_TYPES: [GgmlType; 2] = [GgmlType::Q4K, GgmlType::Q6K];
+
+/// The paths of this CPU that have packed kernels.
+fn packing_paths() -> Vec<SimdPath> {
+    cpu::available().into_iter().filter(|p| p.name() == "avx512+vnni").collect()
+}
+
+fn check(ty: GgmlType, n: usize, k: usize, m: usize, seed: u64) {
+    let mut rng = rng(seed);
+    let w = random_tensor(ty, n * k, &mut rng);
+    let x = random_floats(m * k, &mut rng);
+    let w_f = reference::decode(ty, &w);
+    for path in packing_paths() {
+        let packed = pack_on(path, ty, &w, n, k).unwrap().expect("rows in whole groups are packed");
+        assert_eq!((packed.n(), packed.k()), (n, k));
+        let mut got = vec![f32::NAN; m * n];
+        packed.matmul(&x, m, &mut got).unwrap();
+        let mut rows = vec![f32::NAN; m * n];
+        matmul_on(path, ty, &w, n, k, &x, m, &mut rows).unwrap();
+        for i in 0..m {
+            for j in 0..n {
+                let (a, b) = (f64::from(got[i * n + j]), f64::from(rows[i * n + j]));
+                let magnitude: f64 = w_f[j * k..(j + 1) * k]
+                    .iter()
+                    .zip(&x[i * k..(i + 1) * k])
+                    .map(|(&w, &x)| (f64::from(w) * f64::from(x)).abs())
+                    .sum();
+                assert!(
+                    (a - b).abs() <= 1e-5 * magnitude + 1e-6,
+                    "{ty} n={n} k={k} m={m} y[{i},{j}]: packed {a}, row-major {b} (magnitude {magnitude})"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn packed_weights_match_the_row_major_kernels() {
+    for ty in PACKED_TYPES {
+        for (n, k, m) in [(16, 256, 1), (32, 768, 2), (48, 512, 3), (16, 2048, 4), (64, 256, 5), (32, 512, 9)] {
+            check(ty, n, k, m, (n + k + m) as u64);
+        }
+    }
+}
+
+#[test]
+fn packed_weights_match_on_model_sized_shapes() {
+    for ty in PACKED_TYPES {
+        for m in [1, 4, 7] {
+            check(ty, 1536, 1536, m, 40 + m as u64);
+        }
+        check(ty, 256, 8960usize.next_multiple_of(256), 2, 50);
+    }
+}
+
+#[test]
+fn packed_results_do_not_depend_on_the_thread_count() {
+    let Some(path) = packing_paths().pop() else { return };
+    let mut rng = rng(9);
+    let (n, k, m) = (320, 512, 6);
+    for ty in PACKED_TYPES {
+        let w = random_tensor(ty, n * k, &mut rng);
+        let x = random_floats(m * k, &mut rng);
+        let packed = pack_on(path, ty, &w, n, k).unwrap().unwrap();
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let mut y = vec![0f32; m * n];
+            pool.install(|| packed.matmul(&x, m, &mut y)).unwrap();
+            y
+        };
+        assert_eq!(run(1), run(3), "{ty}");
+    }
+}
+
+#[test]
+fn only_whole_groups_of_a_packed_type_are_packed() {
+    let mut rng = rng(5);
+    for path in cpu::available() {
+        let w = random_tensor(GgmlType::Q4K, 20 * 256, &mut rng);
+        assert!(pack_on(path, GgmlType::Q4K, &w, 20, 256).unwrap().is_none(), "20 rows are not whole groups");
+        let w = random_tensor(GgmlType::Q5K, 16 * 256, &mut rng);
+        assert!(pack_on(path, GgmlType::Q5K, &w, 16, 256).unwrap().is_none(), "no packed Q5_K kernel");
+        for ty in PACKED_TYPES {
+            let w = random_tensor(ty, 16 * 256, &mut rng);
+            let packed = pack_on(path, ty, &w, 16, 256).unwrap();
+            assert_eq!(packed.is_some(), packing_paths().contains(&path), "{ty} on {path:?}");
+        }
+    }
+}
+
+#[test]
+fn packing_and_packed_matmul_refuse_bad_shapes() {
+    let Some(path) = packing_paths().pop() else { return };
+    let w = vec![0u8; 16 * 144];
+    let err = pack_on(path, GgmlType::Q4K, &w[..100], 16, 256).unwrap_err();
+    assert!(matches!(err, KernelError::LengthMismatch { expected: 2304, actual: 100, .. }), "{err}");
+    let err = pack_on(path, GgmlType::Q4K, &w, 16, 100).unwrap_err();
+    assert!(matches!(err, KernelError::NotWholeBlocks { len: 100, .. }), "{err}");
+    let packed = pack_on(path, GgmlType::Q4K, &w, 16, 256).unwrap().unwrap();
+    let mut y = [0f32; 16];
+    let err = packed.matmul(&[0.0; 255], 1, &mut y).unwrap_err();
+    assert!(matches!(err, KernelError::LengthMismatch { expected: 256, actual: 255, .. }), "{err}");
+    let err = packed.matmul(&[0.0; 256], 1, &mut y[..15]).unwrap_err();
+    assert!(matches!(err, KernelError::LengthMismatch { expected: 16, actual: 15, .. }), "{err}");
+    packed.matmul(&[], 0, &mut []).unwrap();
+}

@@ -1,0 +1,244 @@
+//! AVX-512 VNNI kernels for Q4_K and Q6_K weights repacked sixteen rows at a time
+//! (`crate::packed`).
+//!
+//! In the packed layout one zmm load holds four consecutive quant bytes of each of sixteen rows,
+//! so one `vpdpbusd` against four activation quants broadcast to every lane gives sixteen rows
+//! their next four products each, already in the lane of their output. Sub-block scales are then
+//! applied in f32 per lane once per 32 elements, and the block's weight and activation scales once
+//! per block, instead of once per row as the row-major tiles must (with a horizontal sum at the
+//! end of every row).
+
+// The tile indexes its activation rows and their accumulators by the same position; iterators
+// over parallel arrays would hide the register blocking.
+#![allow(clippy::needless_range_loop)]
+
+use std::arch::x86_64::*;
+
+use super::{load16, load64};
+use crate::activation::Q8KBlock;
+use crate::packed::{
+    GROUP_ROWS, Q4K_GROUP_BYTES, Q4K_GROUP_DMIN, Q4K_GROUP_MINS, Q4K_GROUP_QS, Q4K_GROUP_SCALES, Q6K_GROUP_BYTES,
+    Q6K_GROUP_QH, Q6K_GROUP_QL, Q6K_GROUP_SCALES,
+};
+
+/// How far ahead of the block being read to prefetch. A group's blocks, and the groups of a chunk,
+/// follow each other, so the stream ahead is the one read next; a single core does not reach the
+/// memory bandwidth on the hardware prefetcher alone (one token reads every weight once).
+const PREFETCH_AHEAD: usize = 16384;
+
+/// Prefetches part `part` of `parts` of the cache lines `PREFETCH_AHEAD` bytes after `block`,
+/// so the requests spread over the block's work instead of arriving in one burst. Only with one
+/// or two activation rows (decode): with more, `crate::packed` runs several passes over a chunk
+/// that stays in L2 (prefill), and the prefetches cost more than the first pass gains.
+#[inline(always)]
+fn prefetch_part<const BYTES: usize, const MR: usize>(block: &[u8; BYTES], part: usize, parts: usize) {
+    if MR > 2 {
+        return;
+    }
+    let lines = BYTES.div_ceil(64);
+    let base = block.as_ptr().wrapping_add(PREFETCH_AHEAD);
+    for line in part * lines / parts..(part + 1) * lines / parts {
+        // SAFETY: prefetching is a hint; it never faults, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(base.wrapping_add(64 * line).cast()) };
+    }
+}
+
+/// `acc` plus, in each i32 lane, the products of the lane's four unsigned bytes of `u` with the
+/// four signed bytes of `s`: one `vpdpbusd`, written out so no tuning can split it.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn dpbusd(acc: __m512i, u: __m512i, s: __m512i) -> __m512i {
+    let mut acc = acc;
+    // SAFETY: the instruction needs AVX512-VNNI, which this function's callers have; it only
+    // reads and writes the named registers.
+    unsafe {
+        std::arch::asm!(
+            "vpdpbusd {acc}, {u}, {s}",
+            acc = inout(zmm_reg) acc,
+            u = in(zmm_reg) u,
+            s = in(zmm_reg) s,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+    acc
+}
+
+/// The four activation quants at `at` in every i32 lane.
+///
+/// # Safety
+/// `at + 4 <= 256`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn act4(a: &Q8KBlock, at: usize) -> __m512i {
+    debug_assert!(at + 4 <= a.qs.len());
+    // SAFETY: in bounds by this function's contract; the read has no alignment requirement.
+    _mm512_set1_epi32(unsafe { a.qs.as_ptr().add(at).cast::<i32>().read_unaligned() })
+}
+
+/// Sixteen bytes at `at` widened to f32 lanes and multiplied by `factor`.
+///
+/// # Safety
+/// `b` must have at least `at + 16` bytes.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn scaled_bytes(b: &[u8], at: usize, factor: __m512) -> __m512 {
+    // SAFETY: forwarded contract.
+    let bytes = unsafe { load16(b, at) };
+    _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes)), factor)
+}
+
+/// Sixteen f16 at `at` as f32 lanes.
+///
+/// # Safety
+/// `b` must have at least `at + 32` bytes.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn f16x16(b: &[u8], at: usize) -> __m512 {
+    debug_assert!(at + 32 <= b.len());
+    // SAFETY: in bounds by this function's contract.
+    _mm512_cvtph_ps(unsafe { _mm256_loadu_si256(b.as_ptr().add(at).cast()) })
+}
+
+/// One group of sixteen packed Q4_K rows against `MR` activation rows: `out[a][r]` is activation
+/// row `a` with weight row `r` of the group.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn q4k_group<const MR: usize>(group: &[u8], acts: [&[Q8KBlock]; MR]) -> [[f32; GROUP_ROWS]; MR] {
+    let blocks = group.as_chunks::<Q4K_GROUP_BYTES>().0;
+    let count = acts.iter().map(|a| a.len()).fold(blocks.len(), usize::min);
+    let low = _mm512_set1_epi8(0x0F);
+    let mut acc = [_mm512_setzero_ps(); MR];
+    for i in 0..count {
+        let b = &blocks[i];
+        // SAFETY (all loads below): the offsets are constants inside the Q4K_GROUP_BYTES block.
+        let (d, dmin) = unsafe { (f16x16(b, 0), f16x16(b, Q4K_GROUP_DMIN)) };
+        let mut block_sum = [_mm512_setzero_ps(); MR];
+        for c in 0..4 {
+            // Sub-block 2c is in the low nibbles, 2c + 1 in the high ones.
+            let mut sums = [[_mm512_setzero_si512(); 2]; MR];
+            for step in 0..8 {
+                prefetch_part::<_, MR>(b, 8 * c + step, 32);
+                let packed = unsafe { load64(b, Q4K_GROUP_QS + (8 * c + step) * 64) };
+                let lo = _mm512_and_si512(packed, low);
+                let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(packed), low);
+                for a in 0..MR {
+                    let act = &acts[a][i];
+                    // SAFETY (act4): the offsets are below 64 * 3 + 32 + 4 * 7 + 4 = 256.
+                    sums[a][0] = dpbusd(sums[a][0], lo, unsafe { act4(act, 64 * c + 4 * step) });
+                    sums[a][1] = dpbusd(sums[a][1], hi, unsafe { act4(act, 64 * c + 32 + 4 * step) });
+                }
+            }
+            for h in 0..2 {
+                let s = 2 * c + h;
+                let scale = unsafe { scaled_bytes(b, Q4K_GROUP_SCALES + 16 * s, d) };
+                let min = unsafe { scaled_bytes(b, Q4K_GROUP_MINS + 16 * s, dmin) };
+                for a in 0..MR {
+                    block_sum[a] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[a][h]), scale, block_sum[a]);
+                    // scaled_sums_32 already carries the activation scale.
+                    let act_sum = _mm512_set1_ps(acts[a][i].scaled_sums_32[s]);
+                    acc[a] = _mm512_fnmadd_ps(min, act_sum, acc[a]);
+                }
+            }
+        }
+        for a in 0..MR {
+            acc[a] = _mm512_fmadd_ps(block_sum[a], _mm512_set1_ps(acts[a][i].d), acc[a]);
+        }
+    }
+    let mut out = [[0f32; GROUP_ROWS]; MR];
+    for a in 0..MR {
+        // SAFETY: a row of `out` is sixteen f32, 64 bytes.
+        unsafe { _mm512_storeu_ps(out[a].as_mut_ptr(), acc[a]) };
+    }
+    out
+}
+
+/// `low | (high & 0x30)` in every byte: a 6-bit value from its low nibble and its two high bits
+/// already shifted into bits 4 and 5.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn with_high_bits(low: __m512i, high: __m512i) -> __m512i {
+    // Truth table of A | (B & C) with C = 0x30 in every byte.
+    _mm512_ternarylogic_epi32::<0xF8>(low, high, _mm512_set1_epi8(0x30))
+}
+
+/// One group of sixteen packed Q6_K rows against `MR` activation rows: `out[a][r]` is activation
+/// row `a` with weight row `r` of the group.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn q6k_group<const MR: usize>(group: &[u8], acts: [&[Q8KBlock]; MR]) -> [[f32; GROUP_ROWS]; MR] {
+    let blocks = group.as_chunks::<Q6K_GROUP_BYTES>().0;
+    let count = acts.iter().map(|a| a.len()).fold(blocks.len(), usize::min);
+    let low = _mm512_set1_epi8(0x0F);
+    let mut acc = [_mm512_setzero_ps(); MR];
+    for i in 0..count {
+        let b = &blocks[i];
+        // SAFETY (all loads below): the offsets are constants inside the Q6K_GROUP_BYTES block.
+        let d = unsafe { f16x16(b, 0) };
+        let mut block_sum = [_mm512_setzero_ps(); MR];
+        for c in 0..4 {
+            for h in 0..2 {
+                // Sub-block 4c + h comes from the low nibbles, 4c + 2 + h from the high ones.
+                let mut sums = [[_mm512_setzero_si512(); 2]; MR];
+                for u in 2 * h..2 * h + 2 {
+                    prefetch_part::<_, MR>(b, 4 * c + u, 16);
+                    let ql0 = unsafe { load64(b, Q6K_GROUP_QL + (8 * c + 2 * u) * 64) };
+                    let ql1 = unsafe { load64(b, Q6K_GROUP_QL + (8 * c + 2 * u + 1) * 64) };
+                    let qh = unsafe { load64(b, Q6K_GROUP_QH + (4 * c + u) * 64) };
+                    let v0 = with_high_bits(_mm512_and_si512(ql0, low), _mm512_slli_epi16::<4>(qh));
+                    let v1 =
+                        with_high_bits(_mm512_and_si512(_mm512_srli_epi16::<4>(ql0), low), _mm512_slli_epi16::<2>(qh));
+                    let v2 = with_high_bits(_mm512_and_si512(ql1, low), qh);
+                    let v3 =
+                        with_high_bits(_mm512_and_si512(_mm512_srli_epi16::<4>(ql1), low), _mm512_srli_epi16::<2>(qh));
+                    let at = 64 * c + 8 * u;
+                    for a in 0..MR {
+                        let act = &acts[a][i];
+                        // SAFETY (act4): `at + 36 + 4` is at most 64 * 3 + 8 * 3 + 40 = 256.
+                        sums[a][0] = dpbusd(sums[a][0], v0, unsafe { act4(act, at) });
+                        sums[a][0] = dpbusd(sums[a][0], v2, unsafe { act4(act, at + 4) });
+                        sums[a][1] = dpbusd(sums[a][1], v1, unsafe { act4(act, at + 32) });
+                        sums[a][1] = dpbusd(sums[a][1], v3, unsafe { act4(act, at + 36) });
+                    }
+                }
+                for (half, s) in [(0, 4 * c + h), (1, 4 * c + 2 + h)] {
+                    let scale = unsafe {
+                        _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(load16(b, Q6K_GROUP_SCALES + 16 * s))), d)
+                    };
+                    for a in 0..MR {
+                        // The -32 offset of every value folds into the activations' sum.
+                        let offset = _mm512_set1_epi32(32 * i32::from(acts[a][i].bsums[s]));
+                        let sum = _mm512_cvtepi32_ps(_mm512_sub_epi32(sums[a][half], offset));
+                        block_sum[a] = _mm512_fmadd_ps(sum, scale, block_sum[a]);
+                    }
+                }
+            }
+        }
+        for a in 0..MR {
+            acc[a] = _mm512_fmadd_ps(block_sum[a], _mm512_set1_ps(acts[a][i].d), acc[a]);
+        }
+    }
+    let mut out = [[0f32; GROUP_ROWS]; MR];
+    for a in 0..MR {
+        // SAFETY: a row of `out` is sixteen f32, 64 bytes.
+        unsafe { _mm512_storeu_ps(out[a].as_mut_ptr(), acc[a]) };
+    }
+    out
+}
+
+macro_rules! group_kernel {
+    ($name:ident, $body:ident, $mr:literal) => {
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+        pub(crate) fn $name(group: &[u8], acts: [&[Q8KBlock]; $mr]) -> [[f32; GROUP_ROWS]; $mr] {
+            $body::<$mr>(group, acts)
+        }
+    };
+}
+
+group_kernel!(q4k_group_1, q4k_group, 1);
+group_kernel!(q4k_group_2, q4k_group, 2);
+group_kernel!(q4k_group_3, q4k_group, 3);
+group_kernel!(q4k_group_4, q4k_group, 4);
+group_kernel!(q6k_group_1, q6k_group, 1);
+group_kernel!(q6k_group_2, q6k_group, 2);
+group_kernel!(q6k_group_3, q6k_group, 3);
+group_kernel!(q6k_group_4, q6k_group, 4);
