@@ -196,7 +196,7 @@ pub(crate) fn matmul_on(
 
 thread_local! {
     /// Quantized activations of the last matmul on this thread, kept so decode steps do not allocate.
-    static Q8_SCRATCH: RefCell<Vec<Q8Block>> = const { RefCell::new(Vec::new()) };
+    pub(crate) static Q8_SCRATCH: RefCell<Vec<Q8Block>> = const { RefCell::new(Vec::new()) };
     pub(crate) static Q8K_SCRATCH: RefCell<Vec<Q8KBlock>> = const { RefCell::new(Vec::new()) };
 }
 

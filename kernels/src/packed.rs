@@ -24,15 +24,28 @@
 //!   bit 0 up, those of elements `e`, `e + 32`, `e + 4`, `e + 36` with `e = 64 c + 8 u + j`: the
 //!   four values the low-bit runs `8 c + 2 u` and `8 c + 2 u + 1` start.
 //!
+//! Packed Q4_1, per group of sixteen rows and per 32-element block (`Q4_1_GROUP_BYTES`):
+//! - bytes 0..32: the rows' `d` (f16), 32..64 their `m`;
+//! - 64..320: run `t` (t = 0..4) is 64 bytes, row r's quant bytes `4 t .. 4 t + 4` at `4 r` (low
+//!   nibbles elements `4 t ..+4`, high nibbles elements `16 + 4 t ..+4`).
+//!
+//! Packed Q8_0, per group of sixteen rows and per 32-element block (`Q8_0_GROUP_BYTES`):
+//! - bytes 0..32: the rows' `d` (f16);
+//! - 32..544: run `t` (t = 0..8), row r's quants `4 t .. 4 t + 4` at `4 r`, each plus 128 (stored
+//!   as unsigned bytes, the operand `vpdpbusd` multiplies unsigned).
+//!
 //! A group's blocks follow each other, and groups follow each other.
 
 use rayon::prelude::*;
 
-use crate::activation::{Q8KBlock, quantize_q8k};
+use crate::activation::{Q8Block, Q8KBlock, quantize_q8, quantize_q8k};
 use crate::cpu::{self, SimdPath};
 use crate::huge::HugeBuffer;
-use crate::matmul::{MIN_CHUNK_BYTES, PREFILL_CHUNK_BYTES, Q8K_SCRATCH, for_each_row, take_rows, with_scratch};
+use crate::matmul::{
+    MIN_CHUNK_BYTES, PREFILL_CHUNK_BYTES, Q8_SCRATCH, Q8K_SCRATCH, for_each_row, take_rows, with_scratch,
+};
 use crate::quant::k_high::{Q4K_BYTES, Q6K_BYTES, k4_scales_mins, q6k_values};
+use crate::quant::legacy::{Q4_1_BYTES, Q8_0_BYTES};
 use crate::{GgmlType, KernelError};
 
 /// Weight rows interleaved in one group.
@@ -57,17 +70,39 @@ pub(crate) const Q6K_GROUP_QL: usize = 288;
 /// Offset of the high two bits of the quants in a packed Q6_K block.
 pub(crate) const Q6K_GROUP_QH: usize = 2336;
 
-/// Dot products of one packed group with `MR` activation rows: `out[a][r]` is activation row `a`
-/// with row `r` of the group. `unsafe` only because SIMD kernels need their CPU features.
-pub(crate) type GroupFn<const MR: usize> = unsafe fn(&[u8], [&[Q8KBlock]; MR]) -> [[f32; GROUP_ROWS]; MR];
+/// Bytes of one 32-element block of a group of packed Q4_1 rows.
+pub(crate) const Q4_1_GROUP_BYTES: usize = 320;
+/// Bytes of one 32-element block of a group of packed Q8_0 rows.
+pub(crate) const Q8_0_GROUP_BYTES: usize = 544;
 
-/// The group kernels for one to four activation rows.
+/// Dot products of one packed group with `MR` activation rows quantized to blocks `B`:
+/// `out[a][r]` is activation row `a` with row `r` of the group. `unsafe` only because SIMD
+/// kernels need their CPU features.
+pub(crate) type GroupFn<B, const MR: usize> = unsafe fn(&[u8], [&[B]; MR]) -> [[f32; GROUP_ROWS]; MR];
+
+/// The group kernels for one to four activation rows of blocks `B`.
+pub(crate) struct GroupKernelSet<B: 'static> {
+    pub(crate) one: GroupFn<B, 1>,
+    pub(crate) two: GroupFn<B, 2>,
+    pub(crate) three: GroupFn<B, 3>,
+    pub(crate) four: GroupFn<B, 4>,
+}
+
+impl<B> Clone for GroupKernelSet<B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<B> Copy for GroupKernelSet<B> {}
+
+/// A packed type's kernels, by the activation blocks they take.
 #[derive(Clone, Copy)]
-pub(crate) struct GroupKernels {
-    pub(crate) one: GroupFn<1>,
-    pub(crate) two: GroupFn<2>,
-    pub(crate) three: GroupFn<3>,
-    pub(crate) four: GroupFn<4>,
+pub(crate) enum GroupKernels {
+    /// 256-element activation blocks (the K-quants).
+    Q8K(GroupKernelSet<Q8KBlock>),
+    /// 32-element activation blocks (the legacy formats).
+    Q8(GroupKernelSet<Q8Block>),
 }
 
 /// A weight matrix repacked for the running CPU's kernels; see the module documentation.
@@ -77,7 +112,9 @@ pub struct PackedWeights {
     /// 2 MiB-aligned (so no register load straddles two cache lines), on huge pages where the
     /// system gives them.
     data: HugeBuffer,
-    /// Bytes of one 256-element block of a group.
+    /// Elements of one block of the type (32 or 256).
+    block_elems: usize,
+    /// Bytes of one block of a group.
     group_block_bytes: usize,
     kernels: GroupKernels,
 }
@@ -93,7 +130,7 @@ type PackGroupFn = fn(&[u8], usize, &mut [u8]);
 
 /// How one type is packed, and the kernels for the packed form.
 struct PackedFormat {
-    /// Bytes of one 256-element block of a group.
+    /// Bytes of one block of a group.
     group_block_bytes: usize,
     pack_group: PackGroupFn,
     kernels: GroupKernels,
@@ -104,6 +141,8 @@ fn packed_format(path: SimdPath, ty: GgmlType) -> Option<PackedFormat> {
     let (group_block_bytes, pack_group): (usize, PackGroupFn) = match ty {
         GgmlType::Q4K => (Q4K_GROUP_BYTES, pack_q4k_group),
         GgmlType::Q6K => (Q6K_GROUP_BYTES, pack_q6k_group),
+        GgmlType::Q4_1 => (Q4_1_GROUP_BYTES, pack_q4_1_group),
+        GgmlType::Q8_0 => (Q8_0_GROUP_BYTES, pack_q8_0_group),
         _ => return None,
     };
     let kernels = match path {
@@ -120,8 +159,8 @@ fn repack_disabled() -> bool {
 }
 
 /// `w` (`n` rows of `k` elements of `ty`, as `matmul` takes them) repacked for this CPU's kernels,
-/// or `None` where it has no packed kernel for `ty` (there are AVX-512 VNNI kernels for Q4_K and
-/// Q6_K), `n` is not a multiple of sixteen, or
+/// or `None` where it has no packed kernel for `ty` (there are AVX-512 VNNI kernels for Q4_K,
+/// Q6_K, Q4_1 and Q8_0), `n` is not a multiple of sixteen, or
 /// `HEARTH_REPACK=0` is set; callers then keep using `matmul` on the original bytes.
 pub fn pack(ty: GgmlType, w: &[u8], n: usize, k: usize) -> Result<Option<PackedWeights>, KernelError> {
     if repack_disabled() {
@@ -146,7 +185,7 @@ pub(crate) fn pack_on(
         what: "a packed weight row",
         ty,
         len: k,
-        block_size: 256,
+        block_size: ty.block_size(),
     })?;
     let total = n
         .checked_mul(row_bytes)
@@ -159,7 +198,8 @@ pub(crate) fn pack_on(
             actual: w.len(),
         });
     }
-    let blocks = k / 256;
+    let block_elems = ty.block_size();
+    let blocks = k / block_elems;
     let group_bytes = blocks * format.group_block_bytes;
     let packed_len = (n / GROUP_ROWS) * group_bytes;
     let mut data = HugeBuffer::zeroed(packed_len)?;
@@ -167,7 +207,14 @@ pub(crate) fn pack_on(
         .par_chunks_mut(group_bytes)
         .zip(w.par_chunks(GROUP_ROWS * row_bytes))
         .for_each(|(dst, rows)| (format.pack_group)(rows, row_bytes, dst));
-    Ok(Some(PackedWeights { n, k, data, group_block_bytes: format.group_block_bytes, kernels: format.kernels }))
+    Ok(Some(PackedWeights {
+        n,
+        k,
+        data,
+        block_elems,
+        group_block_bytes: format.group_block_bytes,
+        kernels: format.kernels,
+    }))
 }
 
 /// Packs sixteen consecutive Q4_K rows (`rows`, `row_bytes` each) into `dst`.
@@ -225,6 +272,37 @@ fn pack_q6k_group(rows: &[u8], row_bytes: usize, dst: &mut [u8]) {
     }
 }
 
+/// Packs sixteen consecutive Q4_1 rows (`rows`, `row_bytes` each) into `dst`.
+fn pack_q4_1_group(rows: &[u8], row_bytes: usize, dst: &mut [u8]) {
+    for (i, out) in dst.chunks_exact_mut(Q4_1_GROUP_BYTES).enumerate() {
+        for (r, row) in rows.chunks_exact(row_bytes).enumerate() {
+            let Some(src) = row.get(i * Q4_1_BYTES..(i + 1) * Q4_1_BYTES) else { continue };
+            out[2 * r..2 * r + 2].copy_from_slice(&src[0..2]);
+            out[32 + 2 * r..32 + 2 * r + 2].copy_from_slice(&src[2..4]);
+            for t in 0..4 {
+                let at = 64 + 64 * t + 4 * r;
+                out[at..at + 4].copy_from_slice(&src[4 + 4 * t..8 + 4 * t]);
+            }
+        }
+    }
+}
+
+/// Packs sixteen consecutive Q8_0 rows (`rows`, `row_bytes` each) into `dst`.
+fn pack_q8_0_group(rows: &[u8], row_bytes: usize, dst: &mut [u8]) {
+    for (i, out) in dst.chunks_exact_mut(Q8_0_GROUP_BYTES).enumerate() {
+        for (r, row) in rows.chunks_exact(row_bytes).enumerate() {
+            let Some(src) = row.get(i * Q8_0_BYTES..(i + 1) * Q8_0_BYTES) else { continue };
+            out[2 * r..2 * r + 2].copy_from_slice(&src[0..2]);
+            for t in 0..8 {
+                let at = 32 + 64 * t + 4 * r;
+                for (o, &q) in out[at..at + 4].iter_mut().zip(&src[2 + 4 * t..6 + 4 * t]) {
+                    *o = q ^ 0x80;
+                }
+            }
+        }
+    }
+}
+
 impl PackedWeights {
     /// Rows of the matrix (outputs).
     pub fn n(&self) -> usize {
@@ -261,16 +339,22 @@ impl PackedWeights {
         if m == 0 {
             return Ok(());
         }
-        let blocks = self.k / 256;
-        with_scratch(&Q8K_SCRATCH, m * blocks, Q8KBlock::ZERO, |acts| {
-            for_each_row(x, self.k, acts, blocks, quantize_q8k);
-            self.run(acts, blocks, m, y);
-        });
+        let blocks = self.k / self.block_elems;
+        match self.kernels {
+            GroupKernels::Q8K(set) => with_scratch(&Q8K_SCRATCH, m * blocks, Q8KBlock::ZERO, |acts| {
+                for_each_row(x, self.k, acts, blocks, quantize_q8k);
+                self.run(acts, blocks, m, y, set);
+            }),
+            GroupKernels::Q8(set) => with_scratch(&Q8_SCRATCH, m * blocks, Q8Block::ZERO, |acts| {
+                for_each_row(x, self.k, acts, blocks, quantize_q8);
+                self.run(acts, blocks, m, y, set);
+            }),
+        }
         Ok(())
     }
 
     /// Spreads chunks of groups over the rayon pool, as `matmul` does with rows.
-    fn run(&self, acts: &[Q8KBlock], blocks: usize, m: usize, y: &mut [f32]) {
+    fn run<B: Sync>(&self, acts: &[B], blocks: usize, m: usize, y: &mut [f32], kernels: GroupKernelSet<B>) {
         let groups = self.n / GROUP_ROWS;
         let group_bytes = blocks * self.group_block_bytes;
         let threads = rayon::current_num_threads().max(1);
@@ -286,7 +370,6 @@ impl PackedWeights {
                 chunk.push(piece);
             }
         }
-        let kernels = self.kernels;
         pieces
             .into_par_iter()
             .zip(self.bytes().par_chunks(per_chunk * group_bytes))
@@ -296,13 +379,13 @@ impl PackedWeights {
 
 /// Every group of the chunk `ws` against every activation row, four rows at a time, so a group's
 /// blocks are unpacked once for four rows while the chunk stays in L2.
-fn chunk_all_rows(
+fn chunk_all_rows<B>(
     ws: &[u8],
     group_bytes: usize,
-    acts: &[Q8KBlock],
+    acts: &[B],
     blocks: usize,
     outs: &mut [&mut [f32]],
-    kernels: GroupKernels,
+    kernels: GroupKernelSet<B>,
 ) {
     let mut act_rows = acts.chunks_exact(blocks);
     let mut outs = outs.iter_mut();
@@ -318,11 +401,11 @@ fn chunk_all_rows(
 }
 
 /// Every group of `ws` against the `MR` activation rows `a`, writing row i's results to `o[i]`.
-fn group_pass<const MR: usize>(
+fn group_pass<B, const MR: usize>(
     ws: &[u8],
     group_bytes: usize,
-    (a, mut o): ([&[Q8KBlock]; MR], [&mut [f32]; MR]),
-    kernel: GroupFn<MR>,
+    (a, mut o): ([&[B]; MR], [&mut [f32]; MR]),
+    kernel: GroupFn<B, MR>,
 ) {
     for (g, group) in ws.chunks_exact(group_bytes).enumerate() {
         // SAFETY: the kernels came from `packed_format` for the detected (or a test-chosen,

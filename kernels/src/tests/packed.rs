@@ -7,7 +7,7 @@ use crate::packed::pack_on;
 use crate::{GgmlType, KernelError};
 
 /// The types with packed kernels.
-const PACKED_TYPES: [GgmlType; 2] = [GgmlType::Q4K, GgmlType::Q6K];
+const PACKED_TYPES: [GgmlType; 4] = [GgmlType::Q4K, GgmlType::Q6K, GgmlType::Q4_1, GgmlType::Q8_0];
 
 /// The paths of this CPU that have packed kernels.
 fn packing_paths() -> Vec<SimdPath> {
@@ -112,4 +112,14 @@ fn packing_and_packed_matmul_refuse_bad_shapes() {
     let err = packed.matmul(&[0.0; 256], 1, &mut y[..15]).unwrap_err();
     assert!(matches!(err, KernelError::LengthMismatch { expected: 16, actual: 15, .. }), "{err}");
     packed.matmul(&[], 0, &mut []).unwrap();
+}
+
+#[test]
+fn packed_legacy_types_match_on_rows_of_32_element_blocks() {
+    // SmolLM2's shapes: 576 is not a multiple of 256, only of the 32-element block.
+    for ty in [GgmlType::Q4_1, GgmlType::Q8_0] {
+        for (n, k, m) in [(576, 576, 1), (192, 576, 3), (1536, 576, 4), (576, 1536, 6), (16, 32, 2)] {
+            check(ty, n, k, m, (n * 7 + k + m) as u64);
+        }
+    }
 }

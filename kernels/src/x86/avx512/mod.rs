@@ -16,25 +16,38 @@ use std::arch::x86_64::*;
 
 use crate::GgmlType;
 use crate::matmul::{RowDot, RowKernel, Tiles};
-use crate::packed::GroupKernels;
+use crate::packed::{GroupKernelSet, GroupKernels};
 
 /// The kernels for `ty` weights packed sixteen rows at a time, where there are some.
 pub(crate) fn avx512_packed(ty: GgmlType) -> Option<GroupKernels> {
-    match ty {
-        GgmlType::Q4K => Some(GroupKernels {
-            one: packed::q4k_group_1,
-            two: packed::q4k_group_2,
-            three: packed::q4k_group_3,
-            four: packed::q4k_group_4,
+    use packed::*;
+    Some(match ty {
+        GgmlType::Q4K => GroupKernels::Q8K(GroupKernelSet {
+            one: q4k_group_1,
+            two: q4k_group_2,
+            three: q4k_group_3,
+            four: q4k_group_4,
         }),
-        GgmlType::Q6K => Some(GroupKernels {
-            one: packed::q6k_group_1,
-            two: packed::q6k_group_2,
-            three: packed::q6k_group_3,
-            four: packed::q6k_group_4,
+        GgmlType::Q6K => GroupKernels::Q8K(GroupKernelSet {
+            one: q6k_group_1,
+            two: q6k_group_2,
+            three: q6k_group_3,
+            four: q6k_group_4,
         }),
-        _ => None,
-    }
+        GgmlType::Q4_1 => GroupKernels::Q8(GroupKernelSet {
+            one: q4_1_group_1,
+            two: q4_1_group_2,
+            three: q4_1_group_3,
+            four: q4_1_group_4,
+        }),
+        GgmlType::Q8_0 => GroupKernels::Q8(GroupKernelSet {
+            one: q8_0_group_1,
+            two: q8_0_group_2,
+            three: q8_0_group_3,
+            four: q8_0_group_4,
+        }),
+        _ => return None,
+    })
 }
 
 /// The AVX-512 kernels for `ty`, where there are some.

@@ -1,4 +1,4 @@
-//! AVX-512 VNNI kernels for Q4_K and Q6_K weights repacked sixteen rows at a time
+//! AVX-512 VNNI kernels for Q4_K, Q6_K, Q4_1 and Q8_0 weights repacked sixteen rows at a time
 //! (`crate::packed`).
 //!
 //! In the packed layout one zmm load holds four consecutive quant bytes of each of sixteen rows,
@@ -15,10 +15,10 @@
 use std::arch::x86_64::*;
 
 use super::{load16, load64};
-use crate::activation::Q8KBlock;
+use crate::activation::{Q8Block, Q8KBlock};
 use crate::packed::{
-    GROUP_ROWS, Q4K_GROUP_BYTES, Q4K_GROUP_DMIN, Q4K_GROUP_MINS, Q4K_GROUP_QS, Q4K_GROUP_SCALES, Q6K_GROUP_BYTES,
-    Q6K_GROUP_QH, Q6K_GROUP_QL, Q6K_GROUP_SCALES,
+    GROUP_ROWS, Q4_1_GROUP_BYTES, Q4K_GROUP_BYTES, Q4K_GROUP_DMIN, Q4K_GROUP_MINS, Q4K_GROUP_QS, Q4K_GROUP_SCALES,
+    Q6K_GROUP_BYTES, Q6K_GROUP_QH, Q6K_GROUP_QL, Q6K_GROUP_SCALES, Q8_0_GROUP_BYTES,
 };
 
 /// How far ahead of the block being read to prefetch. A group's blocks, and the groups of a chunk,
@@ -63,16 +63,16 @@ fn dpbusd(acc: __m512i, u: __m512i, s: __m512i) -> __m512i {
     acc
 }
 
-/// The four activation quants at `at` in every i32 lane.
+/// The four activation quants `qs[at..at + 4]` in every i32 lane.
 ///
 /// # Safety
-/// `at + 4 <= 256`.
+/// `at + 4 <= qs.len()`.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-unsafe fn act4(a: &Q8KBlock, at: usize) -> __m512i {
-    debug_assert!(at + 4 <= a.qs.len());
+unsafe fn act4(qs: &[i8], at: usize) -> __m512i {
+    debug_assert!(at + 4 <= qs.len());
     // SAFETY: in bounds by this function's contract; the read has no alignment requirement.
-    _mm512_set1_epi32(unsafe { a.qs.as_ptr().add(at).cast::<i32>().read_unaligned() })
+    _mm512_set1_epi32(unsafe { qs.as_ptr().add(at).cast::<i32>().read_unaligned() })
 }
 
 /// Sixteen bytes at `at` widened to f32 lanes and multiplied by `factor`.
@@ -124,8 +124,8 @@ fn q4k_group<const MR: usize>(group: &[u8], acts: [&[Q8KBlock]; MR]) -> [[f32; G
                 for a in 0..MR {
                     let act = &acts[a][i];
                     // SAFETY (act4): the offsets are below 64 * 3 + 32 + 4 * 7 + 4 = 256.
-                    sums[a][0] = dpbusd(sums[a][0], lo, unsafe { act4(act, 64 * c + 4 * step) });
-                    sums[a][1] = dpbusd(sums[a][1], hi, unsafe { act4(act, 64 * c + 32 + 4 * step) });
+                    sums[a][0] = dpbusd(sums[a][0], lo, unsafe { act4(&act.qs, 64 * c + 4 * step) });
+                    sums[a][1] = dpbusd(sums[a][1], hi, unsafe { act4(&act.qs, 64 * c + 32 + 4 * step) });
                 }
             }
             for h in 0..2 {
@@ -144,12 +144,7 @@ fn q4k_group<const MR: usize>(group: &[u8], acts: [&[Q8KBlock]; MR]) -> [[f32; G
             acc[a] = _mm512_fmadd_ps(block_sum[a], _mm512_set1_ps(acts[a][i].d), acc[a]);
         }
     }
-    let mut out = [[0f32; GROUP_ROWS]; MR];
-    for a in 0..MR {
-        // SAFETY: a row of `out` is sixteen f32, 64 bytes.
-        unsafe { _mm512_storeu_ps(out[a].as_mut_ptr(), acc[a]) };
-    }
-    out
+    store_rows(acc)
 }
 
 /// `low | (high & 0x30)` in every byte: a 6-bit value from its low nibble and its two high bits
@@ -194,10 +189,10 @@ fn q6k_group<const MR: usize>(group: &[u8], acts: [&[Q8KBlock]; MR]) -> [[f32; G
                     for a in 0..MR {
                         let act = &acts[a][i];
                         // SAFETY (act4): `at + 36 + 4` is at most 64 * 3 + 8 * 3 + 40 = 256.
-                        sums[a][0] = dpbusd(sums[a][0], v0, unsafe { act4(act, at) });
-                        sums[a][0] = dpbusd(sums[a][0], v2, unsafe { act4(act, at + 4) });
-                        sums[a][1] = dpbusd(sums[a][1], v1, unsafe { act4(act, at + 32) });
-                        sums[a][1] = dpbusd(sums[a][1], v3, unsafe { act4(act, at + 36) });
+                        sums[a][0] = dpbusd(sums[a][0], v0, unsafe { act4(&act.qs, at) });
+                        sums[a][0] = dpbusd(sums[a][0], v2, unsafe { act4(&act.qs, at + 4) });
+                        sums[a][1] = dpbusd(sums[a][1], v1, unsafe { act4(&act.qs, at + 32) });
+                        sums[a][1] = dpbusd(sums[a][1], v3, unsafe { act4(&act.qs, at + 36) });
                     }
                 }
                 for (half, s) in [(0, 4 * c + h), (1, 4 * c + 2 + h)] {
@@ -217,6 +212,81 @@ fn q6k_group<const MR: usize>(group: &[u8], acts: [&[Q8KBlock]; MR]) -> [[f32; G
             acc[a] = _mm512_fmadd_ps(block_sum[a], _mm512_set1_ps(acts[a][i].d), acc[a]);
         }
     }
+    store_rows(acc)
+}
+
+/// One group of sixteen packed Q4_1 rows against `MR` activation rows: `out[a][r]` is activation
+/// row `a` with weight row `r` of the group.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn q4_1_group<const MR: usize>(group: &[u8], acts: [&[Q8Block]; MR]) -> [[f32; GROUP_ROWS]; MR] {
+    let blocks = group.as_chunks::<Q4_1_GROUP_BYTES>().0;
+    let count = acts.iter().map(|a| a.len()).fold(blocks.len(), usize::min);
+    let low = _mm512_set1_epi8(0x0F);
+    let mut acc = [_mm512_setzero_ps(); MR];
+    for i in 0..count {
+        let b = &blocks[i];
+        let mut sums = [_mm512_setzero_si512(); MR];
+        for t in 0..4 {
+            prefetch_part::<_, MR>(b, t, 4);
+            // SAFETY (all loads of this block): the offsets are constants inside the block.
+            let packed = unsafe { load64(b, 64 + 64 * t) };
+            let lo = _mm512_and_si512(packed, low);
+            let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(packed), low);
+            for a in 0..MR {
+                let qs = &acts[a][i].qs;
+                // SAFETY (act4): the offsets are at most 16 + 4 * 3, four below 32.
+                sums[a] = dpbusd(sums[a], lo, unsafe { act4(qs, 4 * t) });
+                sums[a] = dpbusd(sums[a], hi, unsafe { act4(qs, 16 + 4 * t) });
+            }
+        }
+        let (d, m) = unsafe { (f16x16(b, 0), f16x16(b, 32)) };
+        for a in 0..MR {
+            // d * d_act * sum(q * q_act) + m * d_act * sum(q_act), the second from the block's sum.
+            let scale = _mm512_mul_ps(d, _mm512_set1_ps(acts[a][i].d));
+            acc[a] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[a]), scale, acc[a]);
+            acc[a] = _mm512_fmadd_ps(m, _mm512_set1_ps(acts[a][i].sum), acc[a]);
+        }
+    }
+    store_rows(acc)
+}
+
+/// One group of sixteen packed Q8_0 rows against `MR` activation rows: `out[a][r]` is activation
+/// row `a` with weight row `r` of the group.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn q8_0_group<const MR: usize>(group: &[u8], acts: [&[Q8Block]; MR]) -> [[f32; GROUP_ROWS]; MR] {
+    let blocks = group.as_chunks::<Q8_0_GROUP_BYTES>().0;
+    let count = acts.iter().map(|a| a.len()).fold(blocks.len(), usize::min);
+    let mut acc = [_mm512_setzero_ps(); MR];
+    for i in 0..count {
+        let b = &blocks[i];
+        let mut sums = [_mm512_setzero_si512(); MR];
+        for t in 0..8 {
+            prefetch_part::<_, MR>(b, t, 8);
+            // SAFETY (all loads of this block): the offsets are constants inside the block.
+            let packed = unsafe { load64(b, 32 + 64 * t) };
+            for a in 0..MR {
+                // SAFETY (act4): the offsets are at most 4 * 7, four below 32.
+                sums[a] = dpbusd(sums[a], packed, unsafe { act4(&acts[a][i].qs, 4 * t) });
+            }
+        }
+        let d = unsafe { f16x16(b, 0) };
+        for a in 0..MR {
+            // The weights were stored plus 128: d * (d_act * sum - 128 * d_act * sum(q_act)).
+            let act = &acts[a][i];
+            let dot =
+                _mm512_fmsub_ps(_mm512_cvtepi32_ps(sums[a]), _mm512_set1_ps(act.d), _mm512_set1_ps(128.0 * act.sum));
+            acc[a] = _mm512_fmadd_ps(dot, d, acc[a]);
+        }
+    }
+    store_rows(acc)
+}
+
+/// The accumulators' lanes as rows of sixteen outputs.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn store_rows<const MR: usize>(acc: [__m512; MR]) -> [[f32; GROUP_ROWS]; MR] {
     let mut out = [[0f32; GROUP_ROWS]; MR];
     for a in 0..MR {
         // SAFETY: a row of `out` is sixteen f32, 64 bytes.
@@ -226,19 +296,27 @@ fn q6k_group<const MR: usize>(group: &[u8], acts: [&[Q8KBlock]; MR]) -> [[f32; G
 }
 
 macro_rules! group_kernel {
-    ($name:ident, $body:ident, $mr:literal) => {
+    ($name:ident, $body:ident, $block:ty, $mr:literal) => {
         #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-        pub(crate) fn $name(group: &[u8], acts: [&[Q8KBlock]; $mr]) -> [[f32; GROUP_ROWS]; $mr] {
+        pub(crate) fn $name(group: &[u8], acts: [&[$block]; $mr]) -> [[f32; GROUP_ROWS]; $mr] {
             $body::<$mr>(group, acts)
         }
     };
 }
 
-group_kernel!(q4k_group_1, q4k_group, 1);
-group_kernel!(q4k_group_2, q4k_group, 2);
-group_kernel!(q4k_group_3, q4k_group, 3);
-group_kernel!(q4k_group_4, q4k_group, 4);
-group_kernel!(q6k_group_1, q6k_group, 1);
-group_kernel!(q6k_group_2, q6k_group, 2);
-group_kernel!(q6k_group_3, q6k_group, 3);
-group_kernel!(q6k_group_4, q6k_group, 4);
+group_kernel!(q4k_group_1, q4k_group, Q8KBlock, 1);
+group_kernel!(q4k_group_2, q4k_group, Q8KBlock, 2);
+group_kernel!(q4k_group_3, q4k_group, Q8KBlock, 3);
+group_kernel!(q4k_group_4, q4k_group, Q8KBlock, 4);
+group_kernel!(q6k_group_1, q6k_group, Q8KBlock, 1);
+group_kernel!(q6k_group_2, q6k_group, Q8KBlock, 2);
+group_kernel!(q6k_group_3, q6k_group, Q8KBlock, 3);
+group_kernel!(q6k_group_4, q6k_group, Q8KBlock, 4);
+group_kernel!(q4_1_group_1, q4_1_group, Q8Block, 1);
+group_kernel!(q4_1_group_2, q4_1_group, Q8Block, 2);
+group_kernel!(q4_1_group_3, q4_1_group, Q8Block, 3);
+group_kernel!(q4_1_group_4, q4_1_group, Q8Block, 4);
+group_kernel!(q8_0_group_1, q8_0_group, Q8Block, 1);
+group_kernel!(q8_0_group_2, q8_0_group, Q8Block, 2);
+group_kernel!(q8_0_group_3, q8_0_group, Q8Block, 3);
+group_kernel!(q8_0_group_4, q8_0_group, Q8Block, 4);
