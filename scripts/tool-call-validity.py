@@ -82,7 +82,8 @@ def check(reply, tools_by_name):
     message = reply["choices"][0]["message"]
     calls = message.get("tool_calls") or []
     if not calls:
-        return "no tool call"
+        # A reply cut at max_tokens is told apart from one that stopped without calling.
+        return f"no tool call (finish_reason {reply['choices'][0].get('finish_reason')})"
     for call in calls:
         fn = call.get("function", {})
         spec = tools_by_name.get(fn.get("name"))
@@ -135,7 +136,7 @@ def main():
                     if problem:
                         failures[problem] += 1
             valid = len(prompts) - sum(failures.values())
-            with_call = len(prompts) - failures["no tool call"] - sum(n for p, n in failures.items() if p.startswith("request"))
+            with_call = len(prompts) - sum(n for p, n in failures.items() if p.startswith(("no tool call", "request")))
             print(json.dumps({"label": label, "tool_choice": choice, "temperature": args.temperature, "prompts": len(prompts),
                               "with_call": with_call, "valid": valid, "valid_rate": round(valid / len(prompts), 3),
                               "failures": dict(failures)}), flush=True)
