@@ -136,12 +136,25 @@ pub(crate) fn row_dot(path: SimdPath, ty: GgmlType) -> Option<RowDot> {
     }
 }
 
-fn expect_len(what: &'static str, unit: &'static str, expected: usize, actual: usize) -> Result<(), KernelError> {
+/// `Ok` when a buffer holds the `expected` number of `unit`s, else the mismatch named `what`.
+pub(crate) fn expect_len(
+    what: &'static str,
+    unit: &'static str,
+    expected: usize,
+    actual: usize,
+) -> Result<(), KernelError> {
     if expected == actual { Ok(()) } else { Err(KernelError::LengthMismatch { what, unit, expected, actual }) }
 }
 
-fn product(what: &'static str, a: usize, b: usize) -> Result<usize, KernelError> {
+/// `a * b`, or an overflow error naming `what`.
+pub(crate) fn product(what: &'static str, a: usize, b: usize) -> Result<usize, KernelError> {
     a.checked_mul(b).ok_or_else(|| KernelError::Overflow { what, detail: format!("{a} x {b}") })
+}
+
+/// Bytes of a weight row of `k` elements of `ty`, or an error naming `what` when `k` is not whole
+/// blocks.
+pub(crate) fn weight_row_bytes(what: &'static str, ty: GgmlType, k: usize) -> Result<usize, KernelError> {
+    ty.bytes_for(k).ok_or(KernelError::NotWholeBlocks { what, ty, len: k, block_size: ty.block_size() })
 }
 
 /// `matmul` on an explicit SIMD path, so tests can run every path on one machine.
@@ -157,12 +170,7 @@ pub(crate) fn matmul_on(
     y: &mut [f32],
 ) -> Result<(), KernelError> {
     let dot = row_dot(path, ty).ok_or(KernelError::Unsupported { op: "matmul", ty })?;
-    let row_bytes = ty.bytes_for(k).ok_or(KernelError::NotWholeBlocks {
-        what: "a matmul weight row",
-        ty,
-        len: k,
-        block_size: ty.block_size(),
-    })?;
+    let row_bytes = weight_row_bytes("a matmul weight row", ty, k)?;
     expect_len("matmul weights", "bytes", product("matmul weights", n, row_bytes)?, w.len())?;
     expect_len("matmul input x", "values", product("matmul input", m, k)?, x.len())?;
     expect_len("matmul output y", "values", product("matmul output", m, n)?, y.len())?;

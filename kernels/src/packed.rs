@@ -42,7 +42,8 @@ use crate::activation::{Q8Block, Q8KBlock, quantize_q8, quantize_q8k};
 use crate::cpu::{self, SimdPath};
 use crate::huge::HugeBuffer;
 use crate::matmul::{
-    MIN_CHUNK_BYTES, PREFILL_CHUNK_BYTES, Q8_SCRATCH, Q8K_SCRATCH, for_each_row, take_rows, with_scratch,
+    MIN_CHUNK_BYTES, PREFILL_CHUNK_BYTES, Q8_SCRATCH, Q8K_SCRATCH, expect_len, for_each_row, product, take_rows,
+    weight_row_bytes, with_scratch,
 };
 use crate::quant::k_high::{Q4K_BYTES, Q6K_BYTES, k4_scales_mins, q6k_values};
 use crate::quant::legacy::{Q4_1_BYTES, Q8_0_BYTES};
@@ -181,23 +182,8 @@ pub(crate) fn pack_on(
     if n == 0 || k == 0 || !n.is_multiple_of(GROUP_ROWS) {
         return Ok(None);
     }
-    let row_bytes = ty.bytes_for(k).ok_or(KernelError::NotWholeBlocks {
-        what: "a packed weight row",
-        ty,
-        len: k,
-        block_size: ty.block_size(),
-    })?;
-    let total = n
-        .checked_mul(row_bytes)
-        .ok_or_else(|| KernelError::Overflow { what: "packed weights", detail: format!("{n} x {row_bytes}") })?;
-    if w.len() != total {
-        return Err(KernelError::LengthMismatch {
-            what: "packed weights",
-            unit: "bytes",
-            expected: total,
-            actual: w.len(),
-        });
-    }
+    let row_bytes = weight_row_bytes("a packed weight row", ty, k)?;
+    expect_len("packed weights", "bytes", product("packed weights", n, row_bytes)?, w.len())?;
     let block_elems = ty.block_size();
     let blocks = k / block_elems;
     let group_bytes = blocks * format.group_block_bytes;
@@ -331,11 +317,8 @@ impl PackedWeights {
     /// y[i*n + j] = sum_l x[i*k + l] * W[j][l] for i < m, as `hearth_kernels::matmul` on the
     /// original bytes computes it.
     pub fn matmul(&self, x: &[f32], m: usize, y: &mut [f32]) -> Result<(), KernelError> {
-        let expect = |what, unit, expected: usize, actual: usize| {
-            if expected == actual { Ok(()) } else { Err(KernelError::LengthMismatch { what, unit, expected, actual }) }
-        };
-        expect("matmul input x", "values", m * self.k, x.len())?;
-        expect("matmul output y", "values", m * self.n, y.len())?;
+        expect_len("matmul input x", "values", product("matmul input", m, self.k)?, x.len())?;
+        expect_len("matmul output y", "values", product("matmul output", m, self.n)?, y.len())?;
         if m == 0 {
             return Ok(());
         }

@@ -14,7 +14,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{load16, load64};
+use super::{load16, load32, load64};
 use crate::activation::{Q8Block, Q8KBlock};
 use crate::packed::{
     GROUP_ROWS, Q4_1_GROUP_BYTES, Q4K_GROUP_BYTES, Q4K_GROUP_DMIN, Q4K_GROUP_MINS, Q4K_GROUP_QS, Q4K_GROUP_SCALES,
@@ -94,9 +94,8 @@ unsafe fn scaled_bytes(b: &[u8], at: usize, factor: __m512) -> __m512 {
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
 unsafe fn f16x16(b: &[u8], at: usize) -> __m512 {
-    debug_assert!(at + 32 <= b.len());
-    // SAFETY: in bounds by this function's contract.
-    _mm512_cvtph_ps(unsafe { _mm256_loadu_si256(b.as_ptr().add(at).cast()) })
+    // SAFETY: forwarded contract.
+    _mm512_cvtph_ps(unsafe { load32(b, at) })
 }
 
 /// One group of sixteen packed Q4_K rows against `MR` activation rows: `out[a][r]` is activation
