@@ -117,3 +117,26 @@ extern "C" __global__ void __launch_bounds__(hearth::MAX_THREADS)
     }
     if (active) out[q_at] = run_sum > 0.0f ? acc / run_sum : 0.0f;
 }
+
+// Rotary position embedding: y is x (rows, heads * head_dim) f32 with each head of row r turned
+// to position row_pos[r], frequency i by pos * inv_freq[i]. Pairs are (2i, 2i + 1) when
+// interleaved (llama's GGUF layout), (i, i + head_dim / 2) otherwise (NeoX). As on the host, the
+// angle is formed in double, since in float it loses digits past a few thousand positions, and
+// the products are rounded separately (no fused multiply-add) to give the host's values.
+// grid: (rows, heads); block: head_dim / 2 threads (rounded up to a warp).
+extern "C" __global__ void __launch_bounds__(hearth::MAX_THREADS)
+    hearth_rope(const float* __restrict__ x, float* __restrict__ y, const uint32_t* __restrict__ row_pos,
+                const float* __restrict__ inv_freq, int heads, int head_dim, int interleaved) {
+    const int row = blockIdx.x, h = blockIdx.y, i = threadIdx.x;
+    const int half = head_dim / 2;
+    if (i >= half) return;
+    double s, c;
+    sincos((double)row_pos[row] * (double)inv_freq[i], &s, &c);
+    const float sf = (float)s, cf = (float)c;
+    const size_t base = ((size_t)row * heads + h) * head_dim;
+    const size_t a = base + (interleaved ? 2 * i : i);
+    const size_t b = base + (interleaved ? 2 * i + 1 : i + half);
+    const float x0 = x[a], x1 = x[b];
+    y[a] = __fsub_rn(__fmul_rn(x0, cf), __fmul_rn(x1, sf));
+    y[b] = __fadd_rn(__fmul_rn(x0, sf), __fmul_rn(x1, cf));
+}

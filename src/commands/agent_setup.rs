@@ -59,6 +59,9 @@ pub struct AgentArgs {
     /// one full context window).
     #[arg(long = "kv-budget", value_name = "MIB")]
     pub kv_budget_mib: Option<usize>,
+    /// Where the model runs: cpu, cuda or cuda:N (CUDA needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu", value_name = "DEVICE")]
+    pub device: crate::commands::common::DeviceArg,
     /// Do not keep the system prompt's KV cache on disk between runs.
     #[arg(long)]
     pub no_prefix_cache: bool,
@@ -114,6 +117,7 @@ pub fn build_agent(args: &AgentArgs, approver: Arc<dyn Approver>, default_mode: 
             kv_budget_bytes: args.kv_budget_mib.or(config.kv_budget_mib).map(|mib| mib.saturating_mul(1 << 20)),
             max_sequences: 8,
             name: name.clone(),
+            device: args.device.open()?,
         },
     )?);
 

@@ -17,13 +17,14 @@ pub struct LoadedModel {
     pub load_seconds: f64,
 }
 
-/// Resolves `spec` (id, name or path; pulled on first use) and loads it on the CPU.
-pub fn load_model(spec: &str) -> anyhow::Result<LoadedModel> {
+/// Resolves `spec` (id, name or path; pulled on first use) and loads it on `device`.
+pub fn load_model(spec: &str, device: DeviceArg) -> anyhow::Result<LoadedModel> {
     let resolved = hearth_hub::resolve(spec, &ResolveOptions::default())?;
+    let device = device.open()?;
     let start = Instant::now();
     let gguf = GgufFile::open(&resolved.path)?;
-    let model = Model::load(&gguf, &candle_core::Device::Cpu)
-        .with_context(|| format!("cannot load model {}", resolved.path.display()))?;
+    let model =
+        Model::load(&gguf, &device).with_context(|| format!("cannot load model {}", resolved.path.display()))?;
     let display_name = match &resolved.manifest {
         Some(m) => m.id.clone(),
         None => resolved.path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
@@ -35,6 +36,56 @@ pub fn load_model(spec: &str) -> anyhow::Result<LoadedModel> {
         display_name,
         load_seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// A `--device` value: where the model runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceArg {
+    /// The CPU, with the kernels picked for it at run time.
+    #[default]
+    Cpu,
+    /// CUDA device number `n` (builds with the `cuda` feature).
+    Cuda(usize),
+}
+
+impl std::str::FromStr for DeviceArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cpu" => Ok(Self::Cpu),
+            "cuda" => Ok(Self::Cuda(0)),
+            _ => s
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(Self::Cuda)
+                .ok_or_else(|| format!("unknown device {s:?}: use cpu, cuda or cuda:N")),
+        }
+    }
+}
+
+impl std::fmt::Display for DeviceArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Cpu => write!(f, "cpu"),
+            Self::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+impl DeviceArg {
+    /// Opens the device; CUDA needs a build with the `cuda` feature and a GPU with its driver.
+    pub fn open(self) -> anyhow::Result<candle_core::Device> {
+        match self {
+            Self::Cpu => Ok(candle_core::Device::Cpu),
+            #[cfg(feature = "cuda")]
+            Self::Cuda(n) => candle_core::Device::new_cuda(n).with_context(|| format!("cannot open CUDA device {n}")),
+            #[cfg(not(feature = "cuda"))]
+            Self::Cuda(_) => anyhow::bail!(
+                "--device {self}: this hearth was built without CUDA (build it with `cargo build --release --features cuda`)"
+            ),
+        }
+    }
 }
 
 /// Threads used when none are asked for: every core this process may run on.
@@ -51,5 +102,29 @@ impl ThreadsArg {
         let n = self.0.unwrap_or_else(default_threads);
         anyhow::ensure!(n > 0, "--threads must be at least 1");
         rayon::ThreadPoolBuilder::new().num_threads(n).build().context("cannot start the thread pool")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DeviceArg;
+
+    #[test]
+    fn device_names_parse_and_print_back() {
+        for (text, device) in [("cpu", DeviceArg::Cpu), ("cuda", DeviceArg::Cuda(0)), ("cuda:3", DeviceArg::Cuda(3))] {
+            assert_eq!(text.parse::<DeviceArg>(), Ok(device), "{text}");
+        }
+        assert_eq!(DeviceArg::Cuda(3).to_string(), "cuda:3");
+        for bad in ["gpu", "cuda:", "cuda:x", "metal", ""] {
+            let err = bad.parse::<DeviceArg>().expect_err(bad);
+            assert!(err.contains("cpu, cuda or cuda:N"), "{err}");
+        }
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn cuda_in_a_build_without_it_is_an_error_naming_the_feature() {
+        let err = DeviceArg::Cuda(0).open().expect_err("no CUDA in this build").to_string();
+        assert!(err.contains("--features cuda"), "{err}");
     }
 }

@@ -52,6 +52,9 @@ pub struct RunArgs {
     /// Threads for the compute kernels (default: all cores).
     #[arg(short = 't', long)]
     pub threads: Option<usize>,
+    /// Where the model runs: cpu, cuda or cuda:N (CUDA needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu", value_name = "DEVICE")]
+    pub device: common::DeviceArg,
     /// Print the rendered prompt, token counts and speeds to stderr.
     #[arg(short = 'v', long)]
     pub verbose: bool,
@@ -77,7 +80,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         seed: args.seed.unwrap_or_else(rand::random),
     })?;
     let pool = ThreadsArg(args.threads).pool()?;
-    let loaded = common::load_model(&args.model)?;
+    let loaded = common::load_model(&args.model, args.device)?;
     let tokenizer = Tokenizer::from_gguf(&loaded.gguf).context("cannot build the model's tokenizer")?;
     let prompt = if args.raw {
         tokenizer.encode(&args.prompt, true, true)?
@@ -98,7 +101,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         tokenizer.encode(&rendered, true, true)?
     };
     anyhow::ensure!(!prompt.is_empty(), "the prompt is empty");
-    let mut cache = loaded.model.new_cache();
+    let mut cache = loaded.model.new_cache()?;
     let mut sampler = sampler;
     let mut stream = tokenizer.stream_decoder();
     let mut stdout = std::io::stdout();

@@ -30,6 +30,9 @@ pub struct ServeArgs {
     /// Threads for the compute kernels (default: all cores).
     #[arg(short = 't', long)]
     pub threads: Option<usize>,
+    /// Where the model runs: cpu, cuda or cuda:N (CUDA needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu", value_name = "DEVICE")]
+    pub device: common::DeviceArg,
     /// Requests generated together (continuous batching).
     #[arg(long, default_value_t = 4)]
     pub parallel: usize,
@@ -64,7 +67,7 @@ pub struct ServeArgs {
 /// Runs `hearth serve` until Ctrl-C.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let threads = ThreadsArg(args.threads).pool()?;
-    let loaded = common::load_model(&args.model)?;
+    let loaded = common::load_model(&args.model, args.device)?;
     let tokenizer = Arc::new(Tokenizer::from_gguf(&loaded.gguf).context("cannot build the model's tokenizer")?);
     let fallback = loaded.manifest.as_ref().and_then(|m| m.chat_template.as_deref());
     let template = ChatTemplate::from_gguf(&loaded.gguf, fallback)?

@@ -65,12 +65,14 @@ pub struct RuntimeOptions {
     pub max_sequences: usize,
     /// The model's name.
     pub name: String,
+    /// Where the model runs.
+    pub device: candle_core::Device,
 }
 
 impl ModelRuntime {
     /// Loads the model in `gguf` and starts its generation thread.
     pub fn load(gguf: &GgufFile, options: RuntimeOptions) -> Result<Self, RuntimeError> {
-        let model = Model::load(gguf, &candle_core::Device::Cpu)?;
+        let model = Model::load(gguf, &options.device)?;
         let tokenizer = Arc::new(Tokenizer::from_gguf(gguf)?);
         let template = ChatTemplate::from_gguf(gguf, options.fallback_template.as_deref())?
             .with_tokenizer_adding(tokenizer.adds_bos(), tokenizer.vocab().add_eos);
@@ -84,7 +86,7 @@ impl ModelRuntime {
         let grammar_env = Arc::new(GrammarEnv::new(&tokenizer)?);
         let context_length = model.config().context_length;
         let budget = options.kv_budget_bytes.unwrap_or_else(|| model.default_kv_budget());
-        let pool = model.new_kv_pool(budget);
+        let pool = model.new_kv_pool(budget)?;
         let fingerprint = ModelFingerprint::of_gguf(gguf)?;
         let engine = BatchEngine::start(model, pool.clone(), options.max_sequences.max(1));
         Ok(Self {

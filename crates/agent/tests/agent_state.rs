@@ -28,6 +28,7 @@ fn runtime() -> Arc<ModelRuntime> {
         kv_budget_bytes: None,
         max_sequences: 4,
         name: hearth_hub::CI_MODEL.into(),
+        device: candle_core::Device::Cpu,
     };
     Arc::new(ModelRuntime::load(&gguf, options).unwrap())
 }

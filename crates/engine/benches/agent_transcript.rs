@@ -70,7 +70,7 @@ fn main() {
     );
 
     let system = tokens(1, SYSTEM_TOKENS, vocab);
-    let pool = model.new_kv_pool(model.default_kv_budget());
+    let pool = model.new_kv_pool(model.default_kv_budget()).unwrap();
     let mut cache = pool.new_sequence();
     let mut conversation = system.clone();
     // The system prompt alone, as an agent would at start-up (and what the restart test saves).
@@ -87,9 +87,9 @@ fn main() {
     // Restart: a new process has an empty pool. Cold: prefill system prompt + first turn.
     // Warm: load the saved system prompt, then prefill the first turn only.
     let first_turn: Vec<u32> = system.iter().copied().chain(tokens(101, TOOL_RESULTS[0], vocab)).collect();
-    let cold_pool = model.new_kv_pool(model.default_kv_budget());
+    let cold_pool = model.new_kv_pool(model.default_kv_budget()).unwrap();
     let (cold_n, cold, cold_first) = prefill(&model, &mut cold_pool.new_sequence(), &first_turn);
-    let warm_pool = model.new_kv_pool(model.default_kv_budget());
+    let warm_pool = model.new_kv_pool(model.default_kv_budget()).unwrap();
     let t0 = Instant::now();
     let mut warm_cache = warm_pool.load_sequence(&kv_file, &fingerprint).unwrap();
     let load_time = t0.elapsed();
@@ -129,7 +129,7 @@ fn main() {
         let decode_tps = (REPLY_TOKENS - 1) as f64 / t0.elapsed().as_secs_f64();
         let baseline = if baseline_turns.contains(&turn) {
             let prompt = &conversation[..conversation.len() - REPLY_TOKENS];
-            let mut fresh = model.new_cache();
+            let mut fresh = model.new_cache().unwrap();
             let (n, t, first) = prefill(&model, &mut fresh, prompt);
             assert_eq!(first, conversation[prompt.len()], "full re-prefill gives the same first token");
             format!("{n} | {:.2}", t.as_secs_f64())

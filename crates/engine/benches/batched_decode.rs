@@ -64,7 +64,7 @@ fn main() {
     println!("| ---: | ---: | ---: | ---: | ---: |");
     let mut single = 0.0;
     for n in sequences {
-        let pool = model.new_kv_pool(model.default_kv_budget());
+        let pool = model.new_kv_pool(model.default_kv_budget()).unwrap();
         let mut seqs: Vec<KvCache> = (0..n).map(|_| pool.new_sequence()).collect();
         let mut next = Vec::new();
         for (i, s) in seqs.iter_mut().enumerate() {

@@ -77,7 +77,7 @@ fn main() {
         let text = format!("<|im_start|>user\n{edit}\n```rust\n{FILE}```<|im_end|>\n<|im_start|>assistant\n```rust\n");
         let prompt = tokenizer.encode(&text, true, true).unwrap();
 
-        let mut cache = model.new_cache();
+        let mut cache = model.new_cache().unwrap();
         let mut sampler = Sampler::new(SamplerConfig { temperature: 0.0, ..SamplerConfig::default() }).unwrap();
         model.forward(&prompt[..prompt.len() - 1], &mut cache, hearth_engine::Logits::Last).unwrap();
         let start = Instant::now();
@@ -88,7 +88,7 @@ fn main() {
             .unwrap();
         let greedy_tps = greedy.len() as f64 / start.elapsed().as_secs_f64();
 
-        let mut cache = model.new_cache();
+        let mut cache = model.new_cache().unwrap();
         model.forward(&prompt[..prompt.len() - 1], &mut cache, hearth_engine::Logits::Last).unwrap();
         let start = Instant::now();
         let (lookup, stats) = generate_greedy_lookup(

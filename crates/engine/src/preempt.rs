@@ -114,7 +114,7 @@ impl<T: Preemptible> Preemption<T> {
     /// Whether `next` and the growth of `running` up to each one's next sampled token fit.
     fn has_room(&self, next: &T, running: &[T]) -> bool {
         let layout = self.pool.layout();
-        let block: usize = (0..layout.groups.len()).map(|g| layout.block_bytes(g)).sum();
+        let block: usize = (0..layout.groups.len()).map(|g| self.pool.block_bytes(g)).sum();
         let growth: usize = running
             .iter()
             .map(|s| {

@@ -7,7 +7,6 @@ mod common;
 
 use std::sync::Arc;
 
-use candle_core::Device;
 use hearth_engine::batch_engine::{BatchEngine, GenerationEvent, GenerationRequest, RequestStats};
 use hearth_engine::gguf::GgufFile;
 use hearth_engine::kv::{DEFAULT_BLOCK_SIZE, KvError};
@@ -15,7 +14,7 @@ use hearth_engine::sampler::SamplerConfig;
 use hearth_engine::{EngineError, Logits, Model};
 
 fn greedy_alone(model: &Model, prompt: &[u32], n: usize) -> Vec<u32> {
-    let mut cache = model.new_cache();
+    let mut cache = model.new_cache().unwrap();
     let mut logits = model.forward(prompt, &mut cache, Logits::Last).unwrap();
     let mut out = Vec::new();
     for _ in 0..n {
@@ -63,14 +62,14 @@ async fn generate(
 async fn concurrent_requests_match_running_alone_and_reuse_prefixes() {
     let Some(path) = common::model_path("smollm2-135m") else { return };
     let gguf = GgufFile::open(&path).unwrap();
-    let model = Model::load(&gguf, &Device::Cpu).unwrap();
+    let model = Model::load(&gguf, &common::device()).unwrap();
     let vocab = model.config().vocab_size as u32;
     let system: Vec<u32> = (0..40).map(|i| (i * 7919 + 13) % vocab).collect();
     let prompts: Vec<Vec<u32>> = (0..3u32)
         .map(|k| system.iter().copied().chain((0..5 + 3 * k).map(|i| (i * 104_729 + k * 31) % vocab)).collect())
         .collect();
     let n = 12;
-    let engine = Arc::new(BatchEngine::start(model.clone(), model.new_kv_pool(model.default_kv_budget()), 4));
+    let engine = Arc::new(BatchEngine::start(model.clone(), model.new_kv_pool(model.default_kv_budget()).unwrap(), 4));
     // The first request caches the system prompt's whole blocks.
     let (first, stats) = collect(engine.clone(), prompts[0].clone(), n).await;
     assert_eq!(first, greedy_alone(&model, &prompts[0], n));
@@ -88,7 +87,7 @@ async fn concurrent_requests_match_running_alone_and_reuse_prefixes() {
 fn load() -> Option<Model> {
     let path = common::model_path("smollm2-135m")?;
     let gguf = GgufFile::open(&path).unwrap();
-    Some(Model::load(&gguf, &Device::Cpu).unwrap())
+    Some(Model::load(&gguf, &common::device()).unwrap())
 }
 
 /// Distinct pseudo-random prompts: nothing is shared through the prefix tree.
@@ -103,13 +102,13 @@ async fn a_full_pool_pauses_requests_which_then_finish_as_if_alone() {
     // Each request ends at 60 + 100 tokens: 10 blocks of 16. The pool holds 20.
     let prompts: Vec<Vec<u32>> = (0..4).map(|k| prompt(k, 60, vocab)).collect();
     let n = 100;
-    let big = Arc::new(BatchEngine::start(model.clone(), model.new_kv_pool(model.default_kv_budget()), 4));
+    let big = Arc::new(BatchEngine::start(model.clone(), model.new_kv_pool(model.default_kv_budget()).unwrap(), 4));
     let mut alone = Vec::new();
     for p in &prompts {
         alone.push(collect(big.clone(), p.clone(), n).await.0);
     }
     let block = model.kv_layout(DEFAULT_BLOCK_SIZE).block_bytes(0);
-    let small = Arc::new(BatchEngine::start(model.clone(), model.new_kv_pool(20 * block), 4));
+    let small = Arc::new(BatchEngine::start(model.clone(), model.new_kv_pool(20 * block).unwrap(), 4));
     let tasks: Vec<_> = prompts.iter().map(|p| tokio::spawn(collect(small.clone(), p.clone(), n))).collect();
     let mut pauses = 0;
     for (k, (task, want)) in tasks.into_iter().zip(&alone).enumerate() {
@@ -127,7 +126,7 @@ async fn a_request_larger_than_the_whole_pool_fails_naming_the_budget() {
     let Some(model) = load() else { return };
     let vocab = model.config().vocab_size as u32;
     let block = model.kv_layout(DEFAULT_BLOCK_SIZE).block_bytes(0);
-    let engine = Arc::new(BatchEngine::start(model.clone(), model.new_kv_pool(20 * block), 4));
+    let engine = Arc::new(BatchEngine::start(model.clone(), model.new_kv_pool(20 * block).unwrap(), 4));
     // A prompt over 20 blocks is refused before any work.
     let (tokens, end) = generate(engine.clone(), prompt(0, 330, vocab), 5).await;
     match end {

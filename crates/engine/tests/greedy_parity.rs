@@ -34,7 +34,7 @@ fn argmax(v: &[f32]) -> u32 {
 fn check_greedy(id: &str) {
     let Some(path) = common::model_path(id) else { return };
     let gguf = GgufFile::open(&path).unwrap();
-    let model = Model::load(&gguf, &candle_core::Device::Cpu).unwrap();
+    let model = Model::load(&gguf, &common::device()).unwrap();
     let fixture = common::fixture(id);
     let mut total_equal = 0;
     let mut total = 0;
@@ -42,7 +42,7 @@ fn check_greedy(id: &str) {
         let prompt: Vec<u32> = serde_json::from_value(case["prompt_ids"].clone()).unwrap();
         let expected: Vec<u32> = serde_json::from_value(case["tokens"].clone()).unwrap();
         let top2: Vec<Vec<(u32, f64)>> = serde_json::from_value(case["top2"].clone()).unwrap();
-        let mut cache = model.new_cache();
+        let mut cache = model.new_cache().unwrap();
         let mut logits = model.forward(&prompt, &mut cache, Logits::Last).unwrap();
         let mut equal = 0;
         for (step, &want) in expected.iter().enumerate() {
@@ -74,7 +74,7 @@ fn check_greedy(id: &str) {
 fn check_perplexity(id: &str) {
     let Some(path) = common::model_path(id) else { return };
     let gguf = GgufFile::open(&path).unwrap();
-    let model = Model::load(&gguf, &candle_core::Device::Cpu).unwrap();
+    let model = Model::load(&gguf, &common::device()).unwrap();
     let fixture = common::fixture(id);
     let n_ctx = fixture["perplexity"]["n_ctx"].as_u64().unwrap() as usize;
     let want = fixture["perplexity"]["ppl"].as_f64().unwrap();
@@ -95,7 +95,7 @@ fn perplexity(model: &Model, tokens: &[u32], n_ctx: usize, bos: Option<u32>) -> 
         if let Some(b) = bos {
             input[0] = b;
         }
-        let mut cache = model.new_cache();
+        let mut cache = model.new_cache().unwrap();
         let logits = model.forward(&input, &mut cache, Logits::All).unwrap();
         let logits = logits.to_vec2::<f32>().unwrap();
         for j in first..n_ctx - 1 {

@@ -11,7 +11,6 @@
 
 mod common;
 
-use candle_core::Device;
 use hearth_engine::gguf::GgufFile;
 use hearth_engine::kv::{KvError, ModelFingerprint};
 use hearth_engine::{BatchInput, EngineError, KvCache, Logits, Model};
@@ -21,7 +20,7 @@ const TOLERANCE: f32 = 1e-3;
 fn load(id: &str) -> Option<(GgufFile, Model)> {
     let path = common::model_path(id)?;
     let gguf = GgufFile::open(&path).unwrap();
-    let model = Model::load(&gguf, &Device::Cpu).unwrap();
+    let model = Model::load(&gguf, &common::device()).unwrap();
     Some((gguf, model))
 }
 
@@ -41,7 +40,7 @@ fn last_logits(model: &Model, cache: &mut KvCache, toks: &[u32]) -> Vec<f32> {
 }
 
 fn fresh(model: &Model, toks: &[u32]) -> Vec<f32> {
-    last_logits(model, &mut model.new_cache(), toks)
+    last_logits(model, &mut model.new_cache().unwrap(), toks)
 }
 
 fn argmax(v: &[f32]) -> usize {
@@ -62,7 +61,7 @@ fn concat(a: &[u32], b: &[u32]) -> Vec<u32> {
 fn prefix_reuse(id: &str) {
     let Some((_, model)) = load(id) else { return };
     let vocab = model.config().vocab_size;
-    let pool = model.new_kv_pool(model.default_kv_budget());
+    let pool = model.new_kv_pool(model.default_kv_budget()).unwrap();
     let system = tokens(1, 70, vocab);
     let mut first = pool.new_sequence();
     last_logits(&model, &mut first, &concat(&system, &tokens(2, 20, vocab)));
@@ -89,7 +88,7 @@ fn prefix_reuse(id: &str) {
 fn fork_and_truncate(id: &str) {
     let Some((_, model)) = load(id) else { return };
     let vocab = model.config().vocab_size;
-    let pool = model.new_kv_pool(model.default_kv_budget());
+    let pool = model.new_kv_pool(model.default_kv_budget()).unwrap();
     let shared = tokens(4, 37, vocab);
     let (a_more, b_more) = (tokens(5, 21, vocab), tokens(6, 9, vocab));
     let mut a = pool.new_sequence();
@@ -116,7 +115,7 @@ fn fork_and_truncate(id: &str) {
 fn batched_decode(id: &str) {
     let Some((_, model)) = load(id) else { return };
     let vocab = model.config().vocab_size;
-    let pool = model.new_kv_pool(model.default_kv_budget());
+    let pool = model.new_kv_pool(model.default_kv_budget()).unwrap();
     let prompts = [tokens(9, 30, vocab), tokens(10, 5, vocab), tokens(11, 47, vocab)];
     let mut seqs: Vec<KvCache> = prompts.iter().map(|_| pool.new_sequence()).collect();
     for (s, p) in seqs.iter_mut().zip(&prompts) {
@@ -143,13 +142,13 @@ fn persist(id: &str) {
     let path = dir.path().join("system.kv");
     let system = tokens(12, 53, vocab);
     {
-        let pool = model.new_kv_pool(model.default_kv_budget());
+        let pool = model.new_kv_pool(model.default_kv_budget()).unwrap();
         let mut seq = pool.new_sequence();
         last_logits(&model, &mut seq, &system);
         seq.save(&path, &fingerprint).unwrap();
     }
     // A fresh pool, as after a restart.
-    let pool = model.new_kv_pool(model.default_kv_budget());
+    let pool = model.new_kv_pool(model.default_kv_budget()).unwrap();
     let mut seq = pool.load_sequence(&path, &fingerprint).unwrap();
     assert_eq!(seq.tokens(), &system[..]);
     let turn = tokens(13, 11, vocab);
@@ -224,7 +223,7 @@ fn pool_stays_within_budget_and_reports_exhaustion() {
     let Some((_, model)) = load("smollm2-135m") else { return };
     let layout = model.kv_layout(hearth_engine::kv::DEFAULT_BLOCK_SIZE);
     let block = layout.block_bytes(0);
-    let pool = model.new_kv_pool(6 * block);
+    let pool = model.new_kv_pool(6 * block).unwrap();
     let vocab = model.config().vocab_size;
     // Cached blocks of finished sequences are evicted to make room for new ones.
     for seed in 0..4 {
@@ -249,7 +248,7 @@ fn a_batch_the_pool_cannot_hold_changes_nothing() {
     let vocab = model.config().vocab_size;
     let block = model.kv_layout(hearth_engine::kv::DEFAULT_BLOCK_SIZE).block_bytes(0);
     // Blocks of 16: a holds 3, b 4 and c 2 of the 9 the budget has.
-    let pool = model.new_kv_pool(9 * block);
+    let pool = model.new_kv_pool(9 * block).unwrap();
     let (a_prompt, b_prompt) = (tokens(50, 40, vocab), tokens(51, 50, vocab));
     let (mut a, mut b, mut c) = (pool.new_sequence(), pool.new_sequence(), pool.new_sequence());
     last_logits(&model, &mut a, &a_prompt);
@@ -280,7 +279,7 @@ fn gemma3_sliding_window_layers_keep_only_their_window() {
     let Some((_, model)) = load("gemma3-270m") else { return };
     let vocab = model.config().vocab_size;
     let window = model.config().sliding_window.expect("gemma 3 has a sliding window");
-    let pool = model.new_kv_pool(model.default_kv_budget());
+    let pool = model.new_kv_pool(model.default_kv_budget()).unwrap();
     let layout = pool.layout().clone();
     let windowed = layout.groups.iter().position(|g| g.window.is_some()).unwrap();
     let prompt = tokens(40, window + 100, vocab);

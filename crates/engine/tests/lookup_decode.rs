@@ -14,7 +14,7 @@ const CODE: &str = "def total_price(items, tax_rate):\n    subtotal = 0\n    for
 fn check(id: &str) {
     let Some(path) = common::model_path(id) else { return };
     let gguf = GgufFile::open(&path).unwrap();
-    let model = Model::load(&gguf, &candle_core::Device::Cpu).unwrap();
+    let model = Model::load(&gguf, &common::device()).unwrap();
     let tokenizer = Tokenizer::from_gguf(&gguf).unwrap();
     let prompt_text = format!(
         "<|im_start|>user\nRename total_price to order_total in this code and give the whole file:\n```python\n{CODE}```<|im_end|>\n<|im_start|>assistant\n```python\n"
@@ -23,14 +23,14 @@ fn check(id: &str) {
     let is_eog = |t| tokenizer.is_end_of_generation(t);
     let n = 80;
 
-    let mut cache = model.new_cache();
+    let mut cache = model.new_cache().unwrap();
     let mut sampler =
         Sampler::new(SamplerConfig { temperature: 0.0, repeat_penalty: 1.0, ..SamplerConfig::default() }).unwrap();
     let (greedy, _) =
         generate(&model, &mut cache, &prompt, &mut sampler, n, &is_eog, |_| std::ops::ControlFlow::Continue(()))
             .unwrap();
 
-    let mut cache = model.new_cache();
+    let mut cache = model.new_cache().unwrap();
     let (lookup, stats) =
         generate_greedy_lookup(&model, &mut cache, &prompt, n, &LookupConfig::default(), &is_eog, |_| {
             std::ops::ControlFlow::Continue(())

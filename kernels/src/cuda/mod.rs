@@ -63,6 +63,8 @@ pub fn qmatmul_kernel(ty: GgmlType) -> Option<&'static str> {
 pub const KV_WRITE_KERNEL: &str = "hearth_kv_write";
 /// The entry point of paged attention.
 pub const PAGED_ATTENTION_KERNEL: &str = "hearth_paged_attention";
+/// The entry point of the rotary embedding of query and key rows at their positions.
+pub const ROPE_KERNEL: &str = "hearth_rope";
 
 /// The launch of `y = x · Wᵀ` for `n` weight rows of `k` elements of type `ty` and `m`
 /// activation rows; also checks that the kernel reads `ty` and that `k` is whole blocks.
@@ -87,6 +89,22 @@ pub fn kv_write_geometry(rows: usize, n_kv_head: usize, head_dim: usize) -> Resu
     let threads = head_threads(head_dim)?;
     let grid_x = grid_dim("rows", rows, GRID_X_MAX)?;
     let grid_y = grid_dim("kv heads", n_kv_head, GRID_YZ_MAX)?;
+    Ok(LaunchGeometry { grid: (grid_x, grid_y, 1), block: (threads, 1, 1), shared_bytes: 0 })
+}
+
+/// The launch that rotates `rows` rows of `heads` heads of `head_dim` (even) to their positions.
+pub fn rope_geometry(rows: usize, heads: usize, head_dim: usize) -> Result<LaunchGeometry, KernelError> {
+    if !head_dim.is_multiple_of(2) {
+        return Err(KernelError::LengthMismatch {
+            what: "a head for rotary embedding",
+            unit: "dimensions",
+            expected: head_dim + 1,
+            actual: head_dim,
+        });
+    }
+    let threads = head_threads(head_dim / 2)?;
+    let grid_x = grid_dim("rows", rows, GRID_X_MAX)?;
+    let grid_y = grid_dim("heads", heads, GRID_YZ_MAX)?;
     Ok(LaunchGeometry { grid: (grid_x, grid_y, 1), block: (threads, 1, 1), shared_bytes: 0 })
 }
 

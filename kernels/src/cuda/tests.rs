@@ -59,6 +59,18 @@ fn attention_shapes_the_kernel_cannot_run_are_refused() {
     assert!(kv_write_geometry(1, 2, 0).is_err());
 }
 
+#[test]
+fn rotary_has_a_thread_per_pair_of_dimensions() {
+    // Qwen2.5's 64-dimension heads: 32 pairs, one warp; Gemma 3's 256: 128 pairs, four warps.
+    let g = rope_geometry(7, 12, 64).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((g.grid, g.block, g.shared_bytes), ((7, 12, 1), (32, 1, 1), 0));
+    let g = rope_geometry(1, 4, 256).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(g.block, (128, 1, 1));
+    assert!(rope_geometry(1, 4, 63).is_err(), "odd head dimension");
+    assert!(rope_geometry(1, 4, 1024).is_err(), "more pairs than threads");
+    assert!(rope_geometry(0, 4, 64).is_err(), "no rows");
+}
+
 /// The entry points of `ptx` with the `.maxntid` each declares.
 #[cfg(feature = "cuda")]
 fn entries(ptx: &str) -> Vec<(String, String)> {
@@ -85,7 +97,7 @@ fn the_ptx_has_every_entry_point_the_host_launches_with_its_block_size() {
     }
     let attention = entries(PAGED_ATTENTION_PTX);
     let threads = format!("{ATTENTION_MAX_THREADS}, 1, 1");
-    for name in [KV_WRITE_KERNEL, PAGED_ATTENTION_KERNEL] {
+    for name in [KV_WRITE_KERNEL, PAGED_ATTENTION_KERNEL, ROPE_KERNEL] {
         let entry = attention.iter().find(|(n, _)| n == name);
         assert_eq!(entry.map(|(_, b)| b.as_str()), Some(threads.as_str()), "{name} in {attention:?}");
     }

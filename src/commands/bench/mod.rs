@@ -30,6 +30,9 @@ pub struct BenchArgs {
     /// Repetitions of each test.
     #[arg(short = 'r', long = "repetitions", default_value_t = 5)]
     pub repetitions: usize,
+    /// Where the model runs: cpu, cuda or cuda:N (CUDA needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu", value_name = "DEVICE")]
+    pub device: common::DeviceArg,
     /// Print one JSON object per test instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -56,13 +59,17 @@ struct Measured {
 /// Runs `hearth bench`.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.repetitions > 0, "--repetitions must be at least 1");
-    let loaded = common::load_model(&args.model)?;
+    let loaded = common::load_model(&args.model, args.device)?;
     let model = &loaded.model;
     let threads = if args.threads.is_empty() { vec![common::default_threads()] } else { args.threads.clone() };
     let size_gib = loaded.gguf.file_len() as f64 / (1u64 << 30) as f64;
     let params: usize = loaded.gguf.tensors().values().map(|t| t.elem_count()).sum();
     let model_name = format!("{} {}", model.config().architecture.name(), loaded.display_name);
-    let backend = format!("CPU ({})", hearth_kernels::simd_level());
+    let on_cpu = model.device().is_cpu();
+    let backend = match args.device {
+        common::DeviceArg::Cpu => format!("CPU ({})", hearth_kernels::simd_level()),
+        common::DeviceArg::Cuda(n) => format!("CUDA {n}"),
+    };
     if !args.json {
         println!("| model | size | params | backend | threads | test | t/s |");
         println!("| --- | ---: | ---: | --- | ---: | ---: | ---: |");
@@ -74,7 +81,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     for &t in &threads {
         anyhow::ensure!(t > 0, "thread counts must be at least 1");
         let pool = ThreadsArg(Some(t)).pool()?;
-        if !args.no_bandwidth && args.n_gen.iter().any(|&n| n > 0) {
+        // The read bandwidth measured is the host's, the ceiling of a model on the CPU only.
+        if on_cpu && !args.no_bandwidth && args.n_gen.iter().any(|&n| n > 0) {
             bandwidths.push((t, pool.install(|| bandwidth::read_bandwidth(weight_bytes as usize))));
         }
         let tests = args.n_prompt.iter().filter(|&&p| p > 0).map(|&p| (format!("pp{p}"), p, true));
@@ -195,11 +203,12 @@ fn report(
 fn time_test(model: &Model, n: usize, is_prompt: bool) -> anyhow::Result<f64> {
     let vocab = model.config().vocab_size as u32;
     let mut rng = StdRng::seed_from_u64(n as u64);
-    let mut cache = model.new_cache();
+    let mut cache = model.new_cache()?;
     let start = Instant::now();
     if is_prompt {
         let tokens: Vec<u32> = (0..n).map(|_| rng.random_range(0..vocab)).collect();
-        model.forward(&tokens, &mut cache, Logits::Last).context("prompt processing failed")?;
+        // Reading the logits back waits for a GPU to finish the pass.
+        logits_vec(&model.forward(&tokens, &mut cache, Logits::Last).context("prompt processing failed")?)?;
     } else {
         let mut token = rng.random_range(0..vocab);
         for _ in 0..n {

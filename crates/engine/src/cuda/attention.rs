@@ -1,120 +1,173 @@
-//! KV block writes and paged attention on the device, over blocks in the layout of
-//! [`KvLayout`]: the pieces of a KV cache in device memory. The host cache (`kv::store`) does
-//! not use them yet, which is why a model does not load on a CUDA device.
+//! The paged KV cache in device memory: the block arena behind [`crate::kv::store::BlockStore`]
+//! on a CUDA device, and the kernels a forward pass runs over it (rotary embedding, KV block
+//! writes, paged attention), in the block layout of [`KvLayout`].
 
-use candle_core::cuda_backend::cudarc::driver::{CudaSlice, PushKernelArg};
+use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView, PushKernelArg};
 use candle_core::cuda_backend::{CudaDevice, WrapErr};
 use half::f16;
 use hearth_kernels::cuda::{
-    KV_WRITE_KERNEL, PAGED_ATTENTION_KERNEL, PAGED_ATTENTION_PTX, kv_write_geometry, paged_attention_geometry,
+    KV_WRITE_KERNEL, PAGED_ATTENTION_KERNEL, PAGED_ATTENTION_PTX, ROPE_KERNEL, kv_write_geometry,
+    paged_attention_geometry, rope_geometry,
 };
 
 use super::{ATTENTION_MODULE, int_arg, kernel_error, launch_config};
 use crate::kv::KvLayout;
 use crate::kv::store::BlockId;
+use crate::model::RopeStyle;
 
-/// The blocks of one layer group in device memory: block `id` starts at element
-/// `id * layout.block_elems(group)` of `arena`.
+/// Every KV block of a pool in device memory: block `id` starts at element `id * stride` of
+/// `arena`, whatever its layer group, so a freed block can serve any group.
 #[derive(Debug)]
 pub struct DeviceKvBlocks {
-    /// Every block of the group, back to back.
-    pub arena: CudaSlice<f16>,
-    /// The layout the blocks follow.
-    pub layout: KvLayout,
-    /// The layer group the blocks belong to.
-    pub group: usize,
+    device: CudaDevice,
+    arena: CudaSlice<f16>,
+    layout: KvLayout,
+    stride: usize,
 }
 
 impl DeviceKvBlocks {
-    /// Room for `blocks` zeroed blocks of group `group`.
-    pub fn zeroed(device: &CudaDevice, layout: KvLayout, group: usize, blocks: usize) -> candle_core::Result<Self> {
-        let arena = device.alloc_zeros::<f16>(blocks * layout.block_elems(group))?;
-        Ok(Self { arena, layout, group })
+    /// Elements between consecutive blocks: the largest group's block.
+    pub fn stride_elems(layout: &KvLayout) -> usize {
+        (0..layout.groups.len()).map(|g| layout.block_elems(g)).max().unwrap_or(0)
     }
 
-    fn block_stride(&self) -> i64 {
-        self.layout.block_elems(self.group) as i64
+    /// Room for `blocks` zeroed blocks of any group.
+    pub fn zeroed(device: &CudaDevice, layout: KvLayout, blocks: usize) -> candle_core::Result<Self> {
+        let stride = Self::stride_elems(&layout);
+        let arena = device.alloc_zeros::<f16>(blocks.max(1) * stride.max(1))?;
+        Ok(Self { device: device.clone(), arena, layout, stride })
+    }
+
+    /// The device the arena is on.
+    pub fn device(&self) -> &CudaDevice {
+        &self.device
+    }
+
+    /// The layout the blocks follow.
+    pub fn layout(&self) -> &KvLayout {
+        &self.layout
     }
 
     /// Blocks the arena holds.
     pub fn capacity(&self) -> usize {
-        self.arena.len() / self.layout.block_elems(self.group).max(1)
+        self.arena.len() / self.stride.max(1)
     }
 
-    /// Layer `il`'s index within the group, or an error for a layer of another group.
-    fn layer_index(&self, il: usize) -> candle_core::Result<i32> {
+    /// The first `elems` elements of block `id`, copied to the host.
+    pub fn read(&self, id: BlockId, elems: usize) -> candle_core::Result<Vec<f16>> {
+        let at = self.block_start(id, elems)?;
+        self.device.clone_dtoh(&self.arena.slice(at..at + elems))
+    }
+
+    /// Overwrites the start of block `id` with `values`.
+    pub fn write(&mut self, id: BlockId, values: &[f16]) -> candle_core::Result<()> {
+        let at = self.block_start(id, values.len())?;
+        let mut dst = self.arena.slice_mut(at..at + values.len());
+        self.device.memcpy_htod(values, &mut dst)
+    }
+
+    /// Copies block `src` over block `dst` (copy-on-write of a shared block).
+    pub fn copy_block(&mut self, src: BlockId, dst: BlockId) -> candle_core::Result<()> {
+        let stride = self.stride;
+        let (s, d) = (self.block_start(src, stride)?, self.block_start(dst, stride)?);
+        if s == d {
+            return Ok(());
+        }
+        // Two views of one arena: split it between the blocks so one can be borrowed mutably.
+        let (low, high) = self.arena.split_at_mut(s.max(d));
+        if s < d {
+            let (src, mut dst) = (low.slice(s..s + stride), high);
+            let mut dst = dst.slice_mut(..stride);
+            self.device.memcpy_dtod(&src, &mut dst)
+        } else {
+            let (mut dst, src) = (low, high);
+            let mut dst = dst.slice_mut(d..d + stride);
+            self.device.memcpy_dtod(&src.slice(..stride), &mut dst)
+        }
+    }
+
+    fn block_start(&self, id: BlockId, elems: usize) -> candle_core::Result<usize> {
+        let id = id as usize;
+        if id >= self.capacity() || elems > self.stride {
+            return Err(candle_core::Error::Msg(format!(
+                "{elems} elements of block {id}: the arena holds {} blocks of {}",
+                self.capacity(),
+                self.stride
+            )));
+        }
+        Ok(id * self.stride)
+    }
+
+    fn stride_arg(&self) -> i64 {
+        self.stride as i64
+    }
+
+    /// Layer `il`'s group and index within it.
+    fn layer_slot(&self, il: usize) -> candle_core::Result<(usize, i32)> {
         if il >= self.layout.n_layer {
             return Err(candle_core::Error::Msg(format!("layer {il} of a {}-layer model", self.layout.n_layer)));
         }
         let (g, idx) = self.layout.slot_of(il);
-        if g != self.group {
-            return Err(candle_core::Error::Msg(format!(
-                "layer {il} is in group {g}, these blocks are group {}",
-                self.group
-            )));
-        }
-        int_arg("layer index", idx)
-    }
-
-    fn check_block(&self, id: BlockId) -> candle_core::Result<()> {
-        if id as usize >= self.capacity() {
-            return Err(candle_core::Error::Msg(format!(
-                "block {id} is past the {} blocks on the device",
-                self.capacity()
-            )));
-        }
-        Ok(())
+        Ok((g, int_arg("layer index", idx)?))
     }
 }
 
-/// Which sequence each query row belongs to and its position, with every sequence's block table
-/// for the group, on the device.
+/// The rows of one forward pass on the device, for one layer group: each sequence's block table,
+/// and for each query row its sequence, position, and the block and slot its key and value go
+/// to. Built once per pass and group, used by every layer of the group.
 #[derive(Debug)]
 pub struct PagedRows {
     tables: CudaSlice<u32>,
     table_stride: usize,
     row_seq: CudaSlice<u32>,
     row_pos: CudaSlice<u32>,
+    row_block: CudaSlice<u32>,
+    row_slot: CudaSlice<u32>,
     rows: usize,
 }
 
 impl PagedRows {
-    /// Uploads `tables` (sequence `s`'s block ids in position order) and `rows` (`(s, position)`
-    /// per query row). Every row's position must be covered by its table's blocks, within
-    /// `blocks`.
+    /// Uploads `tables` (sequence `s`'s block ids in position order; `None` for blocks a sliding
+    /// window has released, which no row reads) and `rows` (`(s, position)` per query row).
+    /// Every row's own position must have a block of its table, within `blocks`.
     pub fn upload(
-        device: &CudaDevice,
         blocks: &DeviceKvBlocks,
-        tables: &[&[BlockId]],
+        tables: &[&[Option<BlockId>]],
         rows: &[(usize, usize)],
     ) -> candle_core::Result<Self> {
         let bs = blocks.layout.block_size;
         let table_stride = tables.iter().map(|t| t.len()).max().unwrap_or(0).max(1);
         let mut flat = vec![0u32; tables.len() * table_stride];
         for (dst, table) in flat.chunks_exact_mut(table_stride).zip(tables) {
-            for &id in table.iter() {
-                blocks.check_block(id)?;
+            for (d, id) in dst.iter_mut().zip(table.iter()) {
+                if let Some(id) = *id {
+                    blocks.block_start(id, 0)?;
+                    *d = id;
+                }
             }
-            dst[..table.len()].copy_from_slice(table);
         }
-        let mut row_seq = Vec::with_capacity(rows.len());
-        let mut row_pos = Vec::with_capacity(rows.len());
+        let n = rows.len();
+        let (mut row_seq, mut row_pos) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        let (mut row_block, mut row_slot) = (Vec::with_capacity(n), Vec::with_capacity(n));
         for &(s, pos) in rows {
-            let covered = tables.get(s).map_or(0, |t| t.len() * bs);
-            if pos >= covered {
-                return Err(candle_core::Error::Msg(format!(
-                    "query row at position {pos} of sequence {s}, whose blocks hold {covered} positions"
-                )));
-            }
+            let block =
+                tables.get(s).and_then(|t| t.get(pos / bs)).copied().flatten().ok_or_else(|| {
+                    candle_core::Error::Msg(format!("no KV block holds position {pos} of sequence {s}"))
+                })?;
             row_seq.push(u32::try_from(s).map_err(|_| candle_core::Error::Msg(format!("sequence {s}")))?);
             row_pos.push(u32::try_from(pos).map_err(|_| candle_core::Error::Msg(format!("position {pos}")))?);
+            row_block.push(block);
+            row_slot.push((pos % bs) as u32);
         }
+        let device = &blocks.device;
         Ok(Self {
             tables: device.clone_htod(&flat)?,
             table_stride,
             row_seq: device.clone_htod(&row_seq)?,
             row_pos: device.clone_htod(&row_pos)?,
-            rows: rows.len(),
+            row_block: device.clone_htod(&row_block)?,
+            row_slot: device.clone_htod(&row_slot)?,
+            rows: n,
         })
     }
 
@@ -124,57 +177,80 @@ impl PagedRows {
     }
 }
 
-/// Stores `k` and `v`, `(slots.len(), n_kv_head * head_dim)` f32 each, as f16 in layer `il`'s
-/// planes: row `r` at slot `slots[r].1` of block `slots[r].0`.
-pub fn kv_write(
+/// `x`, `(rows.rows(), heads * head_dim)` f32, with row `r` rotated to its position by the
+/// frequencies `inv_freq` (`head_dim / 2` of them) in `style`.
+pub fn rope(
     device: &CudaDevice,
+    x: &CudaView<'_, f32>,
+    heads: usize,
+    rows: &PagedRows,
+    inv_freq: &CudaSlice<f32>,
+    style: RopeStyle,
+) -> candle_core::Result<CudaSlice<f32>> {
+    let head_dim = 2 * inv_freq.len();
+    if x.len() != rows.rows * heads * head_dim {
+        return Err(candle_core::Error::Msg(format!(
+            "rotary embedding of {} rows of {heads} heads of {head_dim} got {} values",
+            rows.rows,
+            x.len()
+        )));
+    }
+    let geometry = rope_geometry(rows.rows, heads, head_dim).map_err(|e| kernel_error("rotary embedding", e))?;
+    let func = device.get_or_load_custom_func(ROPE_KERNEL, ATTENTION_MODULE, PAGED_ATTENTION_PTX)?;
+    let mut y = device.alloc_zeros::<f32>(x.len())?;
+    let (heads, hd) = (int_arg("heads", heads)?, int_arg("head dim", head_dim)?);
+    let interleaved = i32::from(matches!(style, RopeStyle::Interleaved));
+    let mut launch = func.builder();
+    launch.arg(x);
+    launch.arg(&mut y);
+    launch.arg(&rows.row_pos);
+    launch.arg(inv_freq);
+    launch.arg(&heads);
+    launch.arg(&hd);
+    launch.arg(&interleaved);
+    // SAFETY: the arguments match `hearth_rope`; x and y hold rows × heads × head_dim values,
+    // row_pos one position per row and inv_freq head_dim / 2 frequencies (checked above).
+    unsafe { launch.launch(launch_config(geometry)) }.w()?;
+    Ok(y)
+}
+
+/// Stores `k` and `v`, `(rows.rows(), n_kv_head * head_dim)` f32 each, as f16 in layer `il`'s
+/// planes, each row at its own position's block and slot.
+pub fn kv_write(
     blocks: &mut DeviceKvBlocks,
     il: usize,
-    k: &CudaSlice<f32>,
-    v: &CudaSlice<f32>,
-    slots: &[(BlockId, usize)],
+    k: &CudaView<'_, f32>,
+    v: &CudaView<'_, f32>,
+    rows: &PagedRows,
 ) -> candle_core::Result<()> {
-    let layout = blocks.layout.clone();
-    let (n_kv, hd, bs) = (layout.n_kv_head, layout.head_dim, layout.block_size);
-    let layer_idx = blocks.layer_index(il)?;
-    let rows = slots.len();
-    if k.len() != rows * n_kv * hd || v.len() != rows * n_kv * hd {
+    let (n_kv, hd, bs) = (blocks.layout.n_kv_head, blocks.layout.head_dim, blocks.layout.block_size);
+    let (_, layer_idx) = blocks.layer_slot(il)?;
+    let n = rows.rows;
+    if k.len() != n * n_kv * hd || v.len() != n * n_kv * hd {
         return Err(candle_core::Error::Msg(format!(
-            "kv write of {rows} rows of {} needs as many keys and values, got {} and {}",
+            "kv write of {n} rows of {} needs as many keys and values, got {} and {}",
             n_kv * hd,
             k.len(),
             v.len()
         )));
     }
-    let mut row_block = Vec::with_capacity(rows);
-    let mut row_slot = Vec::with_capacity(rows);
-    for &(id, slot) in slots {
-        blocks.check_block(id)?;
-        if slot >= bs {
-            return Err(candle_core::Error::Msg(format!("slot {slot} of a block of {bs}")));
-        }
-        row_block.push(id);
-        row_slot.push(slot as u32);
-    }
-    let geometry = kv_write_geometry(rows, n_kv, hd).map_err(|e| kernel_error("kv write", e))?;
-    let func = device.get_or_load_custom_func(KV_WRITE_KERNEL, ATTENTION_MODULE, PAGED_ATTENTION_PTX)?;
-    let row_block = device.clone_htod(&row_block)?;
-    let row_slot = device.clone_htod(&row_slot)?;
-    let stride = blocks.block_stride();
+    let geometry = kv_write_geometry(n, n_kv, hd).map_err(|e| kernel_error("kv write", e))?;
+    let func = blocks.device.get_or_load_custom_func(KV_WRITE_KERNEL, ATTENTION_MODULE, PAGED_ATTENTION_PTX)?;
+    let stride = blocks.stride_arg();
     let (n_kv, hd, bs) = (int_arg("kv heads", n_kv)?, int_arg("head dim", hd)?, int_arg("block size", bs)?);
     let mut launch = func.builder();
     launch.arg(k);
     launch.arg(v);
     launch.arg(&mut blocks.arena);
-    launch.arg(&row_block);
-    launch.arg(&row_slot);
+    launch.arg(&rows.row_block);
+    launch.arg(&rows.row_slot);
     launch.arg(&stride);
     launch.arg(&layer_idx);
     launch.arg(&n_kv);
     launch.arg(&hd);
     launch.arg(&bs);
-    // SAFETY: the arguments match `hearth_kv_write`; every block id is within the arena and
-    // every slot within a block (checked above), k and v hold `rows` rows of n_kv * hd.
+    // SAFETY: the arguments match `hearth_kv_write`; every row's block is within the arena and
+    // its slot within a block (`PagedRows::upload`), k and v hold `rows` rows of n_kv * hd.
     unsafe { launch.launch(launch_config(geometry)) }.w()?;
     Ok(())
 }
@@ -183,17 +259,16 @@ pub fn kv_write(
 /// `il`'s cached keys and values, which must already hold each row's own position; the group's
 /// sliding window applies. Returns `(rows, n_head * head_dim)` f32.
 pub fn paged_attention(
-    device: &CudaDevice,
     blocks: &DeviceKvBlocks,
     il: usize,
-    q: &CudaSlice<f32>,
+    q: &CudaView<'_, f32>,
     n_head: usize,
     rows: &PagedRows,
     scale: f32,
 ) -> candle_core::Result<CudaSlice<f32>> {
     let layout = &blocks.layout;
     let (n_kv, hd, bs) = (layout.n_kv_head, layout.head_dim, layout.block_size);
-    let layer_idx = blocks.layer_index(il)?;
+    let (g, layer_idx) = blocks.layer_slot(il)?;
     if q.len() != rows.rows * n_head * hd {
         return Err(candle_core::Error::Msg(format!(
             "attention over {} rows of {n_head} heads of {hd} needs as many queries, got {}",
@@ -203,10 +278,11 @@ pub fn paged_attention(
     }
     let geometry =
         paged_attention_geometry(rows.rows, n_head, n_kv, hd, bs).map_err(|e| kernel_error("paged attention", e))?;
-    let window = int_arg("sliding window", layout.groups[blocks.group].window.unwrap_or(0))?;
+    let window = int_arg("sliding window", layout.groups[g].window.unwrap_or(0))?;
+    let device = &blocks.device;
     let func = device.get_or_load_custom_func(PAGED_ATTENTION_KERNEL, ATTENTION_MODULE, PAGED_ATTENTION_PTX)?;
     let mut out = device.alloc_zeros::<f32>(q.len())?;
-    let stride = blocks.block_stride();
+    let stride = blocks.stride_arg();
     let table_stride = int_arg("block table", rows.table_stride)?;
     let (n_head, n_kv) = (int_arg("query heads", n_head)?, int_arg("kv heads", n_kv)?);
     let (hd, bs) = (int_arg("head dim", hd)?, int_arg("block size", bs)?);

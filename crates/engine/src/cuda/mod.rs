@@ -1,16 +1,19 @@
 //! The engine's CUDA kernels (`kernels/cuda/`, PTX from `hearth-kernels`) launched on candle's
 //! CUDA device through its re-exported `cudarc`: the quantized matmul behind
-//! [`crate::model::layers::QLinear`] on the device, and the KV block write and paged attention
-//! a device-memory KV cache will run on.
+//! [`crate::model::layers::QLinear`] on the device, and the paged KV cache in device memory
+//! (the block arena, rotary embedding, KV block writes, paged attention) that a forward pass on
+//! the device runs over.
 //!
-//! Compiled without a GPU and not yet run on one: the tests in `tests.rs` compare every kernel
-//! with the CPU path and need a CUDA device.
+//! Compiled without a GPU and not yet run on one: the tests in `tests.rs` compare every kernel,
+//! and a whole model, with the CPU path and need a CUDA device.
 
 mod attention;
 mod qmatmul;
+mod step;
 
-pub use attention::{DeviceKvBlocks, PagedRows, kv_write, paged_attention};
+pub use attention::{DeviceKvBlocks, PagedRows, kv_write, paged_attention, rope};
 pub(crate) use qmatmul::{DeviceWeights, qmatmul};
+pub(crate) use step::{DeviceStepState, attention as step_attention};
 
 use candle_core::cuda_backend::cudarc::driver::LaunchConfig;
 use hearth_kernels::cuda::LaunchGeometry;

@@ -135,18 +135,18 @@ fn check_attention(window: Option<usize>, dims: (usize, usize, usize, usize), to
     attention::write_kv(&mut store, &layout, il, &[all], &k, &v).unwrap();
 
     let capacity = *ids.iter().max().unwrap() as usize + 1;
-    let mut blocks = DeviceKvBlocks::zeroed(dev, layout.clone(), 0, capacity).unwrap();
-    let slots: Vec<(BlockId, usize)> = (0..total).map(|p| (ids[p / bs], p % bs)).collect();
+    let mut blocks = DeviceKvBlocks::zeroed(dev, layout.clone(), capacity).unwrap();
+    let every: Vec<(usize, usize)> = (0..total).map(|p| (0, p)).collect();
+    let writes = PagedRows::upload(&blocks, &[&table], &every).unwrap();
     let (k_dev, v_dev) = (dev.clone_htod(&k).unwrap(), dev.clone_htod(&v).unwrap());
-    kv_write(dev, &mut blocks, il, &k_dev, &v_dev, &slots).unwrap();
-    let arena = dev.clone_dtoh(&blocks.arena).unwrap();
+    kv_write(&mut blocks, il, &k_dev.slice(..), &v_dev.slice(..), &writes).unwrap();
     let block_elems = layout.block_elems(0);
     for &id in &ids {
-        let on_device = &arena[id as usize * block_elems..][..block_elems];
+        let on_device = blocks.read(id, block_elems).unwrap();
         // Layer 0's planes were never written on either side; compare layer 1's.
         let planes = layout.plane(1, false, 0)..block_elems;
         let bits = |s: &[f16]| s.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&on_device[planes.clone()]), bits(&store.data(id)[planes]), "block {id}");
+        assert_eq!(bits(&on_device[planes.clone()]), bits(&store.data(id).unwrap()[planes]), "block {id}");
     }
 
     let past = total - rows;
@@ -155,9 +155,9 @@ fn check_attention(window: Option<usize>, dims: (usize, usize, usize, usize), to
     let scale = 1.0 / (hd as f32).sqrt();
     let want = attention::attend(&store, &layout, il, &[seq], &q, n_head, scale).unwrap();
     let positions: Vec<(usize, usize)> = (past..total).map(|p| (0, p)).collect();
-    let paged = PagedRows::upload(dev, &blocks, &[&ids], &positions).unwrap();
+    let paged = PagedRows::upload(&blocks, &[&table], &positions).unwrap();
     let q_dev = dev.clone_htod(&q).unwrap();
-    let got = dev.clone_dtoh(&paged_attention(dev, &blocks, il, &q_dev, n_head, &paged, scale).unwrap()).unwrap();
+    let got = dev.clone_dtoh(&paged_attention(&blocks, il, &q_dev.slice(..), n_head, &paged, scale).unwrap()).unwrap();
     for (i, (a, b)) in got.iter().zip(&want).enumerate() {
         assert!((a - b).abs() < 1e-4, "{dims:?} window {window:?} [{i}]: gpu {a} cpu {b}");
     }
@@ -183,8 +183,71 @@ fn bad_rows_and_blocks_are_errors() {
     let gpu = cuda();
     let dev = gpu.as_cuda_device().unwrap();
     let layout = KvLayout::new(1, 1, 64, 16, vec![LayerGroup { layers: vec![0], window: None }]);
-    let blocks = DeviceKvBlocks::zeroed(dev, layout, 0, 2).unwrap();
-    assert!(PagedRows::upload(dev, &blocks, &[&[0, 5]], &[(0, 3)]).is_err(), "block past the arena");
-    assert!(PagedRows::upload(dev, &blocks, &[&[0]], &[(0, 16)]).is_err(), "position past the table");
-    assert!(PagedRows::upload(dev, &blocks, &[&[0]], &[(1, 0)]).is_err(), "no such sequence");
+    let mut blocks = DeviceKvBlocks::zeroed(dev, layout.clone(), 2).unwrap();
+    assert!(PagedRows::upload(&blocks, &[&[Some(0), Some(5)]], &[(0, 3)]).is_err(), "block past the arena");
+    assert!(PagedRows::upload(&blocks, &[&[Some(0)]], &[(0, 16)]).is_err(), "position past the table");
+    assert!(PagedRows::upload(&blocks, &[&[Some(0)]], &[(1, 0)]).is_err(), "no such sequence");
+    assert!(PagedRows::upload(&blocks, &[&[None, Some(1)]], &[(0, 3)]).is_err(), "a released block");
+    let elems = layout.block_elems(0);
+    assert!(blocks.read(2, elems).is_err(), "read past the arena");
+    assert!(blocks.write(0, &vec![f16::ZERO; elems + 1]).is_err(), "a write longer than a block");
+    assert!(blocks.copy_block(0, 2).is_err(), "copy past the arena");
+}
+
+#[test]
+fn device_blocks_read_write_and_copy() {
+    let gpu = cuda();
+    let dev = gpu.as_cuda_device().unwrap();
+    // Two groups of different block sizes share the arena's stride.
+    let layout = KvLayout::new(
+        3,
+        2,
+        64,
+        16,
+        vec![LayerGroup { layers: vec![0, 2], window: None }, LayerGroup { layers: vec![1], window: Some(8) }],
+    );
+    let (big, small) = (layout.block_elems(0), layout.block_elems(1));
+    assert_eq!(DeviceKvBlocks::stride_elems(&layout), big);
+    let mut blocks = DeviceKvBlocks::zeroed(dev, layout, 4).unwrap();
+    assert_eq!(blocks.capacity(), 4);
+    let a: Vec<f16> = (0..big).map(|i| f16::from_f32(noise(i, 21))).collect();
+    let b: Vec<f16> = (0..small).map(|i| f16::from_f32(noise(i, 22))).collect();
+    blocks.write(3, &a).unwrap();
+    blocks.write(1, &b).unwrap();
+    assert_eq!(blocks.read(3, big).unwrap(), a);
+    assert_eq!(blocks.read(1, small).unwrap(), b);
+    // Both directions of the split inside the arena.
+    blocks.copy_block(3, 0).unwrap();
+    blocks.copy_block(1, 2).unwrap();
+    assert_eq!(blocks.read(0, big).unwrap(), a);
+    assert_eq!(blocks.read(2, small).unwrap(), b);
+    assert_eq!(blocks.read(3, big).unwrap(), a, "the source is unchanged");
+}
+
+#[test]
+fn rotary_matches_the_host() {
+    let gpu = cuda();
+    let dev = gpu.as_cuda_device().unwrap();
+    let layout = KvLayout::new(1, 2, 64, 16, vec![LayerGroup { layers: vec![0], window: None }]);
+    let blocks = DeviceKvBlocks::zeroed(dev, layout, 8).unwrap();
+    // Positions far apart, where an angle formed in f32 would lose digits.
+    let positions = [0usize, 1, 17, 40_000, 120_000];
+    let tables: Vec<Vec<Option<BlockId>>> =
+        positions.iter().map(|&p| (0..=p / 16).map(|i| Some((i % 8) as BlockId)).collect()).collect();
+    let table_refs: Vec<&[Option<BlockId>]> = tables.iter().map(Vec::as_slice).collect();
+    let rows: Vec<(usize, usize)> = positions.iter().enumerate().map(|(s, &p)| (s, p)).collect();
+    let paged = PagedRows::upload(&blocks, &table_refs, &rows).unwrap();
+    for style in [crate::model::RopeStyle::Neox, crate::model::RopeStyle::Interleaved] {
+        let rotary = crate::model::layers::Rotary::new(64, 1_000_000.0, style);
+        let heads = 3;
+        let x: Vec<f32> = (0..positions.len() * heads * 64).map(|i| noise(i, 31)).collect();
+        let mut want = x.clone();
+        rotary.apply_rows(&mut want, heads, &positions);
+        let inv_freq = dev.clone_htod(rotary.inv_freq()).unwrap();
+        let x_dev = dev.clone_htod(&x).unwrap();
+        let got = dev.clone_dtoh(&rope(dev, &x_dev.slice(..), heads, &paged, &inv_freq, style).unwrap()).unwrap();
+        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert!((a - b).abs() <= 1e-6, "{style:?} [{i}]: gpu {a} cpu {b}");
+        }
+    }
 }

@@ -62,7 +62,7 @@ pub(crate) fn write_kv(
         for r in 0..s.rows {
             let pos = s.past + r;
             let id = block_at(s.table, g, pos, layout.block_size)?;
-            let data = store.data_mut(id);
+            let data = store.data_mut(id)?;
             let slot = pos % layout.block_size;
             let src = (s.row0 + r) * row;
             for h in 0..layout.n_kv_head {
@@ -230,7 +230,7 @@ fn attend_tile_with(ops: &mut impl BlockOps, t: Tile<'_>) -> Result<Vec<f32>, Kv
     let (first_q, last_q) = (seq.past + rows.start, seq.past + rows.end - 1);
     let first_key = layout.first_visible(g, first_q);
     for b in first_key / bs..=last_q / bs {
-        let data = store.data(block_at(seq.table, g, b * bs, bs)?);
+        let data = store.data(block_at(seq.table, g, b * bs, bs)?)?;
         let (kp, vp) = (layout.plane(idx, false, h), layout.plane(idx, true, h));
         // Slots past the last query hold stale values: their scores are computed but masked.
         let used = (last_q + 1 - b * bs).min(bs);

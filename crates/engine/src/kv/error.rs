@@ -37,6 +37,12 @@ pub enum KvError {
     ModelMismatch { path: PathBuf, file: String, model: String },
     #[error("{} is damaged: {reason}", path.display())]
     Corrupt { path: PathBuf, reason: String },
+    #[error("internal error: the KV blocks are in device memory, and this reads them on the host")]
+    BlocksOnDevice,
+    #[error("internal error: a KV block of {expected} values written with {actual}")]
+    BlockLength { expected: usize, actual: usize },
+    #[error("KV cache on the device: {0}")]
+    Device(String),
 }
 
 /// Bytes as MiB with one decimal.

@@ -90,7 +90,8 @@ impl KvCache {
                     Some(id) => {
                         w.write_all(&[1]).map_err(io)?;
                         bytes.clear();
-                        bytes.extend(state.store.data(id).iter().flat_map(|x| x.to_bits().to_le_bytes()));
+                        let block = state.store.read_block(id)?;
+                        bytes.extend(block.iter().flat_map(|x| x.to_bits().to_le_bytes()));
                         w.write_all(&bytes).map_err(io)?;
                     }
                 }
@@ -135,9 +136,13 @@ impl KvPool {
                                 return Err(e);
                             }
                         };
-                        let data = state.store.data_mut(id);
-                        for (x, b) in data.iter_mut().zip(bytes.chunks_exact(2)) {
-                            *x = f16::from_bits(u16::from_le_bytes([b[0], b[1]]));
+                        let values: Vec<f16> =
+                            bytes.chunks_exact(2).map(|b| f16::from_bits(u16::from_le_bytes([b[0], b[1]]))).collect();
+                        if let Err(e) = state.store.write_block(id, &values) {
+                            state.store.release(id);
+                            table.iter().flatten().for_each(|&b| state.store.release(b));
+                            tables.iter().flatten().flatten().for_each(|&b| state.store.release(b));
+                            return Err(e);
                         }
                         Some(id)
                     }

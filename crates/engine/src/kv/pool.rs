@@ -5,11 +5,10 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::kv::error::KvError;
-use crate::kv::layout::{DEFAULT_BLOCK_SIZE, KvLayout};
+use crate::kv::layout::KvLayout;
 use crate::kv::prefix_tree::PrefixTree;
 use crate::kv::sequence::KvCache;
 use crate::kv::store::{BlockId, BlockStore, PoolStats};
-use crate::model::ModelConfig;
 
 /// Blocks and prefix tree under the pool's lock.
 #[derive(Debug)]
@@ -43,7 +42,7 @@ impl PoolState {
     /// A private copy of block `id` (copy-on-write), with eviction as for [`Self::allocate`].
     pub(crate) fn copy(&mut self, id: BlockId) -> Result<BlockId, KvError> {
         loop {
-            if let Some(new) = self.store.copy(id) {
+            if let Some(new) = self.store.copy(id)? {
                 return Ok(new);
             }
             if !self.tree.evict_one(&mut self.store) {
@@ -63,14 +62,26 @@ pub struct KvPool {
 impl KvPool {
     /// A pool of blocks shaped by `layout`, holding at most `budget_bytes` of keys and values.
     pub fn new(layout: KvLayout, budget_bytes: usize) -> Self {
-        let tree = PrefixTree::new(layout.block_size);
-        let store = BlockStore::new(layout.clone(), budget_bytes);
-        Self { layout: Arc::new(layout), state: Arc::new(Mutex::new(PoolState { store, tree })) }
+        Self::with_store(BlockStore::new(layout, budget_bytes))
     }
 
-    /// A pool for the model described by `cfg` with blocks of [`DEFAULT_BLOCK_SIZE`] tokens.
-    pub fn for_model(cfg: &ModelConfig, budget_bytes: usize) -> Self {
-        Self::new(KvLayout::for_model(cfg, DEFAULT_BLOCK_SIZE), budget_bytes)
+    /// A pool whose blocks live on `device`: host memory for the CPU; on a CUDA device, an
+    /// arena for the whole budget allocated now.
+    pub fn on_device(layout: KvLayout, budget_bytes: usize, device: &candle_core::Device) -> Result<Self, KvError> {
+        let store = match device {
+            candle_core::Device::Cpu => BlockStore::new(layout, budget_bytes),
+            #[cfg(feature = "cuda")]
+            candle_core::Device::Cuda(cuda) => BlockStore::on_cuda(layout, budget_bytes, cuda)?,
+            #[allow(unreachable_patterns)]
+            other => return Err(KvError::Device(format!("no KV block store for {other:?}"))),
+        };
+        Ok(Self::with_store(store))
+    }
+
+    fn with_store(store: BlockStore) -> Self {
+        let layout = store.layout().clone();
+        let tree = PrefixTree::new(layout.block_size);
+        Self { layout: Arc::new(layout), state: Arc::new(Mutex::new(PoolState { store, tree })) }
     }
 
     /// The shape of every block.
@@ -89,6 +100,11 @@ impl KvPool {
         (state.store.stats(), state.tree.len())
     }
 
+    /// Bytes one block of group `g` takes from the budget (see [`BlockStore::block_bytes`]).
+    pub fn block_bytes(&self, g: usize) -> usize {
+        self.lock().store.block_bytes(g)
+    }
+
     /// The memory budget in bytes.
     pub fn budget_bytes(&self) -> usize {
         self.lock().store.stats().budget_bytes
@@ -97,7 +113,10 @@ impl KvPool {
     /// Fails with [`KvError::BudgetTooSmall`] when a sequence of `tokens` positions does not fit
     /// in the whole budget even with no other sequence holding blocks.
     pub fn check_fits(&self, tokens: usize) -> Result<(), KvError> {
-        let (budget_bytes, needed_bytes) = (self.budget_bytes(), self.layout.bytes_for(tokens));
+        let (budget_bytes, needed_bytes) = {
+            let state = self.lock();
+            (state.store.stats().budget_bytes, state.store.bytes_for(tokens))
+        };
         if needed_bytes > budget_bytes {
             return Err(KvError::BudgetTooSmall { budget_bytes, tokens, needed_bytes });
         }
@@ -120,10 +139,10 @@ impl KvPool {
                 match path.get(i).and_then(|&node| state.tree.blocks(node)[g]) {
                     // Taking a cached block makes it no longer evictable.
                     Some(id) if state.store.refs(id) == 1 => {
-                        evictable = evictable.saturating_sub(layout.block_bytes(g))
+                        evictable = evictable.saturating_sub(state.store.block_bytes(g))
                     }
                     Some(_) => {}
-                    None => need += layout.block_bytes(g),
+                    None => need += state.store.block_bytes(g),
                 }
             }
         }

@@ -71,12 +71,11 @@ impl PrefixTree {
     /// Bytes of the blocks only the tree references: what eviction could free at most (a node
     /// whose child some sequence still uses keeps its full-attention blocks).
     pub fn cached_only_bytes(&self, store: &BlockStore) -> usize {
-        let layout = store.layout();
         self.nodes
             .iter()
             .flatten()
             .flat_map(|n| n.blocks.iter().enumerate())
-            .filter_map(|(g, b)| b.filter(|&id| store.refs(id) == 1).map(|_| layout.block_bytes(g)))
+            .filter_map(|(g, b)| b.filter(|&id| store.refs(id) == 1).map(|_| store.block_bytes(g)))
             .sum()
     }
 

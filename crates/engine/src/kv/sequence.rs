@@ -140,7 +140,7 @@ impl KvCache {
             Some(id) => state.store.refs(id) > 1,
         };
         (0..self.tables.len())
-            .map(|g| (first..end).filter(|&i| needs_block(self.tables[g].get(i))).count() * layout.block_bytes(g))
+            .map(|g| (first..end).filter(|&i| needs_block(self.tables[g].get(i))).count() * state.store.block_bytes(g))
             .sum()
     }
 

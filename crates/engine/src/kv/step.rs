@@ -28,6 +28,8 @@ pub struct ForwardStep<'p> {
     state: MutexGuard<'p, PoolState>,
     seqs: Vec<StepSeq>,
     positions: Vec<usize>,
+    #[cfg(feature = "cuda")]
+    device: crate::cuda::DeviceStepState,
 }
 
 impl<'p> ForwardStep<'p> {
@@ -47,7 +49,14 @@ impl<'p> ForwardStep<'p> {
             seqs.push(StepSeq { tables: cache.tables().to_vec(), past, row0: positions.len(), rows: n });
             positions.extend(past..past + n);
         }
-        Ok(Self { pool, state, seqs, positions })
+        Ok(Self {
+            pool,
+            state,
+            seqs,
+            positions,
+            #[cfg(feature = "cuda")]
+            device: crate::cuda::DeviceStepState::default(),
+        })
     }
 
     /// The position of each row of the pass.
@@ -66,6 +75,10 @@ impl<'p> ForwardStep<'p> {
         rotary: &Rotary,
         scale: f32,
     ) -> Result<Tensor> {
+        #[cfg(feature = "cuda")]
+        if q.device().is_cuda() {
+            return self.attention_cuda(il, (q, k, v), rotary, scale);
+        }
         let pool = self.pool;
         let layout = pool.layout();
         let rows = self.positions.len();
@@ -85,6 +98,23 @@ impl<'p> ForwardStep<'p> {
         attention::write_kv(&mut self.state.store, layout, il, &seqs, &k, &v)?;
         let out = attention::attend(&self.state.store, layout, il, &seqs, &q, n_head, scale)?;
         Ok(Tensor::from_vec(out, (rows, n_head * hd), &candle_core::Device::Cpu)?)
+    }
+
+    /// [`Self::attention`] for activations on a CUDA device, over the pool's device arena.
+    #[cfg(feature = "cuda")]
+    fn attention_cuda(
+        &mut self,
+        il: usize,
+        qkv: (&Tensor, &Tensor, &Tensor),
+        rotary: &Rotary,
+        scale: f32,
+    ) -> Result<Tensor> {
+        let (g, _) = self.pool.layout().slot_of(il);
+        let tables: Vec<&[Option<BlockId>]> = self.seqs.iter().map(|s| s.tables[g].as_slice()).collect();
+        let rows: Vec<(usize, usize)> =
+            self.seqs.iter().enumerate().flat_map(|(i, s)| (s.past..s.past + s.rows).map(move |p| (i, p))).collect();
+        let state = &mut *self.state;
+        crate::cuda::step_attention(&mut self.device, &mut state.store, il, &tables, &rows, qkv, rotary, scale)
     }
 
     /// Ends the pass: records `tokens[i]` as appended to `caches[i]`.

@@ -1,9 +1,15 @@
 //! Block storage: fixed-size f16 blocks of keys and values, reference-counted, allocated within a
 //! memory budget. Freed blocks keep their memory for reuse; the budget counts them too, so the
 //! pool's footprint never exceeds it.
+//!
+//! The blocks live in host memory (a vector per block) or, for a model on a CUDA device, in one
+//! device arena allocated up front for the whole budget. The arena gives every block the same
+//! stride, the size of the largest group's block, so a freed block serves any group without
+//! moving memory; such a store counts every block at that size.
 
 use half::f16;
 
+use crate::kv::error::KvError;
 use crate::kv::layout::KvLayout;
 
 /// Index of a block in its pool.
@@ -13,7 +19,16 @@ pub type BlockId = u32;
 struct Block {
     group: usize,
     refs: u32,
-    data: Vec<f16>,
+}
+
+/// Where the keys and values of the blocks are.
+#[derive(Debug)]
+enum BlockMemory {
+    /// Block `id`'s elements at `[id]`, sized for its group.
+    Host(Vec<Vec<f16>>),
+    /// Every block in one arena on the device.
+    #[cfg(feature = "cuda")]
+    Cuda(crate::cuda::DeviceKvBlocks),
 }
 
 /// Counts describing a pool's memory.
@@ -34,15 +49,45 @@ pub struct PoolStats {
 pub struct BlockStore {
     layout: KvLayout,
     blocks: Vec<Block>,
+    memory: BlockMemory,
     free: Vec<BlockId>,
     budget_bytes: usize,
     allocated_bytes: usize,
 }
 
 impl BlockStore {
-    /// An empty store that will allocate at most `budget_bytes` of blocks.
+    /// An empty store in host memory that will allocate at most `budget_bytes` of blocks.
     pub fn new(layout: KvLayout, budget_bytes: usize) -> Self {
-        Self { layout, blocks: Vec::new(), free: Vec::new(), budget_bytes, allocated_bytes: 0 }
+        Self {
+            layout,
+            blocks: Vec::new(),
+            memory: BlockMemory::Host(Vec::new()),
+            free: Vec::new(),
+            budget_bytes,
+            allocated_bytes: 0,
+        }
+    }
+
+    /// An empty store whose blocks live on `device`: the arena for the whole budget is allocated
+    /// now, so running out of device memory is an error here rather than midway through a pass.
+    #[cfg(feature = "cuda")]
+    pub fn on_cuda(
+        layout: KvLayout,
+        budget_bytes: usize,
+        device: &candle_core::cuda_backend::CudaDevice,
+    ) -> Result<Self, KvError> {
+        let stride_bytes = crate::cuda::DeviceKvBlocks::stride_elems(&layout) * crate::kv::layout::ELEMENT_BYTES;
+        let blocks = budget_bytes / stride_bytes.max(1);
+        let arena = crate::cuda::DeviceKvBlocks::zeroed(device, layout.clone(), blocks)
+            .map_err(|e| KvError::Device(format!("allocating {blocks} KV blocks ({budget_bytes} bytes): {e}")))?;
+        Ok(Self {
+            layout,
+            blocks: Vec::new(),
+            memory: BlockMemory::Cuda(arena),
+            free: Vec::new(),
+            budget_bytes,
+            allocated_bytes: 0,
+        })
     }
 
     /// The layout of every block.
@@ -50,33 +95,69 @@ impl BlockStore {
         &self.layout
     }
 
+    /// Bytes one block of group `g` takes from the budget: its own size in host memory, the
+    /// arena's stride on a device.
+    pub fn block_bytes(&self, g: usize) -> usize {
+        match &self.memory {
+            BlockMemory::Host(_) => self.layout.block_bytes(g),
+            #[cfg(feature = "cuda")]
+            BlockMemory::Cuda(_) => {
+                crate::cuda::DeviceKvBlocks::stride_elems(&self.layout) * crate::kv::layout::ELEMENT_BYTES
+            }
+        }
+    }
+
+    /// Bytes of the blocks a sequence of `len` positions holds in this store (see
+    /// [`KvLayout::bytes_for`]).
+    pub fn bytes_for(&self, len: usize) -> usize {
+        let l = &self.layout;
+        (0..l.groups.len())
+            .map(|g| (l.blocks_for(len) - l.first_visible(g, len) / l.block_size) * self.block_bytes(g))
+            .sum()
+    }
+
     /// A block of group `g` with one reference, or `None` when the budget is used up by live
     /// blocks (the caller may evict cached blocks and retry).
     pub fn allocate(&mut self, g: usize) -> Option<BlockId> {
-        let want = self.layout.block_elems(g);
         if let Some(i) = self.free.iter().rposition(|&id| self.blocks[id as usize].group == g) {
             let id = self.free.swap_remove(i);
             self.blocks[id as usize].refs = 1;
             return Some(id);
         }
-        let bytes = self.layout.block_bytes(g);
+        let bytes = self.block_bytes(g);
         if self.allocated_bytes + bytes <= self.budget_bytes {
             let id = BlockId::try_from(self.blocks.len()).ok()?;
-            self.blocks.push(Block { group: g, refs: 1, data: vec![f16::ZERO; want] });
+            match &mut self.memory {
+                BlockMemory::Host(data) => data.push(vec![f16::ZERO; self.layout.block_elems(g)]),
+                // The arena has room for every block the budget allows.
+                #[cfg(feature = "cuda")]
+                BlockMemory::Cuda(arena) => {
+                    if id as usize >= arena.capacity() {
+                        return None;
+                    }
+                }
+            }
+            self.blocks.push(Block { group: g, refs: 1 });
             self.allocated_bytes += bytes;
             return Some(id);
         }
         // A free block of another group is resized when the budget allows its new size.
         let i = self.free.iter().position(|&id| {
-            let old = self.layout.block_bytes(self.blocks[id as usize].group);
+            let old = self.block_bytes(self.blocks[id as usize].group);
             self.allocated_bytes - old + bytes <= self.budget_bytes
         })?;
         let id = self.free.swap_remove(i);
+        let old = self.block_bytes(self.blocks[id as usize].group);
+        self.allocated_bytes = self.allocated_bytes - old + bytes;
+        match &mut self.memory {
+            BlockMemory::Host(data) => data[id as usize] = vec![f16::ZERO; self.layout.block_elems(g)],
+            // Device blocks all have the arena's stride.
+            #[cfg(feature = "cuda")]
+            BlockMemory::Cuda(_) => {}
+        }
         let block = &mut self.blocks[id as usize];
-        self.allocated_bytes = self.allocated_bytes - self.layout.block_bytes(block.group) + bytes;
         block.group = g;
         block.refs = 1;
-        block.data = vec![f16::ZERO; want];
         Some(id)
     }
 
@@ -100,37 +181,94 @@ impl BlockStore {
         self.blocks[id as usize].refs
     }
 
-    /// Stored keys and values of block `id`.
-    pub fn data(&self, id: BlockId) -> &[f16] {
-        &self.blocks[id as usize].data
+    /// Stored keys and values of block `id` in host memory; an error for blocks on a device.
+    pub fn data(&self, id: BlockId) -> Result<&[f16], KvError> {
+        match &self.memory {
+            BlockMemory::Host(data) => Ok(&data[id as usize]),
+            #[cfg(feature = "cuda")]
+            BlockMemory::Cuda(_) => Err(KvError::BlocksOnDevice),
+        }
     }
 
     /// Stored keys and values of block `id`, for writing. Only the single owner of a block may
     /// write it; shared blocks are copied first (see [`BlockStore::copy`]).
-    pub fn data_mut(&mut self, id: BlockId) -> &mut [f16] {
-        &mut self.blocks[id as usize].data
+    pub fn data_mut(&mut self, id: BlockId) -> Result<&mut [f16], KvError> {
+        match &mut self.memory {
+            BlockMemory::Host(data) => Ok(&mut data[id as usize]),
+            #[cfg(feature = "cuda")]
+            BlockMemory::Cuda(_) => Err(KvError::BlocksOnDevice),
+        }
     }
 
-    /// A new block (one reference) holding a copy of `id`'s contents.
-    pub fn copy(&mut self, id: BlockId) -> Option<BlockId> {
+    /// A copy of block `id`'s keys and values in host memory, wherever the block lives.
+    pub fn read_block(&self, id: BlockId) -> Result<Vec<f16>, KvError> {
+        match &self.memory {
+            BlockMemory::Host(data) => Ok(data[id as usize].clone()),
+            #[cfg(feature = "cuda")]
+            BlockMemory::Cuda(arena) => {
+                let elems = self.layout.block_elems(self.blocks[id as usize].group);
+                arena.read(id, elems).map_err(|e| KvError::Device(format!("reading KV block {id}: {e}")))
+            }
+        }
+    }
+
+    /// Overwrites block `id` with `values`, which must be one whole block of its group.
+    pub fn write_block(&mut self, id: BlockId, values: &[f16]) -> Result<(), KvError> {
+        let elems = self.layout.block_elems(self.blocks[id as usize].group);
+        if values.len() != elems {
+            return Err(KvError::BlockLength { expected: elems, actual: values.len() });
+        }
+        match &mut self.memory {
+            BlockMemory::Host(data) => data[id as usize].copy_from_slice(values),
+            #[cfg(feature = "cuda")]
+            BlockMemory::Cuda(arena) => {
+                arena.write(id, values).map_err(|e| KvError::Device(format!("writing KV block {id}: {e}")))?
+            }
+        }
+        Ok(())
+    }
+
+    /// A new block (one reference) holding a copy of `id`'s contents, or `None` when the budget
+    /// is used up by live blocks.
+    pub fn copy(&mut self, id: BlockId) -> Result<Option<BlockId>, KvError> {
         let g = self.blocks[id as usize].group;
-        let new = self.allocate(g)?;
-        let (src, dst) = if id < new {
-            let (a, b) = self.blocks.split_at_mut(new as usize);
-            (&a[id as usize], &mut b[0])
-        } else {
-            let (a, b) = self.blocks.split_at_mut(id as usize);
-            (&b[0], &mut a[new as usize])
-        };
-        dst.data.copy_from_slice(&src.data);
-        Some(new)
+        let Some(new) = self.allocate(g) else { return Ok(None) };
+        match &mut self.memory {
+            BlockMemory::Host(data) => {
+                let (src, dst) = if id < new {
+                    let (a, b) = data.split_at_mut(new as usize);
+                    (&a[id as usize], &mut b[0])
+                } else {
+                    let (a, b) = data.split_at_mut(id as usize);
+                    (&b[0], &mut a[new as usize])
+                };
+                dst.copy_from_slice(src);
+            }
+            #[cfg(feature = "cuda")]
+            BlockMemory::Cuda(arena) => {
+                if let Err(e) = arena.copy_block(id, new) {
+                    self.release(new);
+                    return Err(KvError::Device(format!("copying KV block {id}: {e}")));
+                }
+            }
+        }
+        Ok(Some(new))
+    }
+
+    /// The device arena, for a store whose blocks live on a CUDA device.
+    #[cfg(feature = "cuda")]
+    pub(crate) fn device_blocks(&mut self) -> Option<&mut crate::cuda::DeviceKvBlocks> {
+        match &mut self.memory {
+            BlockMemory::Cuda(arena) => Some(arena),
+            BlockMemory::Host(_) => None,
+        }
     }
 
     /// Bytes the store can hand out without evicting anything: budget never allocated plus free
     /// blocks. With several layer groups this is an upper bound, since a free block is resized
     /// for another group only when the budget allows its new size.
     pub fn available_bytes(&self) -> usize {
-        let free: usize = self.free.iter().map(|&id| self.layout.block_bytes(self.blocks[id as usize].group)).sum();
+        let free: usize = self.free.iter().map(|&id| self.block_bytes(self.blocks[id as usize].group)).sum();
         self.budget_bytes.saturating_sub(self.allocated_bytes) + free
     }
 
@@ -182,15 +320,33 @@ mod tests {
     }
 
     #[test]
+    fn blocks_are_read_and_written_whole() {
+        let l = layout();
+        let mut store = BlockStore::new(l.clone(), 4 * l.block_bytes(0));
+        assert_eq!((store.block_bytes(0), store.block_bytes(1)), (l.block_bytes(0), l.block_bytes(1)));
+        let a = store.allocate(0).unwrap();
+        let values: Vec<f16> = (0..l.block_elems(0)).map(|i| f16::from_f32(i as f32)).collect();
+        store.write_block(a, &values).unwrap();
+        assert_eq!(store.read_block(a).unwrap(), values);
+        assert_eq!(store.data(a).unwrap(), values.as_slice());
+        let short = &values[1..];
+        assert!(
+            matches!(store.write_block(a, short), Err(KvError::BlockLength { .. })),
+            "a block written with too few values"
+        );
+        assert_eq!(store.read_block(a).unwrap(), values, "a refused write changes nothing");
+    }
+
+    #[test]
     fn copy_duplicates_contents() {
         let l = layout();
         let mut store = BlockStore::new(l.clone(), 4 * l.block_bytes(0));
         let a = store.allocate(0).unwrap();
-        store.data_mut(a)[3] = f16::from_f32(1.5);
-        let b = store.copy(a).unwrap();
+        store.data_mut(a).unwrap()[3] = f16::from_f32(1.5);
+        let b = store.copy(a).unwrap().unwrap();
         assert_ne!(a, b);
-        assert_eq!(store.data(b)[3], f16::from_f32(1.5));
-        store.data_mut(b)[3] = f16::ZERO;
-        assert_eq!(store.data(a)[3], f16::from_f32(1.5));
+        assert_eq!(store.data(b).unwrap()[3], f16::from_f32(1.5));
+        store.data_mut(b).unwrap()[3] = f16::ZERO;
+        assert_eq!(store.data(a).unwrap()[3], f16::from_f32(1.5));
     }
 }

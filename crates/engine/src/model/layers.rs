@@ -271,6 +271,16 @@ impl Rotary {
         Self { inv_freq, style }
     }
 
+    /// The frequency of each pair of dimensions (`head_dim / 2` of them).
+    pub fn inv_freq(&self) -> &[f32] {
+        &self.inv_freq
+    }
+
+    /// Which dimensions are rotated together.
+    pub fn style(&self) -> RopeStyle {
+        self.style
+    }
+
     /// Rotates `x`, rows of `heads * head_dim` values, row `i` to position `positions[i]`.
     pub fn apply_rows(&self, x: &mut [f32], heads: usize, positions: &[usize]) {
         let half = self.inv_freq.len();

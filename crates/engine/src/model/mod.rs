@@ -52,19 +52,15 @@ pub struct Model {
 }
 
 impl Model {
-    /// Builds the model in `gguf` on `device`. Weights are read in place from the file's map.
-    ///
-    /// Only the CPU runs a whole model. On CUDA the quantized matmuls, norms and paged attention
-    /// kernels exist (`crate::cuda`), but the paged KV cache lives in host memory, so a model on
-    /// a GPU is refused rather than run with a round trip to the host at every layer.
+    /// Builds the model in `gguf` on `device`. Weights are read in place from the file's map on
+    /// the CPU, and uploaded once to a CUDA device (builds with the `cuda` feature), whose KV
+    /// pools then live in device memory too.
     pub fn load(gguf: &GgufFile, device: &Device) -> Result<Self> {
-        if !device.is_cpu() {
-            let missing = if device.is_cuda() {
-                "the paged KV cache has no device-memory implementation yet (its CUDA kernels exist, the block store does not)"
-            } else {
-                "models run on the CPU; CUDA kernels exist for matmuls and attention but not yet a device KV cache"
-            };
-            return Err(EngineError::UnsupportedDevice { device: format!("{device:?}"), missing });
+        if !device.is_cpu() && !device.is_cuda() {
+            return Err(EngineError::UnsupportedDevice {
+                device: format!("{device:?}"),
+                missing: "models run on the CPU, and on CUDA in builds with the `cuda` feature",
+            });
         }
         let config = ModelConfig::from_gguf(gguf)?;
         let decoder = match config.architecture {
@@ -85,9 +81,16 @@ impl Model {
         KvLayout::for_model(&self.config, block_size)
     }
 
-    /// A KV pool for this model holding at most `budget_bytes` of keys and values.
-    pub fn new_kv_pool(&self, budget_bytes: usize) -> KvPool {
-        KvPool::for_model(&self.config, budget_bytes)
+    /// A KV pool for this model holding at most `budget_bytes` of keys and values, on the
+    /// model's device (a GPU's pool takes its whole budget of device memory now).
+    pub fn new_kv_pool(&self, budget_bytes: usize) -> Result<KvPool> {
+        let layout = self.kv_layout(crate::kv::DEFAULT_BLOCK_SIZE);
+        Ok(KvPool::on_device(layout, budget_bytes, &self.device)?)
+    }
+
+    /// The device the model runs on.
+    pub fn device(&self) -> &Device {
+        &self.device
     }
 
     /// Bytes of KV cache for a whole context window (plus a block per layer group of slack for
@@ -102,8 +105,8 @@ impl Model {
     /// A new, empty KV cache for one sequence of this model, in a pool of its own with the
     /// default budget. Sequences that should share prefixes or be batched together come from
     /// one [`KvPool`] instead.
-    pub fn new_cache(&self) -> KvCache {
-        self.new_kv_pool(self.default_kv_budget()).new_sequence()
+    pub fn new_cache(&self) -> Result<KvCache> {
+        Ok(self.new_kv_pool(self.default_kv_budget())?.new_sequence())
     }
 
     /// Appends `tokens` to the sequence in `cache` and returns f32 logits of shape

@@ -21,3 +21,18 @@ pub fn read_fixture(relative: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).expect("fixture JSON")
 }
+
+/// The device the model tests run on: the CPU, or with `HEARTH_TEST_DEVICE=cuda` (a build with
+/// the `cuda` feature and a GPU) CUDA device 0, so the same checks cover the device path.
+pub fn device() -> candle_core::Device {
+    match std::env::var("HEARTH_TEST_DEVICE").as_deref() {
+        Err(_) | Ok("") | Ok("cpu") => candle_core::Device::Cpu,
+        #[cfg(feature = "cuda")]
+        Ok("cuda") => candle_core::Device::new_cuda(0).expect("HEARTH_TEST_DEVICE=cuda needs a CUDA device"),
+        Ok(other) => panic!("HEARTH_TEST_DEVICE={other}: this build runs tests on cpu{}", cuda_note()),
+    }
+}
+
+fn cuda_note() -> &'static str {
+    if cfg!(feature = "cuda") { " or cuda" } else { " only (build with --features cuda for cuda)" }
+}

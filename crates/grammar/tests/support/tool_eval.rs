@@ -54,7 +54,7 @@ impl Harness {
             .with_tokenizer_adding(tokenizer.adds_bos(), false);
         let format = ToolCallFormat::from_manifest(manifest.tool_format.as_str()).expect("known tool format");
         let env = GrammarEnv::new(&tokenizer).unwrap();
-        let pool = model.new_kv_pool(768 << 20);
+        let pool = model.new_kv_pool(768 << 20).unwrap();
         Self { model, tokenizer, template, format, env, pool }
     }
 

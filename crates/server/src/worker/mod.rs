@@ -178,7 +178,8 @@ impl EngineHandle {
 }
 
 /// Starts the worker thread for `engine`. It runs until every [`EngineHandle`] is dropped and
-/// the last active sequence has finished.
+/// the last active sequence has finished. Fails when the thread cannot start or the KV pool
+/// cannot be had (device memory for a model on a GPU).
 pub fn spawn(
     engine: Engine,
     config: WorkerConfig,
@@ -186,8 +187,9 @@ pub fn spawn(
 ) -> std::io::Result<(EngineHandle, std::thread::JoinHandle<()>)> {
     let (queue, jobs) = mpsc::sync_channel(config.queue_capacity);
     let worker_metrics = metrics.clone();
+    let pool = engine.model.new_kv_pool(config.kv_budget_bytes).map_err(std::io::Error::other)?;
     let thread = std::thread::Builder::new()
         .name("hearth-engine".into())
-        .spawn(move || scheduler::run(engine, config, jobs, worker_metrics))?;
+        .spawn(move || scheduler::run(engine, pool, config, jobs, worker_metrics))?;
     Ok((EngineHandle { queue, metrics }, thread))
 }

@@ -22,9 +22,8 @@ use crate::worker::sequence::{Outcome, Sequence, budget_message};
 use crate::worker::{Engine, Job};
 
 /// Runs until the queue is closed and no sequence is left.
-pub(crate) fn run(engine: Engine, config: WorkerConfig, jobs: Receiver<Job>, metrics: Arc<Metrics>) {
+pub(crate) fn run(engine: Engine, pool: KvPool, config: WorkerConfig, jobs: Receiver<Job>, metrics: Arc<Metrics>) {
     let Engine { model, tokenizer, threads } = engine;
-    let pool = model.new_kv_pool(config.kv_budget_bytes);
     metrics.kv_budget_bytes.store(config.kv_budget_bytes, Ordering::Relaxed);
     let context_limit = model.config().context_length;
     // In admission order, as `Preemption` requires.
