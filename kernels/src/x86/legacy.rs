@@ -62,6 +62,12 @@ fn rows<const BYTES: usize, const R: usize, const SIGNED: bool>(
     let mut extra = [_mm_setzero_ps(); R];
     let ones = _mm256_set1_epi16(1);
     for (i, b) in blocks[..count].iter().enumerate() {
+        if R == 1 {
+            // Decode reads each block once: ask for the line 4 KiB ahead (rows lie back to back),
+            // as the K-quant kernels do. Blocks are smaller than a line, so most asks repeat one;
+            // a prefetch never faults, whatever the address.
+            _mm_prefetch::<_MM_HINT_T0>(b.as_ptr().wrapping_add(4096).cast());
+        }
         let (q, scales) = unpack(b);
         // maddubs needs one unsigned operand: signed quants lend their sign to the activations.
         // |q| may be 128, still an exact u8, and 2 * 128 * 127 fits i16.
