@@ -7,7 +7,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{f16_pair, hsum_ps, load_i8x32, load16, load32};
+use super::{PREFETCH_BYTES, f16_pair, hsum_ps, load_i8x32, load16, load32};
 use crate::activation::Q8KBlock;
 use crate::quant::k_high::{Q4K_BYTES, Q5K_BYTES, Q6K_BYTES, k4_scales_mins};
 
@@ -66,11 +66,6 @@ fn load_f32x8(v: &[f32; 8]) -> __m256 {
     // SAFETY: the array is 8 floats.
     unsafe { _mm256_loadu_ps(v.as_ptr()) }
 }
-
-/// How far ahead decode asks for weights. Rows lie back to back, so this runs into the rows the
-/// following calls read: with one activation row each block is read once, and its load would
-/// otherwise stall on memory (prefill's chunks are in L2 already and skip this).
-const PREFETCH_BYTES: usize = 4096;
 
 /// Asks for the cache lines `PREFETCH_BYTES` after the block `b` when `R` is 1 (decode).
 #[inline(always)]

@@ -7,7 +7,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{f16_pair, f16_twice, hsum_ps, load_i8x32, load16, load32};
+use super::{PREFETCH_BYTES, f16_pair, f16_twice, hsum_ps, load_i8x32, load16, load32};
 use crate::activation::Q8Block;
 use crate::quant::legacy::{Q4_0_BYTES, Q4_1_BYTES, Q5_0_BYTES, Q5_1_BYTES, Q8_0_BYTES};
 
@@ -63,10 +63,9 @@ fn rows<const BYTES: usize, const R: usize, const SIGNED: bool>(
     let ones = _mm256_set1_epi16(1);
     for (i, b) in blocks[..count].iter().enumerate() {
         if R == 1 {
-            // Decode reads each block once: ask for the line 4 KiB ahead (rows lie back to back),
-            // as the K-quant kernels do. Blocks are smaller than a line, so most asks repeat one;
-            // a prefetch never faults, whatever the address.
-            _mm_prefetch::<_MM_HINT_T0>(b.as_ptr().wrapping_add(4096).cast());
+            // Decode reads each block once (see `PREFETCH_BYTES`). Blocks are smaller than a line,
+            // so most asks repeat one; a prefetch never faults, whatever the address.
+            _mm_prefetch::<_MM_HINT_T0>(b.as_ptr().wrapping_add(PREFETCH_BYTES).cast());
         }
         let (q, scales) = unpack(b);
         // maddubs needs one unsigned operand: signed quants lend their sign to the activations.

@@ -17,6 +17,11 @@ use crate::matmul::{RowDot, RowKernel};
 
 pub(crate) use avx512::{avx512_dot, avx512_packed};
 
+/// How far ahead decode asks for weights. Rows lie back to back, so this runs into the rows the
+/// following calls read: with one activation row each block is read once, and its load would
+/// otherwise stall on memory (prefill's chunks are in L2 already and skip this).
+const PREFETCH_BYTES: usize = 4096;
+
 /// The AVX2 kernels for `ty`, where there are some.
 pub(crate) fn avx2_dot(ty: GgmlType) -> Option<RowDot> {
     Some(match ty {

@@ -20,46 +20,50 @@ pub(crate) struct DeviceStepState {
     inv_freq: Vec<(Vec<f32>, CudaSlice<f32>)>,
 }
 
-/// Layer `il`'s attention for the rows of one pass: `tables` are the group's block tables of the
-/// pass's sequences, `rows` each row's `(sequence, position)`.
+/// Layer `il`'s attention for the `n_rows` rows of one pass. `group_rows` gives the layer's group's
+/// block tables of the pass's sequences and each row's `(sequence, position)`; it is called only
+/// for the first layer of each group, whose upload the others reuse.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn attention(
+pub(crate) fn attention<'t>(
     state: &mut DeviceStepState,
     store: &mut BlockStore,
     il: usize,
-    tables: &[&[Option<BlockId>]],
-    rows: &[(usize, usize)],
+    n_rows: usize,
+    group_rows: impl FnOnce(usize) -> (Vec<&'t [Option<BlockId>]>, Vec<(usize, usize)>),
     (q, k, v): (&Tensor, &Tensor, &Tensor),
     rotary: &Rotary,
     scale: f32,
 ) -> Result<Tensor> {
-    let layout = store.layout().clone();
-    let (g, _) = layout.slot_of(il);
-    let hd = layout.head_dim;
+    let layout = store.layout();
+    let ((g, _), n_groups, hd, n_kv_head) =
+        (layout.slot_of(il), layout.groups.len(), layout.head_dim, layout.n_kv_head);
     let n_head = q.dim(1)? / hd;
     let blocks = store.device_blocks().ok_or(KvError::Device(
         "the model is on a CUDA device and its KV pool in host memory (make the pool with Model::new_kv_pool)".into(),
     ))?;
     let device = blocks.device().clone();
-    if state.rows.len() < layout.groups.len() {
-        state.rows.resize_with(layout.groups.len(), || None);
-    }
-    if state.rows[g].is_none() {
-        state.rows[g] = Some(PagedRows::upload(blocks, tables, rows)?);
-    }
     let f = upload_inv_freq(state, &device, rotary)?;
     let inv_freq = &state.inv_freq[f].1;
-    let paged = state.rows[g].as_ref().ok_or(KvError::MissingBlock { group: g, position: 0 })?;
+    if state.rows.len() < n_groups {
+        state.rows.resize_with(n_groups, || None);
+    }
+    let paged = match &mut state.rows[g] {
+        Some(paged) => paged,
+        slot @ None => {
+            let (tables, rows) = group_rows(g);
+            slot.insert(PagedRows::upload(blocks, &tables, &rows)?)
+        }
+    };
     let (q, k, v) = (q.contiguous()?, k.contiguous()?, v.contiguous()?);
     let (qs, ql) = q.storage_and_layout();
     let (ks, kl) = k.storage_and_layout();
     let (vs, vl) = v.storage_and_layout();
     let q_rot = rope(&device, &view(&qs, ql)?, n_head, paged, inv_freq, rotary.style())?;
-    let k_rot = rope(&device, &view(&ks, kl)?, layout.n_kv_head, paged, inv_freq, rotary.style())?;
+    let k_rot = rope(&device, &view(&ks, kl)?, n_kv_head, paged, inv_freq, rotary.style())?;
     kv_write(blocks, il, &k_rot.slice(..), &view(&vs, vl)?, paged)?;
     let out = paged_attention(blocks, il, &q_rot.slice(..), n_head, paged, scale)?;
     let storage = Storage::Cuda(CudaStorage::wrap_cuda_slice(out, device));
-    Ok(Tensor::from_storage(storage, (rows.len(), n_head * hd), BackpropOp::none(), false))
+    Ok(Tensor::from_storage(storage, (n_rows, n_head * hd), BackpropOp::none(), false))
 }
 
 /// Where `rotary`'s frequencies are in `state.inv_freq`, uploaded on first use in the pass.

@@ -109,12 +109,15 @@ impl<'p> ForwardStep<'p> {
         rotary: &Rotary,
         scale: f32,
     ) -> Result<Tensor> {
-        let (g, _) = self.pool.layout().slot_of(il);
-        let tables: Vec<&[Option<BlockId>]> = self.seqs.iter().map(|s| s.tables[g].as_slice()).collect();
-        let rows: Vec<(usize, usize)> =
-            self.seqs.iter().enumerate().flat_map(|(i, s)| (s.past..s.past + s.rows).map(move |p| (i, p))).collect();
-        let state = &mut *self.state;
-        crate::cuda::step_attention(&mut self.device, &mut state.store, il, &tables, &rows, qkv, rotary, scale)
+        let seqs = &self.seqs;
+        let group_rows = |g: usize| {
+            let tables: Vec<&[Option<BlockId>]> = seqs.iter().map(|s| s.tables[g].as_slice()).collect();
+            let rows = seqs.iter().enumerate().flat_map(|(i, s)| (s.past..s.past + s.rows).map(move |p| (i, p)));
+            (tables, rows.collect())
+        };
+        let n_rows = self.positions.len();
+        let store = &mut self.state.store;
+        crate::cuda::step_attention(&mut self.device, store, il, n_rows, group_rows, qkv, rotary, scale)
     }
 
     /// Ends the pass: records `tokens[i]` as appended to `caches[i]`.
