@@ -1,17 +1,28 @@
 //! Repacked weights against the row-major kernels and the per-element reference.
 
+use rand::rngs::StdRng;
+
 use super::{random_floats, random_tensor, reference, rng};
 use crate::cpu::{self, SimdPath};
 use crate::matmul::matmul_on;
-use crate::packed::pack_on;
+use crate::packed::{RepackChoice, pack_on};
 use crate::{GgmlType, KernelError};
 
-/// The types with packed kernels.
+/// Every type some path has packed kernels for.
 const PACKED_TYPES: [GgmlType; 4] = [GgmlType::Q4K, GgmlType::Q6K, GgmlType::Q4_1, GgmlType::Q8_0];
+
+/// The types `path` packs: all four on AVX-512 VNNI, the K-quants on AVX2.
+fn packed_types(path: SimdPath) -> &'static [GgmlType] {
+    match path.name() {
+        "avx512+vnni" => &PACKED_TYPES,
+        "avx2+fma" => &PACKED_TYPES[..2],
+        _ => &[],
+    }
+}
 
 /// The paths of this CPU that have packed kernels.
 fn packing_paths() -> Vec<SimdPath> {
-    cpu::available().into_iter().filter(|p| p.name() == "avx512+vnni").collect()
+    cpu::available().into_iter().filter(|&p| !packed_types(p).is_empty()).collect()
 }
 
 fn check(ty: GgmlType, n: usize, k: usize, m: usize, seed: u64) {
@@ -19,7 +30,7 @@ fn check(ty: GgmlType, n: usize, k: usize, m: usize, seed: u64) {
     let w = random_tensor(ty, n * k, &mut rng);
     let x = random_floats(m * k, &mut rng);
     let w_f = reference::decode(ty, &w);
-    for path in packing_paths() {
+    for path in packing_paths().into_iter().filter(|&p| packed_types(p).contains(&ty)) {
         let packed = pack_on(path, ty, &w, n, k).unwrap().expect("rows in whole groups are packed");
         assert_eq!((packed.n(), packed.k()), (n, k));
         let mut got = vec![f32::NAN; m * n];
@@ -64,21 +75,27 @@ fn packed_weights_match_on_model_sized_shapes() {
 
 #[test]
 fn packed_results_do_not_depend_on_the_thread_count() {
-    let Some(path) = packing_paths().pop() else { return };
     let mut rng = rng(9);
     let (n, k, m) = (320, 512, 6);
-    for ty in PACKED_TYPES {
-        let w = random_tensor(ty, n * k, &mut rng);
-        let x = random_floats(m * k, &mut rng);
-        let packed = pack_on(path, ty, &w, n, k).unwrap().unwrap();
-        let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            let mut y = vec![0f32; m * n];
-            pool.install(|| packed.matmul(&x, m, &mut y)).unwrap();
-            y
-        };
-        assert_eq!(run(1), run(3), "{ty}");
+    for path in packing_paths() {
+        for &ty in packed_types(path) {
+            thread_count_check(path, ty, n, k, m, &mut rng);
+        }
     }
+}
+
+/// Packed `ty` on `path` gives the same bits on one thread as on three.
+fn thread_count_check(path: SimdPath, ty: GgmlType, n: usize, k: usize, m: usize, rng: &mut StdRng) {
+    let w = random_tensor(ty, n * k, rng);
+    let x = random_floats(m * k, rng);
+    let packed = pack_on(path, ty, &w, n, k).unwrap().unwrap();
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let mut y = vec![0f32; m * n];
+        pool.install(|| packed.matmul(&x, m, &mut y)).unwrap();
+        y
+    };
+    assert_eq!(run(1), run(3), "{ty} on {path:?}");
 }
 
 #[test]
@@ -92,7 +109,7 @@ fn only_whole_groups_of_a_packed_type_are_packed() {
         for ty in PACKED_TYPES {
             let w = random_tensor(ty, 16 * 256, &mut rng);
             let packed = pack_on(path, ty, &w, 16, 256).unwrap();
-            assert_eq!(packed.is_some(), packing_paths().contains(&path), "{ty} on {path:?}");
+            assert_eq!(packed.is_some(), packed_types(path).contains(&ty), "{ty} on {path:?}");
         }
     }
 }
@@ -121,5 +138,19 @@ fn packed_legacy_types_match_on_rows_of_32_element_blocks() {
         for (n, k, m) in [(576, 576, 1), (192, 576, 3), (1536, 576, 4), (576, 1536, 6), (16, 32, 2)] {
             check(ty, n, k, m, (n * 7 + k + m) as u64);
         }
+    }
+}
+
+#[test]
+fn hearth_repack_names_never_always_or_where_faster() {
+    assert_eq!(RepackChoice::from_env(Some("0")), RepackChoice::Never);
+    assert_eq!(RepackChoice::from_env(Some(" 1\n")), RepackChoice::Always);
+    assert_eq!(RepackChoice::from_env(None), RepackChoice::WhereFaster);
+    assert_eq!(RepackChoice::from_env(Some("yes")), RepackChoice::WhereFaster);
+    for path in cpu::available() {
+        assert!(!RepackChoice::Never.packs_on(path), "{path:?}");
+        assert!(RepackChoice::Always.packs_on(path), "{path:?}");
+        // AVX2's packed kernels decode slower from memory, so only AVX2 waits to be asked.
+        assert_eq!(RepackChoice::WhereFaster.packs_on(path), path.name() != "avx2+fma", "{path:?}");
     }
 }

@@ -9,11 +9,13 @@ mod avx512;
 mod float;
 mod k_quants;
 mod legacy;
+mod packed;
 
 use std::arch::x86_64::*;
 
 use crate::GgmlType;
 use crate::matmul::{RowDot, RowKernel};
+use crate::packed::{GroupKernelSet, GroupKernels};
 
 pub(crate) use avx512::{avx512_dot, avx512_packed};
 
@@ -36,6 +38,26 @@ pub(crate) fn avx2_dot(ty: GgmlType) -> Option<RowDot> {
         GgmlType::Q4K => RowDot::Q8K(RowKernel::four(k_quants::dot_q4k, k_quants::dot_q4k_x4)),
         GgmlType::Q5K => RowDot::Q8K(RowKernel::four(k_quants::dot_q5k, k_quants::dot_q5k_x4)),
         GgmlType::Q6K => RowDot::Q8K(RowKernel::four(k_quants::dot_q6k, k_quants::dot_q6k_x4)),
+        _ => return None,
+    })
+}
+
+/// The AVX2 kernels for `ty` weights packed sixteen rows at a time, where there are some.
+pub(crate) fn avx2_packed(ty: GgmlType) -> Option<GroupKernels> {
+    use packed::*;
+    Some(match ty {
+        GgmlType::Q4K => GroupKernels::Q8K(GroupKernelSet {
+            one: q4k_group_1,
+            two: q4k_group_2,
+            three: q4k_group_3,
+            four: q4k_group_4,
+        }),
+        GgmlType::Q6K => GroupKernels::Q8K(GroupKernelSet {
+            one: q6k_group_1,
+            two: q6k_group_2,
+            three: q6k_group_3,
+            four: q6k_group_4,
+        }),
         _ => return None,
     })
 }
