@@ -177,17 +177,18 @@ impl RepackChoice {
         }
     }
 
-    /// Whether weights get packed on `path`. AVX2's packed kernels prefill faster (Q4_K and Q6_K
-    /// products of 64 rows: +26% to +47% and +13%) but decode slower once the weights stream
-    /// from memory (Qwen2.5-Coder-1.5B at one thread: 9.3 against 11.3 tokens per second), and
-    /// decode is what users wait on, so AVX2 packs only when asked.
-    pub(crate) fn packs_on(self, path: SimdPath) -> bool {
+    /// Whether `ty` weights get packed on `path`. AVX2's packed kernels prefill faster (Q4_K
+    /// and Q6_K products of 64 rows: +26% to +47% and +13%), but packed Q6_K decodes slower once
+    /// the weights stream from memory while packed Q4_K keeps pace: Qwen2.5-Coder-1.5B Q4_K_M
+    /// on AVX2 at one thread, 15.0 tokens per second with both packed, 16.7 with Q4_K alone,
+    /// 16.8 with neither. Decode is what users wait on, so AVX2 packs Q6_K only when asked.
+    pub(crate) fn packs_on(self, path: SimdPath, ty: GgmlType) -> bool {
         match self {
             RepackChoice::Never => false,
             RepackChoice::Always => true,
             RepackChoice::WhereFaster => match path {
                 #[cfg(target_arch = "x86_64")]
-                SimdPath::Avx2(_) => false,
+                SimdPath::Avx2(_) => ty != GgmlType::Q6K,
                 _ => true,
             },
         }
@@ -196,11 +197,11 @@ impl RepackChoice {
 
 /// `w` (`n` rows of `k` elements of `ty`, as `matmul` takes them) repacked for this CPU's kernels,
 /// or `None` where it has no packed kernel for `ty` (AVX-512 VNNI has them for Q4_K, Q6_K, Q4_1
-/// and Q8_0; AVX2 for Q4_K and Q6_K, used only with `HEARTH_REPACK=1`), `n` is not a multiple of
+/// and Q8_0; AVX2 for Q4_K, and for Q6_K with `HEARTH_REPACK=1`), `n` is not a multiple of
 /// sixteen, or `HEARTH_REPACK=0` is set; callers then keep using `matmul` on the original bytes.
 pub fn pack(ty: GgmlType, w: &[u8], n: usize, k: usize) -> Result<Option<PackedWeights>, KernelError> {
     let path = cpu::detected();
-    if !RepackChoice::from_env(std::env::var("HEARTH_REPACK").ok().as_deref()).packs_on(path) {
+    if !RepackChoice::from_env(std::env::var("HEARTH_REPACK").ok().as_deref()).packs_on(path, ty) {
         return Ok(None);
     }
     pack_on(path, ty, w, n, k)

@@ -148,9 +148,12 @@ fn hearth_repack_names_never_always_or_where_faster() {
     assert_eq!(RepackChoice::from_env(None), RepackChoice::WhereFaster);
     assert_eq!(RepackChoice::from_env(Some("yes")), RepackChoice::WhereFaster);
     for path in cpu::available() {
-        assert!(!RepackChoice::Never.packs_on(path), "{path:?}");
-        assert!(RepackChoice::Always.packs_on(path), "{path:?}");
-        // AVX2's packed kernels decode slower from memory, so only AVX2 waits to be asked.
-        assert_eq!(RepackChoice::WhereFaster.packs_on(path), path.name() != "avx2+fma", "{path:?}");
+        for ty in [GgmlType::Q4K, GgmlType::Q6K, GgmlType::Q4_1, GgmlType::Q8_0] {
+            assert!(!RepackChoice::Never.packs_on(path, ty), "{path:?} {ty}");
+            assert!(RepackChoice::Always.packs_on(path, ty), "{path:?} {ty}");
+            // AVX2's packed Q6_K decodes slower from memory, so only it waits to be asked.
+            let avx2_q6k = path.name() == "avx2+fma" && ty == GgmlType::Q6K;
+            assert_eq!(RepackChoice::WhereFaster.packs_on(path, ty), !avx2_q6k, "{path:?} {ty}");
+        }
     }
 }
