@@ -14,6 +14,7 @@ mod huge;
 mod matmul;
 mod packed;
 mod quant;
+mod spin_pool;
 mod types;
 #[cfg(target_arch = "x86_64")]
 mod x86;

@@ -1,6 +1,7 @@
 //! matmul: shape checks, activation quantization and the parallel loop over weight rows.
 
 use std::cell::RefCell;
+use std::sync::Mutex;
 use std::thread::LocalKey;
 
 use rayon::prelude::*;
@@ -8,6 +9,7 @@ use rayon::prelude::*;
 use crate::activation::{Q8Block, Q8KBlock, quantize_q8, quantize_q8k};
 use crate::cpu::SimdPath;
 use crate::quant::{float, k_high, k_low, legacy};
+use crate::spin_pool;
 use crate::{GgmlType, KernelError};
 
 /// Dot product of one weight row (its raw bytes) with one prepared activation row.
@@ -272,9 +274,14 @@ fn run_rows<A: Sync>(s: Shape, w: &[u8], acts: &[A], act_len: usize, y: &mut [f3
         if rows == s.n {
             one_activation_row(s.row_bytes, w, acts, y, kernel);
         } else {
-            y.par_chunks_mut(rows)
-                .zip(w.par_chunks(chunk_bytes))
-                .for_each(|(ys, ws)| one_activation_row(s.row_bytes, ws, acts, ys, kernel));
+            // Decode: one short product among hundreds a step, on the spinning helpers.
+            let ws: Vec<&[u8]> = w.chunks(chunk_bytes).collect();
+            let ys: Vec<Mutex<&mut [f32]>> = y.chunks_mut(rows).map(Mutex::new).collect();
+            let threads = rayon::current_num_threads().max(1);
+            spin_pool::run(threads, ys.len(), &|i| {
+                let mut ys = ys[i].lock().unwrap_or_else(|e| e.into_inner());
+                one_activation_row(s.row_bytes, ws[i], acts, &mut ys, kernel);
+            });
         }
         return;
     }

@@ -37,6 +37,8 @@
 //!
 //! A group's blocks follow each other, and groups follow each other.
 
+use std::sync::Mutex;
+
 use rayon::prelude::*;
 
 use crate::activation::{Q8Block, Q8KBlock, quantize_q8, quantize_q8k};
@@ -48,6 +50,7 @@ use crate::matmul::{
 };
 use crate::quant::k_high::{Q4K_BYTES, Q6K_BYTES, k4_scales_mins, q6k_values};
 use crate::quant::legacy::{Q4_1_BYTES, Q8_0_BYTES};
+use crate::spin_pool;
 use crate::{GgmlType, KernelError};
 
 /// Weight rows interleaved in one group.
@@ -389,6 +392,16 @@ impl PackedWeights {
             for (chunk, piece) in pieces.iter_mut().zip(y_row.chunks_mut(cols)) {
                 chunk.push(piece);
             }
+        }
+        if m == 1 {
+            // Decode: one short product among hundreds a step, on the spinning helpers.
+            let ws: Vec<&[u8]> = self.bytes().chunks(per_chunk * group_bytes).collect();
+            let pieces: Vec<Mutex<Vec<&mut [f32]>>> = pieces.into_iter().map(Mutex::new).collect();
+            spin_pool::run(threads, pieces.len(), &|i| {
+                let mut outs = pieces[i].lock().unwrap_or_else(|e| e.into_inner());
+                chunk_all_rows(ws[i], group_bytes, acts, blocks, &mut outs, kernels);
+            });
+            return;
         }
         pieces
             .into_par_iter()

@@ -4,6 +4,7 @@ mod dequantize;
 mod matmul;
 mod packed;
 mod reference;
+mod spin_pool;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
