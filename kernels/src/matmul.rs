@@ -1,7 +1,6 @@
 //! matmul: shape checks, activation quantization and the parallel loop over weight rows.
 
 use std::cell::RefCell;
-use std::sync::Mutex;
 use std::thread::LocalKey;
 
 use rayon::prelude::*;
@@ -276,11 +275,8 @@ fn run_rows<A: Sync>(s: Shape, w: &[u8], acts: &[A], act_len: usize, y: &mut [f3
         } else {
             // Decode: one short product among hundreds a step, on the spinning helpers.
             let ws: Vec<&[u8]> = w.chunks(chunk_bytes).collect();
-            let ys: Vec<Mutex<&mut [f32]>> = y.chunks_mut(rows).map(Mutex::new).collect();
-            let threads = rayon::current_num_threads().max(1);
-            spin_pool::run(threads, ys.len(), &|i| {
-                let mut ys = ys[i].lock().unwrap_or_else(|e| e.into_inner());
-                one_activation_row(s.row_bytes, ws[i], acts, &mut ys, kernel);
+            spin_pool::for_each_with(y.chunks_mut(rows).collect(), &ws, |ys, ws| {
+                one_activation_row(s.row_bytes, ws, acts, ys, kernel)
             });
         }
         return;

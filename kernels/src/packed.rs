@@ -37,8 +37,6 @@
 //!
 //! A group's blocks follow each other, and groups follow each other.
 
-use std::sync::Mutex;
-
 use rayon::prelude::*;
 
 use crate::activation::{Q8Block, Q8KBlock, quantize_q8, quantize_q8k};
@@ -396,10 +394,8 @@ impl PackedWeights {
         if m == 1 {
             // Decode: one short product among hundreds a step, on the spinning helpers.
             let ws: Vec<&[u8]> = self.bytes().chunks(per_chunk * group_bytes).collect();
-            let pieces: Vec<Mutex<Vec<&mut [f32]>>> = pieces.into_iter().map(Mutex::new).collect();
-            spin_pool::run(threads, pieces.len(), &|i| {
-                let mut outs = pieces[i].lock().unwrap_or_else(|e| e.into_inner());
-                chunk_all_rows(ws[i], group_bytes, acts, blocks, &mut outs, kernels);
+            spin_pool::for_each_with(pieces, &ws, |outs, ws| {
+                chunk_all_rows(ws, group_bytes, acts, blocks, outs, kernels)
             });
             return;
         }

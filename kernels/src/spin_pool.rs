@@ -15,7 +15,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, OnceLock};
+use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Bits of `state` below the generation.
@@ -75,9 +75,20 @@ fn pool() -> &'static SpinPool {
     })
 }
 
+/// Calls `f` on each item with its partner `with[i]` (the two zipped, as rayon's `zip` would),
+/// on as many threads as the current rayon pool has, through `run`.
+pub(crate) fn for_each_with<T: Send, W: Sync>(items: Vec<T>, with: &[W], f: impl Fn(&mut T, &W) + Sync) {
+    // A lock per item hands each index its own `&mut T`; each is taken once, uncontended.
+    let items: Vec<Mutex<T>> = items.into_iter().map(Mutex::new).collect();
+    run(rayon::current_num_threads().max(1), items.len().min(with.len()), &|i| {
+        let mut item = items[i].lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut item, &with[i]);
+    });
+}
+
 /// Calls `f(i)` for every `i` in `0..total`, on the calling thread and on up to `threads - 1`
 /// spinning helpers. Falls back to rayon when another job is running (a nested or concurrent
-/// call), or when the helpers cannot be started.
+/// call), or when no helper can be started.
 pub(crate) fn run(threads: usize, total: usize, f: &(dyn Fn(usize) + Sync)) {
     use rayon::prelude::*;
     let helpers_wanted = threads.saturating_sub(1).min(total.saturating_sub(1));
@@ -86,31 +97,28 @@ pub(crate) fn run(threads: usize, total: usize, f: &(dyn Fn(usize) + Sync)) {
         return;
     }
     let pool = pool();
-    let Ok(mut started) = pool.helpers.try_lock() else {
-        (0..total).into_par_iter().for_each(f);
-        return;
-    };
-    while *started < helpers_wanted.min(MAX_HELPERS) {
-        let (shared, index) = (pool.shared, *started);
-        let spawned =
-            std::thread::Builder::new().name(format!("hearth-spin-{index}")).spawn(move || helper(shared, index));
-        if spawned.is_err() {
-            break;
+    if let Ok(mut started) = pool.helpers.try_lock() {
+        while *started < helpers_wanted.min(MAX_HELPERS) {
+            let (shared, index) = (pool.shared, *started);
+            let spawned =
+                std::thread::Builder::new().name(format!("hearth-spin-{index}")).spawn(move || helper(shared, index));
+            if spawned.is_err() {
+                break;
+            }
+            *started += 1;
         }
-        *started += 1;
+        if *started > 0 {
+            pool.shared.post(helpers_wanted.min(*started), total, f);
+            return;
+        }
     }
-    if *started == 0 {
-        (0..total).into_par_iter().for_each(f);
-        return;
-    }
-    pool.shared.post(helpers_wanted.min(*started), total, f);
+    (0..total).into_par_iter().for_each(f);
 }
 
 impl Shared {
     /// Runs one job; the caller holds the pool's `helpers` lock.
     fn post(&self, wanted: usize, total: usize, f: Job<'_>) {
-        let job: Job<'_> = f;
-        self.job.store(&raw const job as usize, Ordering::Relaxed);
+        self.job.store(&raw const f as usize, Ordering::Relaxed);
         self.total.store(total, Ordering::Relaxed);
         self.next.store(0, Ordering::Relaxed);
         self.wanted.store(wanted, Ordering::Relaxed);
@@ -119,7 +127,7 @@ impl Shared {
         let generation = (self.state.load(Ordering::Relaxed) >> GENERATION_SHIFT).wrapping_add(1);
         // Publishes the job's fields above to every helper that reads this generation.
         self.state.store(generation << GENERATION_SHIFT, Ordering::SeqCst);
-        if *self.parked.lock().unwrap_or_else(|e| e.into_inner()) > 0 {
+        if *self.parked.lock().unwrap_or_else(PoisonError::into_inner) > 0 {
             self.wake.notify_all();
         }
         // Closes the job and waits for the helpers inside it even if `f` panics here.
@@ -207,12 +215,12 @@ fn wait_for_job(shared: &Shared, seen: usize) -> usize {
             std::thread::yield_now();
         }
     }
-    let mut parked = shared.parked.lock().unwrap_or_else(|e| e.into_inner());
+    let mut parked = shared.parked.lock().unwrap_or_else(PoisonError::into_inner);
     *parked += 1;
     // The caller stores the generation before it looks at `parked` under this lock, so either it
     // sees this helper parked and notifies, or this check sees the new generation.
     while generation() == seen {
-        parked = shared.wake.wait(parked).unwrap_or_else(|e| e.into_inner());
+        parked = shared.wake.wait(parked).unwrap_or_else(PoisonError::into_inner);
     }
     *parked -= 1;
     generation()
