@@ -24,20 +24,37 @@ use crate::packed::{
 /// How far ahead of the block being read to prefetch. A group's blocks, and the groups of a chunk,
 /// follow each other, so the stream ahead is the one read next; a single core does not reach the
 /// memory bandwidth on the hardware prefetcher alone (one token reads every weight once).
-const PREFETCH_AHEAD: usize = 16384;
+const PREFETCH_AHEAD: usize = 8192;
 
-/// Prefetches part `part` of `parts` of the cache lines `PREFETCH_AHEAD` bytes after `block`,
-/// so the requests spread over the block's work instead of arriving in one burst. Only with one
-/// or two activation rows (decode): with more, `crate::packed` runs several passes over a chunk
-/// that stays in L2 (prefill), and the prefetches cost more than the first pass gains.
+/// Prefetches cache lines `PREFETCH_AHEAD` bytes after `block`: the `BYTES / 64 / PARTS` lines
+/// of step `part` of `PARTS`, so the requests spread over the block's work instead of arriving in
+/// one burst; `prefetch_rest` asks for the lines left over. The offsets are constants once
+/// inlined: a computed line range cost more instructions than the products it overlapped, and
+/// halved the kernel's speed on data already in cache. Only with one or two activation rows
+/// (decode): with more, `crate::packed` runs several passes over a chunk that stays in L2
+/// (prefill), and the prefetches cost more than the first pass gains.
 #[inline(always)]
-fn prefetch_part<const BYTES: usize, const MR: usize>(block: &[u8; BYTES], part: usize, parts: usize) {
+fn prefetch_step<const BYTES: usize, const MR: usize, const PARTS: usize>(block: &[u8; BYTES], part: usize) {
     if MR > 2 {
         return;
     }
-    let lines = BYTES.div_ceil(64);
+    let per_part = BYTES / 64 / PARTS;
+    let base = block.as_ptr().wrapping_add(PREFETCH_AHEAD + 64 * per_part * part);
+    for line in 0..per_part {
+        // SAFETY: prefetching is a hint; it never faults, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(base.wrapping_add(64 * line).cast()) };
+    }
+}
+
+/// The lines after `block` that `PARTS` calls of `prefetch_step` leave out, asked for after the
+/// block's steps: requests out of address order (these first) slowed the stream by a third.
+#[inline(always)]
+fn prefetch_rest<const BYTES: usize, const MR: usize, const PARTS: usize>(block: &[u8; BYTES]) {
+    if MR > 2 {
+        return;
+    }
     let base = block.as_ptr().wrapping_add(PREFETCH_AHEAD);
-    for line in part * lines / parts..(part + 1) * lines / parts {
+    for line in BYTES / 64 / PARTS * PARTS..BYTES.div_ceil(64) {
         // SAFETY: prefetching is a hint; it never faults, whatever the address.
         unsafe { _mm_prefetch::<_MM_HINT_T0>(base.wrapping_add(64 * line).cast()) };
     }
@@ -113,20 +130,25 @@ fn q4k_group<const MR: usize>(group: &[u8], acts: [&[Q8KBlock]; MR]) -> [[f32; G
         let (d, dmin) = unsafe { (f16x16(b, 0), f16x16(b, Q4K_GROUP_DMIN)) };
         let mut block_sum = [_mm512_setzero_ps(); MR];
         for c in 0..4 {
-            // Sub-block 2c is in the low nibbles, 2c + 1 in the high ones.
-            let mut sums = [[_mm512_setzero_si512(); 2]; MR];
+            // Sub-block 2c is in the low nibbles, 2c + 1 in the high ones. With one activation
+            // row, odd and even steps add into separate sums: one chain of eight dependent
+            // `vpdpbusd` per sub-block bounded the kernel by the instruction's latency. With more
+            // rows the chains are already independent, and the extra registers would spill.
+            let mut split = [[[_mm512_setzero_si512(); 2]; 2]; MR];
             for step in 0..8 {
-                prefetch_part::<_, MR>(b, 8 * c + step, 32);
+                prefetch_step::<_, MR, 32>(b, 8 * c + step);
                 let packed = unsafe { load64(b, Q4K_GROUP_QS + (8 * c + step) * 64) };
                 let lo = _mm512_and_si512(packed, low);
                 let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(packed), low);
                 for a in 0..MR {
                     let act = &acts[a][i];
+                    let part = &mut split[a][step % if MR == 1 { 2 } else { 1 }];
                     // SAFETY (act4): the offsets are below 64 * 3 + 32 + 4 * 7 + 4 = 256.
-                    sums[a][0] = dpbusd(sums[a][0], lo, unsafe { act4(&act.qs, 64 * c + 4 * step) });
-                    sums[a][1] = dpbusd(sums[a][1], hi, unsafe { act4(&act.qs, 64 * c + 32 + 4 * step) });
+                    part[0] = dpbusd(part[0], lo, unsafe { act4(&act.qs, 64 * c + 4 * step) });
+                    part[1] = dpbusd(part[1], hi, unsafe { act4(&act.qs, 64 * c + 32 + 4 * step) });
                 }
             }
+            let sums = split.map(|[even, odd]| [_mm512_add_epi32(even[0], odd[0]), _mm512_add_epi32(even[1], odd[1])]);
             for h in 0..2 {
                 let s = 2 * c + h;
                 let scale = unsafe { scaled_bytes(b, Q4K_GROUP_SCALES + 16 * s, d) };
@@ -139,6 +161,7 @@ fn q4k_group<const MR: usize>(group: &[u8], acts: [&[Q8KBlock]; MR]) -> [[f32; G
                 }
             }
         }
+        prefetch_rest::<_, MR, 32>(b);
         for a in 0..MR {
             acc[a] = _mm512_fmadd_ps(block_sum[a], _mm512_set1_ps(acts[a][i].d), acc[a]);
         }
@@ -174,7 +197,7 @@ fn q6k_group<const MR: usize>(group: &[u8], acts: [&[Q8KBlock]; MR]) -> [[f32; G
                 // Sub-block 4c + h comes from the low nibbles, 4c + 2 + h from the high ones.
                 let mut sums = [[_mm512_setzero_si512(); 2]; MR];
                 for u in 2 * h..2 * h + 2 {
-                    prefetch_part::<_, MR>(b, 4 * c + u, 16);
+                    prefetch_step::<_, MR, 16>(b, 4 * c + u);
                     let ql0 = unsafe { load64(b, Q6K_GROUP_QL + (8 * c + 2 * u) * 64) };
                     let ql1 = unsafe { load64(b, Q6K_GROUP_QL + (8 * c + 2 * u + 1) * 64) };
                     let qh = unsafe { load64(b, Q6K_GROUP_QH + (4 * c + u) * 64) };
@@ -207,6 +230,7 @@ fn q6k_group<const MR: usize>(group: &[u8], acts: [&[Q8KBlock]; MR]) -> [[f32; G
                 }
             }
         }
+        prefetch_rest::<_, MR, 16>(b);
         for a in 0..MR {
             acc[a] = _mm512_fmadd_ps(block_sum[a], _mm512_set1_ps(acts[a][i].d), acc[a]);
         }
@@ -227,7 +251,7 @@ fn q4_1_group<const MR: usize>(group: &[u8], acts: [&[Q8Block]; MR]) -> [[f32; G
         let b = &blocks[i];
         let mut sums = [_mm512_setzero_si512(); MR];
         for t in 0..4 {
-            prefetch_part::<_, MR>(b, t, 4);
+            prefetch_step::<_, MR, 4>(b, t);
             // SAFETY (all loads of this block): the offsets are constants inside the block.
             let packed = unsafe { load64(b, 64 + 64 * t) };
             let lo = _mm512_and_si512(packed, low);
@@ -239,6 +263,7 @@ fn q4_1_group<const MR: usize>(group: &[u8], acts: [&[Q8Block]; MR]) -> [[f32; G
                 sums[a] = dpbusd(sums[a], hi, unsafe { act4(qs, 16 + 4 * t) });
             }
         }
+        prefetch_rest::<_, MR, 4>(b);
         let (d, m) = unsafe { (f16x16(b, 0), f16x16(b, 32)) };
         for a in 0..MR {
             // d * d_act * sum(q * q_act) + m * d_act * sum(q_act), the second from the block's sum.
@@ -262,7 +287,7 @@ fn q8_0_group<const MR: usize>(group: &[u8], acts: [&[Q8Block]; MR]) -> [[f32; G
         let b = &blocks[i];
         let mut sums = [_mm512_setzero_si512(); MR];
         for t in 0..8 {
-            prefetch_part::<_, MR>(b, t, 8);
+            prefetch_step::<_, MR, 8>(b, t);
             // SAFETY (all loads of this block): the offsets are constants inside the block.
             let packed = unsafe { load64(b, 32 + 64 * t) };
             for a in 0..MR {
@@ -270,6 +295,7 @@ fn q8_0_group<const MR: usize>(group: &[u8], acts: [&[Q8Block]; MR]) -> [[f32; G
                 sums[a] = dpbusd(sums[a], packed, unsafe { act4(&acts[a][i].qs, 4 * t) });
             }
         }
+        prefetch_rest::<_, MR, 8>(b);
         let d = unsafe { f16x16(b, 0) };
         for a in 0..MR {
             // The weights were stored plus 128: d * (d_act * sum - 128 * d_act * sum(q_act)).

@@ -1,0 +1,100 @@
+//! One decoded token's matrix products on Qwen2.5-Coder-1.5B's shapes and Q4_K_M types: about
+//! 930 MiB of weights, far more than any cache, read once per iteration in the model's order.
+//!
+//! The throughput is GB/s of weight bytes, the figure that bounds token generation. It measures
+//! how much of the memory bandwidth the kernels keep busy: a kernel fast on weights in cache can
+//! still stream slowly when its prefetches arrive late or out of order. Weights are packed where
+//! this CPU has packed kernels, as the engine loads them.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use hearth_kernels::{GgmlType, matmul, pack, simd_level};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// Layers, hidden size, feed-forward size, key/value width and vocabulary of the 1.5B model.
+const LAYERS: usize = 28;
+const HIDDEN: usize = 1536;
+const FFN: usize = 8960;
+const KV: usize = 256;
+const VOCAB: usize = 151_936;
+
+/// One weight matrix, packed or in its file layout.
+enum Matrix {
+    Packed(hearth_kernels::PackedWeights),
+    RowMajor { ty: GgmlType, bytes: Vec<u8>, n: usize, k: usize },
+}
+
+impl Matrix {
+    fn random(ty: GgmlType, n: usize, k: usize, rng: &mut StdRng) -> Self {
+        let row = ty.bytes_for(k).unwrap_or(0);
+        let mut bytes = vec![0u8; n * row];
+        rng.fill(&mut bytes[..]);
+        // Small finite f16 scales, so sums stay finite.
+        let scales: &[usize] = if ty == GgmlType::Q6K { &[208] } else { &[0, 2] };
+        for block in bytes.chunks_exact_mut(ty.type_size()) {
+            for &at in scales {
+                let v = half::f16::from_f32(rng.random_range(0.01f32..0.1));
+                block[at..at + 2].copy_from_slice(&v.to_le_bytes());
+            }
+        }
+        match pack(ty, &bytes, n, k) {
+            Ok(Some(packed)) => Self::Packed(packed),
+            _ => Self::RowMajor { ty, bytes, n, k },
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Self::Packed(p) => p.len(),
+            Self::RowMajor { bytes, .. } => bytes.len(),
+        }
+    }
+
+    fn run(&self, x: &[f32], y: &mut [f32]) {
+        let _ = match self {
+            Self::Packed(p) => p.matmul(&x[..p.k()], 1, &mut y[..p.n()]),
+            Self::RowMajor { ty, bytes, n, k } => matmul(*ty, bytes, *n, *k, &x[..*k], 1, &mut y[..*n]),
+        };
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    eprintln!("simd_level: {}, threads: {}", simd_level(), rayon::current_num_threads());
+    let mut rng = StdRng::seed_from_u64(0);
+    let mut model = Vec::new();
+    for layer in 0..LAYERS {
+        // Q4_K_M keeps half the layers' value and down projections in Q6_K.
+        let wide = if layer % 2 == 0 { GgmlType::Q6K } else { GgmlType::Q4K };
+        for (ty, n, k) in [
+            (GgmlType::Q4K, HIDDEN, HIDDEN),
+            (GgmlType::Q4K, KV, HIDDEN),
+            (wide, KV, HIDDEN),
+            (GgmlType::Q4K, HIDDEN, HIDDEN),
+            (GgmlType::Q4K, FFN, HIDDEN),
+            (GgmlType::Q4K, FFN, HIDDEN),
+            (wide, HIDDEN, FFN),
+        ] {
+            model.push(Matrix::random(ty, n, k, &mut rng));
+        }
+    }
+    model.push(Matrix::random(GgmlType::Q6K, VOCAB, HIDDEN, &mut rng));
+    let bytes: usize = model.iter().map(Matrix::bytes).sum();
+    let x: Vec<f32> = (0..FFN).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    let mut y = vec![0f32; VOCAB];
+    let mut group = c.benchmark_group("decode_stream");
+    group.sample_size(10);
+    group.throughput(Throughput::BytesDecimal(bytes as u64));
+    group.bench_function("qwen2.5-1.5b-q4_k_m", |b| {
+        b.iter(|| {
+            for m in &model {
+                m.run(black_box(&x), &mut y);
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
