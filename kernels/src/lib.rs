@@ -10,6 +10,7 @@ mod activation;
 mod cpu;
 pub mod cuda;
 mod error;
+mod gate;
 mod huge;
 mod matmul;
 mod packed;
@@ -23,6 +24,7 @@ mod x86;
 mod tests;
 
 pub use error::KernelError;
+pub use gate::silu_mul;
 pub use packed::{PackedWeights, pack};
 pub use types::GgmlType;
 

@@ -1,6 +1,7 @@
 //! Cross-checks of every format and path against a per-element reference decoder.
 
 mod dequantize;
+mod gate;
 mod matmul;
 mod packed;
 mod reference;

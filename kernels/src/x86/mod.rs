@@ -7,6 +7,7 @@
 
 mod avx512;
 mod float;
+mod gate;
 mod k_quants;
 mod legacy;
 mod packed;
@@ -18,6 +19,7 @@ use crate::matmul::{RowDot, RowKernel};
 use crate::packed::{GroupKernelSet, GroupKernels};
 
 pub(crate) use avx512::{avx512_dot, avx512_packed};
+pub(crate) use gate::silu_mul;
 
 /// How far ahead decode asks for weights. Rows lie back to back, so this runs into the rows the
 /// following calls read: with one activation row each block is read once, and its load would

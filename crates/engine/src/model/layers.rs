@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Shape, Tensor};
 use hearth_kernels::GgmlType;
 
 use crate::error::{EngineError, Result};
@@ -128,10 +128,7 @@ impl CustomOp1 for QMatMul {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (start, end) = layout
-            .contiguous_offsets()
-            .ok_or_else(|| candle_core::Error::Msg(format!("{}: input is not contiguous", self.name)))?;
-        let x = &storage.as_slice::<f32>()?[start..end];
+        let x = contiguous_f32(&self.name, storage, layout)?;
         let dims = layout.shape().dims();
         let k = dims.last().copied().unwrap_or(0);
         if k != self.k_in {
@@ -358,11 +355,49 @@ impl GatedFfn {
     /// `down(act(gate(x)) * up(x))`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let gate = self.gate.forward(x)?;
-        let gate = match self.activation {
-            Activation::Silu => candle_nn::ops::silu(&gate)?,
-            Activation::GeluTanh => gate.gelu()?,
+        let up = self.up.forward(x)?;
+        let h = match self.activation {
+            Activation::Silu if gate.device().is_cpu() => gate.apply_op2_no_bwd(&up, &SiluMul)?,
+            Activation::Silu => (candle_nn::ops::silu(&gate)? * up)?,
+            Activation::GeluTanh => (gate.gelu()? * up)?,
         };
-        let h = (gate * self.up.forward(x)?)?;
         self.down.forward(&h)
+    }
+}
+
+/// The f32 values of a contiguous tensor's storage.
+fn contiguous_f32<'s>(op: &str, storage: &'s CpuStorage, layout: &Layout) -> candle_core::Result<&'s [f32]> {
+    let (start, end) =
+        layout.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg(format!("{op}: input is not contiguous")))?;
+    Ok(&storage.as_slice::<f32>()?[start..end])
+}
+
+/// `silu(gate) * up` in one pass over both (`hearth_kernels::silu_mul`), on the CPU.
+struct SiluMul;
+
+impl CustomOp2 for SiluMul {
+    fn name(&self) -> &'static str {
+        "hearth-silu-mul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        gate: &CpuStorage,
+        gate_layout: &Layout,
+        up: &CpuStorage,
+        up_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        if gate_layout.shape() != up_layout.shape() {
+            return Err(candle_core::Error::Msg(format!(
+                "{}: gate {:?} and up {:?} differ in shape",
+                self.name(),
+                gate_layout.shape(),
+                up_layout.shape()
+            )));
+        }
+        let mut h = contiguous_f32(self.name(), gate, gate_layout)?.to_vec();
+        hearth_kernels::silu_mul(&mut h, contiguous_f32(self.name(), up, up_layout)?)
+            .map_err(|e| candle_core::Error::Msg(format!("{}: {e}", self.name())))?;
+        Ok((CpuStorage::F32(h), gate_layout.shape().clone()))
     }
 }

@@ -1,0 +1,48 @@
+//! `silu(gate) * up` eight lanes at a time, with `exp` from a range reduction and a polynomial.
+
+use std::arch::x86_64::*;
+
+/// `exp(x)` in every lane, within about one unit in the last place (Cephes' `expf`: `x = n ln2 + r`
+/// with `|r| <= ln2 / 2`, a degree-5 polynomial in `r`, and `n` added to the exponent). Inputs are
+/// clamped to where the result is a finite nonzero f32, which is all SiLU needs: beyond them
+/// `1 + exp(x)` is 1 or so large that the quotient rounds to zero either way.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn exp8(x: __m256) -> __m256 {
+    let x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3)), _mm256_set1_ps(88.3));
+    let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(
+        x,
+        _mm256_set1_ps(std::f32::consts::LOG2_E),
+    ));
+    // ln2 in two parts (the first is 355 / 512, exact in f32), so `n * ln2` is subtracted
+    // without rounding away the low bits of r.
+    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693_359_4), x);
+    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.121_944_4e-4), r);
+    let mut p = _mm256_set1_ps(1.987_569_1e-4);
+    for c in [1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 0.166_666_65, 0.5] {
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
+    }
+    let r2 = _mm256_mul_ps(r, r);
+    let e = _mm256_add_ps(_mm256_fmadd_ps(p, r2, r), _mm256_set1_ps(1.0));
+    // 2^n, built in the exponent field; n is within [-126, 127] after the clamp.
+    let two_n = _mm256_slli_epi32::<23>(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)));
+    _mm256_mul_ps(e, _mm256_castsi256_ps(two_n))
+}
+
+/// `gate[i] = gate[i] / (1 + exp(-gate[i])) * up[i]`; `up` is at least as long as `gate`.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn silu_mul(gate: &mut [f32], up: &[f32]) {
+    let (gs, g_rest) = gate.as_chunks_mut::<8>();
+    let (us, u_rest) = up.as_chunks::<8>();
+    let one = _mm256_set1_ps(1.0);
+    for (g, u) in gs.iter_mut().zip(us) {
+        // SAFETY: each chunk is eight f32; the loads and the store have no alignment requirement.
+        unsafe {
+            let gv = _mm256_loadu_ps(g.as_ptr());
+            let e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), gv));
+            let silu = _mm256_div_ps(gv, _mm256_add_ps(one, e));
+            _mm256_storeu_ps(g.as_mut_ptr(), _mm256_mul_ps(silu, _mm256_loadu_ps(u.as_ptr())));
+        }
+    }
+    crate::gate::silu_mul_scalar(g_rest, u_rest);
+}
