@@ -48,10 +48,7 @@ fn round_to_i8(v: f32) -> i8 {
 /// Scale and inverse scale mapping the largest magnitude in `x` to 127.
 #[inline(always)]
 fn scale_for(x: &[f32]) -> (f32, f32) {
-    let amax = x.iter().fold(0f32, |a, v| a.max(v.abs()));
-    let d = amax / 127.0;
-    let id = if d > 0.0 { 1.0 / d } else { 0.0 };
-    (d, id)
+    scale_for_amax(x.iter().fold(0f32, |a, v| a.max(v.abs())))
 }
 
 /// Quantizes `x` (`32 * out.len()` values) into `out`.
@@ -70,19 +67,45 @@ pub(crate) fn quantize_q8(x: &[f32], out: &mut [Q8Block]) {
 
 /// Quantizes `x` (`256 * out.len()` values) into `out`.
 pub(crate) fn quantize_q8k(x: &[f32], out: &mut [Q8KBlock]) {
+    match crate::cpu::detected() {
+        // SAFETY: both paths exist only once AVX2 and FMA were detected.
+        #[cfg(target_arch = "x86_64")]
+        crate::cpu::SimdPath::Avx2(_) | crate::cpu::SimdPath::Avx512(_) => unsafe { crate::x86::quantize_q8k(x, out) },
+        _ => quantize_q8k_scalar(x, out),
+    }
+}
+
+/// The portable `quantize_q8k`, also the reference the x86 one must match bit for bit.
+pub(crate) fn quantize_q8k_scalar(x: &[f32], out: &mut [Q8KBlock]) {
     for (xs, block) in x.as_chunks::<256>().0.iter().zip(out.iter_mut()) {
         let (d, id) = scale_for(xs);
         for (q, &v) in block.qs.iter_mut().zip(xs) {
             *q = round_to_i8(v * id);
         }
-        for (s, qs) in block.bsums.iter_mut().zip(block.qs.as_chunks::<16>().0) {
+        block.finish(d);
+    }
+}
+
+impl Q8KBlock {
+    /// Fills in the sums and the scale `d` once the quants are in place.
+    #[inline(always)]
+    pub(crate) fn finish(&mut self, d: f32) {
+        for (s, qs) in self.bsums.iter_mut().zip(self.qs.as_chunks::<16>().0) {
             *s = qs.iter().map(|&q| i16::from(q)).sum();
         }
-        for (s, pair) in block.scaled_sums_32.iter_mut().zip(block.bsums.as_chunks::<2>().0) {
+        for (s, pair) in self.scaled_sums_32.iter_mut().zip(self.bsums.as_chunks::<2>().0) {
             *s = d * f32::from(pair[0] + pair[1]);
         }
-        block.d = d;
+        self.d = d;
     }
+}
+
+/// Scale and inverse scale for a largest magnitude `amax`, as `scale_for` derives them.
+#[inline(always)]
+pub(crate) fn scale_for_amax(amax: f32) -> (f32, f32) {
+    let d = amax / 127.0;
+    let id = if d > 0.0 { 1.0 / d } else { 0.0 };
+    (d, id)
 }
 
 #[cfg(test)]
@@ -120,6 +143,35 @@ mod tests {
         }
         for (j, &s) in b.scaled_sums_32.iter().enumerate() {
             assert_eq!(s, b.d * f32::from(b.bsums[2 * j] + b.bsums[2 * j + 1]));
+        }
+    }
+
+    #[test]
+    fn q8k_on_this_cpu_matches_the_portable_quants_bit_for_bit() {
+        use rand::Rng;
+        let mut rng = crate::tests::rng(11);
+        let mut x: Vec<f32> = (0..256 * 6).map(|_| rng.random_range(-3.0f32..3.0)).collect();
+        // Block 1: exact halves after scaling (127 / 127 * k + 0.5 ties); block 2: zeros;
+        // block 3: a NaN; block 4: an infinity; block 5: subnormals.
+        for (i, v) in x[256..512].iter_mut().enumerate() {
+            *v = (i as f32 - 128.0) + 0.5;
+        }
+        x[256] = 127.0;
+        x[512..768].fill(0.0);
+        x[800] = f32::NAN;
+        x[1100] = f32::INFINITY;
+        for v in &mut x[1280..1536] {
+            *v *= 1e-40;
+        }
+        let mut want = vec![Q8KBlock::ZERO; 6];
+        quantize_q8k_scalar(&x, &mut want);
+        let mut got = vec![Q8KBlock::ZERO; 6];
+        quantize_q8k(&x, &mut got);
+        for (i, (w, g)) in want.iter().zip(&got).enumerate() {
+            assert_eq!(w.qs, g.qs, "block {i}");
+            assert_eq!(w.bsums, g.bsums, "block {i}");
+            assert_eq!(w.d.to_bits(), g.d.to_bits(), "block {i}");
+            assert_eq!(w.scaled_sums_32.map(f32::to_bits), g.scaled_sums_32.map(f32::to_bits), "block {i}");
         }
     }
 

@@ -11,6 +11,7 @@ mod gate;
 mod k_quants;
 mod legacy;
 mod packed;
+mod quantize;
 
 use std::arch::x86_64::*;
 
@@ -20,6 +21,7 @@ use crate::packed::{GroupKernelSet, GroupKernels};
 
 pub(crate) use avx512::{avx512_dot, avx512_packed};
 pub(crate) use gate::silu_mul;
+pub(crate) use quantize::quantize_q8k;
 
 /// How far ahead decode asks for weights. Rows lie back to back, so this runs into the rows the
 /// following calls read: with one activation row each block is read once, and its load would
