@@ -166,6 +166,11 @@ trait BlockOps {
     /// its running state; `vf` holds the block's values, `head_dim` per slot. Leaves the scores
     /// overwritten.
     fn accumulate(&mut self, run: Running<'_>, scores: &mut [f32], live: Range<usize>, vf: &[f32]);
+
+    /// The stored f16 keys or values `src` as f32 in `dst` (as long as `src`).
+    fn widen(&mut self, src: &[half::f16], dst: &mut [f32]) {
+        src.convert_to_f32_slice(dst);
+    }
 }
 
 /// Attention of one tile; returns `(rows, n_rep, head_dim)`. AVX-512 where the CPU has it and
@@ -234,8 +239,8 @@ fn attend_tile_with(ops: &mut impl BlockOps, t: Tile<'_>) -> Result<Vec<f32>, Kv
         let (kp, vp) = (layout.plane(idx, false, h), layout.plane(idx, true, h));
         // Slots past the last query hold stale values: their scores are computed but masked.
         let used = (last_q + 1 - b * bs).min(bs);
-        data[kp..kp + hd * bs].convert_to_f32_slice(&mut kt);
-        data[vp..vp + used * hd].convert_to_f32_slice(&mut vf[..used * hd]);
+        ops.widen(&data[kp..kp + hd * bs], &mut kt);
+        ops.widen(&data[vp..vp + used * hd], &mut vf[..used * hd]);
         active.clear();
         for r in rows.clone() {
             let qpos = seq.past + r;
