@@ -10,6 +10,7 @@ mod activation;
 mod cpu;
 pub mod cuda;
 mod error;
+pub mod exp;
 mod gate;
 mod huge;
 mod matmul;

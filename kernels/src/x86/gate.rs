@@ -2,10 +2,12 @@
 
 use std::arch::x86_64::*;
 
-/// `exp(x)` in every lane, within about one unit in the last place (Cephes' `expf`: `x = n ln2 + r`
-/// with `|r| <= ln2 / 2`, a degree-5 polynomial in `r`, and `n` added to the exponent). Inputs are
-/// clamped to where the result is a finite nonzero f32, which is all SiLU needs: beyond them
-/// `1 + exp(x)` is 1 or so large that the quotient rounds to zero either way.
+use crate::exp::{EXP_POLY, LN2_HI, LN2_LO};
+
+/// `exp(x)` in every lane, within about one unit in the last place (`crate::exp`'s reduction and
+/// polynomial, with `n` added to the exponent). Inputs are clamped to where the result is a
+/// finite nonzero f32, which is all SiLU needs: beyond them `1 + exp(x)` is 1 or so large that
+/// the quotient rounds to zero either way.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 fn exp8(x: __m256) -> __m256 {
@@ -14,12 +16,10 @@ fn exp8(x: __m256) -> __m256 {
         x,
         _mm256_set1_ps(std::f32::consts::LOG2_E),
     ));
-    // ln2 in two parts (the first is 355 / 512, exact in f32), so `n * ln2` is subtracted
-    // without rounding away the low bits of r.
-    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693_359_4), x);
-    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.121_944_4e-4), r);
-    let mut p = _mm256_set1_ps(1.987_569_1e-4);
-    for c in [1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 0.166_666_65, 0.5] {
+    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_HI), x);
+    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_LO), r);
+    let mut p = _mm256_set1_ps(EXP_POLY[0]);
+    for &c in &EXP_POLY[1..] {
         p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
     }
     let r2 = _mm256_mul_ps(r, r);

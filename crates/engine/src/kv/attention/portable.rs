@@ -5,21 +5,15 @@ use std::ops::Range;
 
 use super::{BlockOps, PARTS, Running};
 
+/// The reduction and polynomial of `e^x`, shared with the kernels crate's vector `exp`.
+pub(super) use hearth_kernels::exp::{EXP_POLY, LN2_HI, LN2_LO};
+
 /// Below this `exp_neg` gives 0: e^-87 is still a normal f32, and next to the largest term of a
 /// softmax (which is 1) anything smaller is lost in rounding anyway.
 pub(super) const EXP_MIN: f32 = -87.0;
 /// Adding and subtracting 1.5 * 2^23 rounds an f32 of magnitude below 2^22 to an integer
 /// (nearest, ties to even) with plain additions, the same in scalar and vector code.
 pub(super) const ROUND: f32 = 12_582_912.0;
-/// ln 2 split in two (Cody and Waite): the high part has few enough bits that `n * LN2_HI` is
-/// exact for every `n` the reduction produces, so the reduced argument loses no precision.
-pub(super) const LN2_HI: f32 = 0.693_359_4;
-/// The rest of ln 2.
-pub(super) const LN2_LO: f32 = -2.121_944_4e-4;
-/// Coefficients of the polynomial for `(e^r - 1 - r) / r^2` on `|r| <= ln 2 / 2`, highest degree
-/// first (Cephes' `expf`).
-pub(super) const EXP_POLY: [f32; 6] =
-    [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 0.5];
 
 /// `e^x` for `x <= 0`, within about two units in the last place; 0 below [`EXP_MIN`] and for
 /// NaN. `e^x = 2^n * e^r` with `n = round(x / ln 2)`, `e^r` from [`EXP_POLY`]. The vector
