@@ -10,8 +10,12 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hearth_kernels::{GgmlType, matmul, pack, simd_level};
+use rand::Rng;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+
+mod common;
+
+use common::random_weights;
 
 /// Layers, hidden size, feed-forward size, key/value width and vocabulary of the 1.5B model.
 const LAYERS: usize = 28;
@@ -28,17 +32,7 @@ enum Matrix {
 
 impl Matrix {
     fn random(ty: GgmlType, n: usize, k: usize, rng: &mut StdRng) -> Self {
-        let row = ty.bytes_for(k).unwrap_or(0);
-        let mut bytes = vec![0u8; n * row];
-        rng.fill(&mut bytes[..]);
-        // Small finite f16 scales, so sums stay finite.
-        let scales: &[usize] = if ty == GgmlType::Q6K { &[208] } else { &[0, 2] };
-        for block in bytes.chunks_exact_mut(ty.type_size()) {
-            for &at in scales {
-                let v = half::f16::from_f32(rng.random_range(0.01f32..0.1));
-                block[at..at + 2].copy_from_slice(&v.to_le_bytes());
-            }
-        }
+        let bytes = random_weights(ty, n, k, rng);
         match pack(ty, &bytes, n, k) {
             Ok(Some(packed)) => Self::Packed(packed),
             _ => Self::RowMajor { ty, bytes, n, k },
@@ -62,7 +56,7 @@ impl Matrix {
 
 fn bench(c: &mut Criterion) {
     eprintln!("simd_level: {}, threads: {}", simd_level(), rayon::current_num_threads());
-    let mut rng = StdRng::seed_from_u64(0);
+    let mut rng = common::rng();
     let mut model = Vec::new();
     for layer in 0..LAYERS {
         // Q4_K_M keeps half the layers' value and down projections in Q6_K.

@@ -9,37 +9,18 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hearth_kernels::{GgmlType, matmul, pack, simd_level};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
+
+mod common;
+
+use common::random_weights;
 
 const TYPES: [GgmlType; 5] = [GgmlType::Q4K, GgmlType::Q6K, GgmlType::Q5_0, GgmlType::Q8_0, GgmlType::Q4_1];
 const SHAPES: [(usize, usize); 2] = [(1536, 1536), (8960, 1536)];
 
-/// Byte offsets of a block's f16 scales, set to small finite values so sums stay finite.
-fn f16_fields(ty: GgmlType) -> &'static [usize] {
-    match ty {
-        GgmlType::Q4_1 | GgmlType::Q4K => &[0, 2],
-        GgmlType::Q6K => &[208],
-        _ => &[0],
-    }
-}
-
-fn random_weights(ty: GgmlType, n: usize, k: usize, rng: &mut StdRng) -> Vec<u8> {
-    let row = ty.bytes_for(k).unwrap_or(0);
-    let mut w = vec![0u8; n * row];
-    rng.fill(&mut w[..]);
-    for block in w.chunks_exact_mut(ty.type_size()) {
-        for &at in f16_fields(ty) {
-            let v = half::f16::from_f32(rng.random_range(0.01f32..0.1));
-            block[at..at + 2].copy_from_slice(&v.to_le_bytes());
-        }
-    }
-    w
-}
-
 fn bench(c: &mut Criterion) {
     eprintln!("simd_level: {}, threads: {}", simd_level(), rayon::current_num_threads());
-    let mut rng = StdRng::seed_from_u64(0);
+    let mut rng = common::rng();
     for m in [1usize, 2, 3, 4, 64] {
         let mut group = c.benchmark_group(format!("matmul_m{m}"));
         for ty in TYPES {
