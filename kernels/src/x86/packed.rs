@@ -141,10 +141,6 @@ fn q4k_group<const MR: usize>(group: &[u8], acts: [&[Q8KBlock]; MR]) -> [[f32; G
                 act_pairs[a][p] = pair16(s[4 * p] + s[4 * p + 1], s[4 * p + 2] + s[4 * p + 3]);
             }
         }
-        // The run lines are prefetched one per step of the first half; these are the rest.
-        for line in 32..Q4K_GROUP_BYTES.div_ceil(64) {
-            prefetch_line::<_, MR>(b, line);
-        }
         for half in 0..2 {
             let spread = control(&SPREAD_UNSIGNED[half]);
             let mut dots = [_mm256_setzero_si256(); MR];
@@ -191,6 +187,11 @@ fn q4k_group<const MR: usize>(group: &[u8], acts: [&[Q8KBlock]; MR]) -> [[f32; G
                 let value = _mm256_fmsub_ps(dot, d, _mm256_mul_ps(_mm256_cvtepi32_ps(mins[a]), dmin));
                 acc[a][half] = _mm256_fmadd_ps(value, _mm256_set1_ps(acts[a][i].d), acc[a][half]);
             }
+        }
+        // The run lines were prefetched one per step of the first half; these are the rest,
+        // requested after the steps so the stream stays in address order.
+        for line in 32..Q4K_GROUP_BYTES.div_ceil(64) {
+            prefetch_line::<_, MR>(b, line);
         }
     }
     store_rows(acc)
