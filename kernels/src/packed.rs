@@ -374,8 +374,80 @@ impl PackedWeights {
         Ok(())
     }
 
+    /// `ys[i] = x · parts[i]ᵀ` for matrices that take the same input (a layer's q, k and v, or
+    /// its gate and up): `x` is quantized once and, for one activation row (decode), the products
+    /// of all the matrices form one job, so no thread waits at a barrier between them. Matrices
+    /// whose kernels take different activation blocks are multiplied one at a time.
+    pub fn matmul_many(
+        parts: &[&PackedWeights],
+        x: &[f32],
+        m: usize,
+        ys: &mut [&mut [f32]],
+    ) -> Result<(), KernelError> {
+        let Some(first) = parts.first() else { return Ok(()) };
+        expect_len("matmul_many outputs", "matrices", parts.len(), ys.len())?;
+        let shared_input = parts.iter().all(|p| {
+            p.k == first.k
+                && p.block_elems == first.block_elems
+                && matches!(
+                    (p.kernels, first.kernels),
+                    (GroupKernels::Q8K(_), GroupKernels::Q8K(_)) | (GroupKernels::Q8(_), GroupKernels::Q8(_))
+                )
+        });
+        if !shared_input {
+            return parts.iter().zip(ys.iter_mut()).try_for_each(|(p, y)| p.matmul(x, m, y));
+        }
+        expect_len("matmul input x", "values", product("matmul input", m, first.k)?, x.len())?;
+        for (p, y) in parts.iter().zip(ys.iter()) {
+            expect_len("matmul output y", "values", product("matmul output", m, p.n)?, y.len())?;
+        }
+        if m == 0 {
+            return Ok(());
+        }
+        let blocks = first.k / first.block_elems;
+        match first.kernels {
+            GroupKernels::Q8K(_) => with_scratch(&Q8K_SCRATCH, m * blocks, Q8KBlock::ZERO, |acts| {
+                for_each_row(x, first.k, acts, blocks, quantize_q8k);
+                run_many(parts, acts, blocks, m, ys, |k| match k {
+                    GroupKernels::Q8K(set) => Some(set),
+                    GroupKernels::Q8(_) => None,
+                });
+            }),
+            GroupKernels::Q8(_) => with_scratch(&Q8_SCRATCH, m * blocks, Q8Block::ZERO, |acts| {
+                for_each_row(x, first.k, acts, blocks, quantize_q8);
+                run_many(parts, acts, blocks, m, ys, |k| match k {
+                    GroupKernels::Q8(set) => Some(set),
+                    GroupKernels::Q8K(_) => None,
+                });
+            }),
+        }
+        Ok(())
+    }
+
     /// Spreads chunks of groups over the rayon pool, as `matmul` does with rows.
-    fn run<B: Sync>(&self, acts: &[B], blocks: usize, m: usize, y: &mut [f32], kernels: GroupKernelSet<B>) {
+    fn run<B: Sync + 'static>(&self, acts: &[B], blocks: usize, m: usize, y: &mut [f32], kernels: GroupKernelSet<B>) {
+        if m == 1 {
+            // Decode: one short product among hundreds a step, on the spinning helpers.
+            let (outs, ws) = self.decode_chunks(blocks, y, kernels);
+            run_decode_chunks(outs, &ws, acts, blocks);
+            return;
+        }
+        let (per_chunk, group_bytes) = self.chunking(blocks, m);
+        let mut pieces: Vec<Vec<&mut [f32]>> =
+            (0..(self.n / GROUP_ROWS).div_ceil(per_chunk)).map(|_| Vec::with_capacity(m)).collect();
+        for y_row in y.chunks_exact_mut(self.n) {
+            for (chunk, piece) in pieces.iter_mut().zip(y_row.chunks_mut(per_chunk * GROUP_ROWS)) {
+                chunk.push(piece);
+            }
+        }
+        pieces
+            .into_par_iter()
+            .zip(self.bytes().par_chunks(per_chunk * group_bytes))
+            .for_each(|(mut outs, ws)| chunk_all_rows(ws, group_bytes, acts, blocks, &mut outs, kernels));
+    }
+
+    /// Groups per chunk for `m` activation rows, and bytes per group.
+    fn chunking(&self, blocks: usize, m: usize) -> (usize, usize) {
         let groups = self.n / GROUP_ROWS;
         let group_bytes = blocks * self.group_block_bytes;
         let threads = rayon::current_num_threads().max(1);
@@ -383,26 +455,63 @@ impl PackedWeights {
         if m > 1 {
             per_chunk = per_chunk.min(PREFILL_CHUNK_BYTES / group_bytes);
         }
-        let per_chunk = per_chunk.max(MIN_CHUNK_BYTES.div_ceil(group_bytes)).clamp(1, groups);
-        let cols = per_chunk * GROUP_ROWS;
-        let mut pieces: Vec<Vec<&mut [f32]>> = (0..groups.div_ceil(per_chunk)).map(|_| Vec::with_capacity(m)).collect();
-        for y_row in y.chunks_exact_mut(self.n) {
-            for (chunk, piece) in pieces.iter_mut().zip(y_row.chunks_mut(cols)) {
-                chunk.push(piece);
-            }
+        (per_chunk.max(MIN_CHUNK_BYTES.div_ceil(group_bytes)).clamp(1, groups), group_bytes)
+    }
+
+    /// The chunks of a one-row product into `y`: each chunk's outputs, and its weights with
+    /// their group size and kernels.
+    fn decode_chunks<'s, 'y, B>(
+        &'s self,
+        blocks: usize,
+        y: &'y mut [f32],
+        kernels: GroupKernelSet<B>,
+    ) -> (Vec<&'y mut [f32]>, Vec<DecodeChunk<'s, B>>) {
+        let (per_chunk, group_bytes) = self.chunking(blocks, 1);
+        let outs = y.chunks_mut(per_chunk * GROUP_ROWS).collect();
+        let ws =
+            self.bytes().chunks(per_chunk * group_bytes).map(|ws| DecodeChunk { ws, group_bytes, kernels }).collect();
+        (outs, ws)
+    }
+}
+
+/// One chunk of a one-row product: its weights, bytes per group and the group kernels.
+struct DecodeChunk<'w, B: 'static> {
+    ws: &'w [u8],
+    group_bytes: usize,
+    kernels: GroupKernelSet<B>,
+}
+
+/// Runs one-row chunks on the spinning helpers.
+fn run_decode_chunks<B: Sync + 'static>(outs: Vec<&mut [f32]>, ws: &[DecodeChunk<'_, B>], acts: &[B], blocks: usize) {
+    let outs: Vec<[&mut [f32]; 1]> = outs.into_iter().map(|o| [o]).collect();
+    spin_pool::for_each_with(outs, ws, |out, c| chunk_all_rows(c.ws, c.group_bytes, acts, blocks, out, c.kernels));
+}
+
+/// The products of `matmul_many` once `acts` holds the quantized input; `set` picks each
+/// matrix's kernels for blocks `B` (all of them have some, `matmul_many` checked).
+fn run_many<B: Sync + 'static>(
+    parts: &[&PackedWeights],
+    acts: &[B],
+    blocks: usize,
+    m: usize,
+    ys: &mut [&mut [f32]],
+    set: impl Fn(GroupKernels) -> Option<GroupKernelSet<B>>,
+) {
+    if m == 1 {
+        let (mut outs, mut ws) = (Vec::new(), Vec::new());
+        for (p, y) in parts.iter().zip(ys.iter_mut()) {
+            let Some(kernels) = set(p.kernels) else { continue };
+            let (o, w) = p.decode_chunks(blocks, y, kernels);
+            outs.extend(o);
+            ws.extend(w);
         }
-        if m == 1 {
-            // Decode: one short product among hundreds a step, on the spinning helpers.
-            let ws: Vec<&[u8]> = self.bytes().chunks(per_chunk * group_bytes).collect();
-            spin_pool::for_each_with(pieces, &ws, |outs, ws| {
-                chunk_all_rows(ws, group_bytes, acts, blocks, outs, kernels)
-            });
-            return;
+        run_decode_chunks(outs, &ws, acts, blocks);
+        return;
+    }
+    for (p, y) in parts.iter().zip(ys.iter_mut()) {
+        if let Some(kernels) = set(p.kernels) {
+            p.run(acts, blocks, m, y, kernels);
         }
-        pieces
-            .into_par_iter()
-            .zip(self.bytes().par_chunks(per_chunk * group_bytes))
-            .for_each(|(mut outs, ws)| chunk_all_rows(ws, group_bytes, acts, blocks, &mut outs, kernels));
     }
 }
 

@@ -6,7 +6,7 @@ use super::{random_floats, random_tensor, reference, rng};
 use crate::cpu::{self, SimdPath};
 use crate::matmul::matmul_on;
 use crate::packed::{RepackChoice, pack_on};
-use crate::{GgmlType, KernelError};
+use crate::{GgmlType, KernelError, PackedWeights};
 
 /// Every type some path has packed kernels for.
 const PACKED_TYPES: [GgmlType; 4] = [GgmlType::Q4K, GgmlType::Q6K, GgmlType::Q4_1, GgmlType::Q8_0];
@@ -155,5 +155,41 @@ fn hearth_repack_names_never_always_or_where_faster() {
             let avx2_q6k = path.name() == "avx2+fma" && ty == GgmlType::Q6K;
             assert_eq!(RepackChoice::WhereFaster.packs_on(path, ty), !avx2_q6k, "{path:?} {ty}");
         }
+    }
+}
+
+#[test]
+fn matmul_many_gives_each_matrix_the_bits_of_its_own_matmul() {
+    let mut rng = rng(21);
+    let k = 512;
+    for path in packing_paths() {
+        // q, k and v of different types and sizes, and on AVX-512 a legacy type, whose kernels
+        // take other activation blocks and so run on their own.
+        let mut parts: Vec<(GgmlType, usize)> = vec![(GgmlType::Q4K, 96), (GgmlType::Q4K, 32), (GgmlType::Q6K, 48)];
+        if packed_types(path).contains(&GgmlType::Q8_0) {
+            parts.push((GgmlType::Q8_0, 16));
+        }
+        let packed: Vec<_> = parts
+            .iter()
+            .map(|&(ty, n)| pack_on(path, ty, &random_tensor(ty, n * k, &mut rng), n, k).unwrap().unwrap())
+            .collect();
+        let refs: Vec<&PackedWeights> = packed.iter().collect();
+        for m in [1, 3] {
+            let x = random_floats(m * k, &mut rng);
+            let mut ys: Vec<Vec<f32>> = parts.iter().map(|&(_, n)| vec![f32::NAN; m * n]).collect();
+            let mut outs: Vec<&mut [f32]> = ys.iter_mut().map(|y| y.as_mut_slice()).collect();
+            PackedWeights::matmul_many(&refs, &x, m, &mut outs).unwrap();
+            for (i, p) in packed.iter().enumerate() {
+                let mut alone = vec![f32::NAN; m * p.n()];
+                p.matmul(&x, m, &mut alone).unwrap();
+                assert_eq!(ys[i], alone, "matrix {i} ({}) m={m} on {path:?}", parts[i].0);
+            }
+        }
+        let mut short = vec![0f32; 95];
+        let mut outs: Vec<&mut [f32]> = vec![&mut short];
+        let err = PackedWeights::matmul_many(&refs[..1], &vec![0.0; k], 1, &mut outs).unwrap_err();
+        assert!(matches!(err, KernelError::LengthMismatch { expected: 96, actual: 95, .. }), "{err}");
+        let err = PackedWeights::matmul_many(&refs, &vec![0.0; k], 1, &mut outs).unwrap_err();
+        assert!(matches!(err, KernelError::LengthMismatch { .. }), "{err}");
     }
 }

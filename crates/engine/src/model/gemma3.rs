@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::gguf::GgufFile;
 use crate::kv::ForwardStep;
 use crate::model::config::ModelConfig;
-use crate::model::layers::{Activation, Embedding, GatedFfn, QLinear, RmsNorm, Rotary};
+use crate::model::layers::{Activation, Embedding, GatedFfn, QLinear, RmsNorm, Rotary, forward_many};
 
 #[derive(Debug, Clone)]
 struct Block {
@@ -89,9 +89,10 @@ impl Gemma3 {
             let per_head = |t: Tensor, norm: &RmsNorm, heads: usize| -> Result<Tensor> {
                 Ok(norm.forward(&t.reshape((rows, heads, hd))?)?.reshape((rows, heads * hd))?)
             };
-            let q = per_head(b.q.forward(&h)?, &b.q_norm, cfg.n_head)?;
-            let k = per_head(b.k.forward(&h)?, &b.k_norm, cfg.n_head_kv)?;
-            let att = step.attention(il, &q, &k, &b.v.forward(&h)?, rotary, scale)?;
+            let [q, k, v] = forward_many([&b.q, &b.k, &b.v], &h)?;
+            let q = per_head(q, &b.q_norm, cfg.n_head)?;
+            let k = per_head(k, &b.k_norm, cfg.n_head_kv)?;
+            let att = step.attention(il, &q, &k, &v, rotary, scale)?;
             let att = b.post_attn_norm.forward(&b.o.forward(&att)?)?;
             x = (x + att)?;
             let h = b.ffn_norm.forward(&x)?;

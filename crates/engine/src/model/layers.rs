@@ -122,6 +122,58 @@ impl QLinear {
     }
 }
 
+/// `x · Wᵢᵀ (+ bᵢ)` for layers that take the same input `x`, such as an attention block's q, k
+/// and v. On the CPU with every weight packed this is one product
+/// (`PackedWeights::matmul_many`): `x` is quantized once and no thread waits between matrices.
+pub fn forward_many<const N: usize>(layers: [&QLinear; N], x: &Tensor) -> Result<[Tensor; N]> {
+    let packed: Option<Vec<&hearth_kernels::PackedWeights>> = layers.iter().map(|l| l.op.packed.as_deref()).collect();
+    let (Some(packed), true) = (packed, x.device().is_cpu()) else {
+        return array_of(layers.iter().map(|l| l.forward(x)).collect::<Result<Vec<_>>>()?);
+    };
+    let x = x.contiguous()?;
+    let dims = x.dims();
+    let k = dims.last().copied().unwrap_or(0);
+    if let Some(l) = layers.iter().find(|l| l.op.k_in != k) {
+        return Err(EngineError::Candle(candle_core::Error::Msg(format!(
+            "{}: input has {k} features, the weight expects {}",
+            l.op.name, l.op.k_in
+        ))));
+    }
+    let m = x.elem_count() / k.max(1);
+    let mut ys: Vec<Vec<f32>> = layers.iter().map(|l| vec![0f32; m * l.n_out()]).collect();
+    {
+        let (storage, layout) = x.storage_and_layout();
+        let candle_core::Storage::Cpu(cpu) = &*storage else {
+            return Err(EngineError::Candle(candle_core::Error::Msg("forward_many: input left the CPU".into())));
+        };
+        let xs = contiguous_f32("forward_many", cpu, layout)?;
+        let mut outs: Vec<&mut [f32]> = ys.iter_mut().map(Vec::as_mut_slice).collect();
+        hearth_kernels::PackedWeights::matmul_many(&packed, xs, m, &mut outs)?;
+    }
+    let outputs = ys
+        .into_iter()
+        .zip(layers)
+        .map(|(y, l)| {
+            let mut out_dims = dims.to_vec();
+            if let Some(last) = out_dims.last_mut() {
+                *last = l.n_out();
+            }
+            let y = Tensor::from_vec(y, out_dims, x.device())?;
+            Ok(match &l.bias {
+                Some(b) => y.broadcast_add(b)?,
+                None => y,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    array_of(outputs)
+}
+
+/// The `N` tensors of `v`, which has exactly that many.
+fn array_of<const N: usize>(v: Vec<Tensor>) -> Result<[Tensor; N]> {
+    let len = v.len();
+    v.try_into().map_err(|_| EngineError::Candle(candle_core::Error::Msg(format!("expected {N} outputs, got {len}"))))
+}
+
 impl CustomOp1 for QMatMul {
     fn name(&self) -> &'static str {
         "hearth-qmatmul"
@@ -354,8 +406,7 @@ impl GatedFfn {
 
     /// `down(act(gate(x)) * up(x))`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let gate = self.gate.forward(x)?;
-        let up = self.up.forward(x)?;
+        let [gate, up] = forward_many([&self.gate, &self.up], x)?;
         let h = match self.activation {
             Activation::Silu if gate.device().is_cpu() => gate.apply_op2_no_bwd(&up, &SiluMul)?,
             Activation::Silu => (candle_nn::ops::silu(&gate)? * up)?,

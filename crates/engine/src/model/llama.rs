@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::gguf::GgufFile;
 use crate::kv::ForwardStep;
 use crate::model::config::ModelConfig;
-use crate::model::layers::{Activation, Embedding, GatedFfn, QLinear, RmsNorm, Rotary};
+use crate::model::layers::{Activation, Embedding, GatedFfn, QLinear, RmsNorm, Rotary, forward_many};
 
 #[derive(Debug, Clone)]
 struct Block {
@@ -66,8 +66,8 @@ impl Llama {
         let mut x = self.embed.forward(tokens, device)?;
         for (il, b) in self.blocks.iter().enumerate() {
             let h = b.attn_norm.forward(&x)?;
-            let att =
-                step.attention(il, &b.q.forward(&h)?, &b.k.forward(&h)?, &b.v.forward(&h)?, &self.rotary, scale)?;
+            let [q, k, v] = forward_many([&b.q, &b.k, &b.v], &h)?;
+            let att = step.attention(il, &q, &k, &v, &self.rotary, scale)?;
             x = (x + b.o.forward(&att)?)?;
             let h = b.ffn_norm.forward(&x)?;
             x = (x + b.ffn.forward(&h)?)?;
