@@ -5,7 +5,9 @@
 //! measurable share of a token. The x86 path evaluates `exp` eight lanes at a time.
 
 use crate::KernelError;
-use crate::cpu::{self, SimdPath};
+use crate::cpu;
+#[cfg(target_arch = "x86_64")]
+use crate::cpu::SimdPath;
 
 /// `gate[i] = silu(gate[i]) * up[i]`, where `silu(g) = g / (1 + exp(-g))`.
 pub fn silu_mul(gate: &mut [f32], up: &[f32]) -> Result<(), KernelError> {

@@ -119,7 +119,7 @@ impl KvPool {
         let mut bytes = Vec::new();
         let mut state = self.lock();
         for g in 0..layout.groups.len() {
-            let mut table = Vec::with_capacity(n_blocks);
+            let mut table: Vec<Option<BlockId>> = Vec::with_capacity(n_blocks);
             for _ in 0..n_blocks {
                 let mut flag = [0u8];
                 r.read_exact(&mut flag).map_err(io)?;

@@ -5,7 +5,6 @@
 //! only its own loopback interface: no outside address and no server on the host's localhost.
 //! Reading outside the workspace is allowed, as build tools need their toolchains.
 
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -253,8 +252,9 @@ mod landlock_impl {
 }
 
 /// Converts an error from the sandbox set-up in the child into an `io::Error` for `spawn`.
-fn child_error(what: &str, err: impl std::fmt::Display) -> io::Error {
-    io::Error::other(format!("sandbox: {what}: {err}"))
+#[cfg(target_os = "linux")]
+fn child_error(what: &str, err: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(format!("sandbox: {what}: {err}"))
 }
 
 #[cfg(test)]
