@@ -59,7 +59,7 @@ pub struct AgentArgs {
     /// one full context window).
     #[arg(long = "kv-budget", value_name = "MIB")]
     pub kv_budget_mib: Option<usize>,
-    /// Where the model runs: cpu, cuda or cuda:N (CUDA needs a build with `--features cuda`).
+    /// Where the model runs: cpu, cuda[:N] or metal[:N] (builds with `--features cuda` / `metal`).
     #[arg(long, default_value = "cpu", value_name = "DEVICE")]
     pub device: crate::commands::common::DeviceArg,
     /// Do not keep the system prompt's KV cache on disk between runs.

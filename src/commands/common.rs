@@ -46,20 +46,23 @@ pub enum DeviceArg {
     Cpu,
     /// CUDA device number `n` (builds with the `cuda` feature).
     Cuda(usize),
+    /// Metal device number `n` (macOS builds with the `metal` feature).
+    Metal(usize),
 }
 
 impl std::str::FromStr for DeviceArg {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let numbered = |prefix: &str| s.strip_prefix(prefix).and_then(|n| n.parse().ok());
         match s {
             "cpu" => Ok(Self::Cpu),
             "cuda" => Ok(Self::Cuda(0)),
-            _ => s
-                .strip_prefix("cuda:")
-                .and_then(|n| n.parse().ok())
+            "metal" => Ok(Self::Metal(0)),
+            _ => numbered("cuda:")
                 .map(Self::Cuda)
-                .ok_or_else(|| format!("unknown device {s:?}: use cpu, cuda or cuda:N")),
+                .or_else(|| numbered("metal:").map(Self::Metal))
+                .ok_or_else(|| format!("unknown device {s:?}: use cpu, cuda, cuda:N, metal or metal:N")),
         }
     }
 }
@@ -69,12 +72,14 @@ impl std::fmt::Display for DeviceArg {
         match self {
             Self::Cpu => write!(f, "cpu"),
             Self::Cuda(n) => write!(f, "cuda:{n}"),
+            Self::Metal(n) => write!(f, "metal:{n}"),
         }
     }
 }
 
 impl DeviceArg {
-    /// Opens the device; CUDA needs a build with the `cuda` feature and a GPU with its driver.
+    /// Opens the device; CUDA needs a build with the `cuda` feature and a GPU with its driver,
+    /// Metal a macOS build with the `metal` feature.
     pub fn open(self) -> anyhow::Result<candle_core::Device> {
         match self {
             Self::Cpu => Ok(candle_core::Device::Cpu),
@@ -83,6 +88,14 @@ impl DeviceArg {
             #[cfg(not(feature = "cuda"))]
             Self::Cuda(_) => anyhow::bail!(
                 "--device {self}: this hearth was built without CUDA (build it with `cargo build --release --features cuda`)"
+            ),
+            #[cfg(feature = "metal")]
+            Self::Metal(n) => {
+                candle_core::Device::new_metal(n).with_context(|| format!("cannot open Metal device {n}"))
+            }
+            #[cfg(not(feature = "metal"))]
+            Self::Metal(_) => anyhow::bail!(
+                "--device {self}: this hearth was built without Metal (on macOS, build it with `cargo build --release --features metal`)"
             ),
         }
     }
@@ -111,14 +124,28 @@ mod tests {
 
     #[test]
     fn device_names_parse_and_print_back() {
-        for (text, device) in [("cpu", DeviceArg::Cpu), ("cuda", DeviceArg::Cuda(0)), ("cuda:3", DeviceArg::Cuda(3))] {
+        for (text, device) in [
+            ("cpu", DeviceArg::Cpu),
+            ("cuda", DeviceArg::Cuda(0)),
+            ("cuda:3", DeviceArg::Cuda(3)),
+            ("metal", DeviceArg::Metal(0)),
+            ("metal:1", DeviceArg::Metal(1)),
+        ] {
             assert_eq!(text.parse::<DeviceArg>(), Ok(device), "{text}");
         }
         assert_eq!(DeviceArg::Cuda(3).to_string(), "cuda:3");
-        for bad in ["gpu", "cuda:", "cuda:x", "metal", ""] {
+        assert_eq!(DeviceArg::Metal(1).to_string(), "metal:1");
+        for bad in ["gpu", "cuda:", "cuda:x", "metal:", "mps", ""] {
             let err = bad.parse::<DeviceArg>().expect_err(bad);
-            assert!(err.contains("cpu, cuda or cuda:N"), "{err}");
+            assert!(err.contains("cpu, cuda, cuda:N, metal or metal:N"), "{err}");
         }
+    }
+
+    #[cfg(not(feature = "metal"))]
+    #[test]
+    fn metal_in_a_build_without_it_is_an_error_naming_the_feature() {
+        let err = DeviceArg::Metal(0).open().expect_err("no Metal in this build").to_string();
+        assert!(err.contains("--features metal"), "{err}");
     }
 
     #[cfg(not(feature = "cuda"))]

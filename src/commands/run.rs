@@ -52,7 +52,7 @@ pub struct RunArgs {
     /// Threads for the compute kernels (default: all cores).
     #[arg(short = 't', long)]
     pub threads: Option<usize>,
-    /// Where the model runs: cpu, cuda or cuda:N (CUDA needs a build with `--features cuda`).
+    /// Where the model runs: cpu, cuda[:N] or metal[:N] (builds with `--features cuda` / `metal`).
     #[arg(long, default_value = "cpu", value_name = "DEVICE")]
     pub device: common::DeviceArg,
     /// Print the rendered prompt, token counts and speeds to stderr.

@@ -30,7 +30,7 @@ pub struct BenchArgs {
     /// Repetitions of each test.
     #[arg(short = 'r', long = "repetitions", default_value_t = 5)]
     pub repetitions: usize,
-    /// Where the model runs: cpu, cuda or cuda:N (CUDA needs a build with `--features cuda`).
+    /// Where the model runs: cpu, cuda[:N] or metal[:N] (builds with `--features cuda` / `metal`).
     #[arg(long, default_value = "cpu", value_name = "DEVICE")]
     pub device: common::DeviceArg,
     /// Print one JSON object per test instead of the table.
@@ -69,6 +69,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let backend = match args.device {
         common::DeviceArg::Cpu => format!("CPU ({})", hearth_kernels::simd_level()),
         common::DeviceArg::Cuda(n) => format!("CUDA {n}"),
+        common::DeviceArg::Metal(n) => format!("Metal {n}"),
     };
     if !args.json {
         println!("| model | size | params | backend | threads | test | t/s |");

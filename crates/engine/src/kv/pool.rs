@@ -65,11 +65,12 @@ impl KvPool {
         Self::with_store(BlockStore::new(layout, budget_bytes))
     }
 
-    /// A pool whose blocks live on `device`: host memory for the CPU; on a CUDA device, an
-    /// arena for the whole budget allocated now.
+    /// A pool whose blocks live on `device`: host memory for the CPU and Metal; on a CUDA
+    /// device, an arena for the whole budget allocated now.
     pub fn on_device(layout: KvLayout, budget_bytes: usize, device: &candle_core::Device) -> Result<Self, KvError> {
         let store = match device {
-            candle_core::Device::Cpu => BlockStore::new(layout, budget_bytes),
+            // Apple GPUs share memory with the CPU, which runs attention over the blocks.
+            candle_core::Device::Cpu | candle_core::Device::Metal(_) => BlockStore::new(layout, budget_bytes),
             #[cfg(feature = "cuda")]
             candle_core::Device::Cuda(cuda) => BlockStore::on_cuda(layout, budget_bytes, cuda)?,
             #[allow(unreachable_patterns)]

@@ -79,6 +79,7 @@ impl<'p> ForwardStep<'p> {
         if q.device().is_cuda() {
             return self.attention_cuda(il, (q, k, v), rotary, scale);
         }
+        let q_device = q.device();
         let pool = self.pool;
         let layout = pool.layout();
         let rows = self.positions.len();
@@ -97,7 +98,8 @@ impl<'p> ForwardStep<'p> {
             .collect();
         attention::write_kv(&mut self.state.store, layout, il, &seqs, &k, &v)?;
         let out = attention::attend(&self.state.store, layout, il, &seqs, &q, n_head, scale)?;
-        Ok(Tensor::from_vec(out, (rows, n_head * hd), &candle_core::Device::Cpu)?)
+        // On Metal the activations came from, and go back to, the device.
+        Ok(Tensor::from_vec(out, (rows, n_head * hd), q_device)?)
     }
 
     /// [`Self::attention`] for activations on a CUDA device, over the pool's device arena.

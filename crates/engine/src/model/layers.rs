@@ -9,6 +9,7 @@ use hearth_kernels::GgmlType;
 
 use crate::error::{EngineError, Result};
 use crate::gguf::{GgufFile, TensorBytes};
+use crate::model::candle_matmul::{self, CandleMatMul};
 use crate::model::config::RopeStyle;
 
 /// A weight matrix of `n_out` rows of `k_in` elements, read in place from the GGUF map.
@@ -28,6 +29,9 @@ struct QMatMul {
     /// The weights repacked for this CPU's kernels, where it has packed kernels for the type;
     /// then the mapped bytes are not read again.
     packed: Option<Arc<hearth_kernels::PackedWeights>>,
+    /// The weights held by candle on a device without hearth kernels (Metal), or on the CPU
+    /// with `HEARTH_MATMUL=candle`.
+    candle: Option<CandleMatMul>,
     /// The same bytes in device memory, for a layer loaded on a CUDA device.
     #[cfg(feature = "cuda")]
     device_weights: Option<crate::cuda::DeviceWeights>,
@@ -43,19 +47,32 @@ impl QMatMul {
         name: String,
         device: &Device,
     ) -> Result<Self> {
-        match device {
-            Device::Cpu => {}
+        let through_candle = match device {
+            Device::Cpu => candle_matmul::requested_on_cpu(),
             #[cfg(feature = "cuda")]
             Device::Cuda(cuda) => {
                 let device_weights = Some(crate::cuda::DeviceWeights::upload(cuda, bytes.bytes())?);
-                return Ok(Self { bytes, ggml_type, n_out, k_in, name, packed: None, device_weights });
+                return Ok(Self { bytes, ggml_type, n_out, k_in, name, packed: None, candle: None, device_weights });
             }
-            _ => {
-                return Err(EngineError::UnsupportedDevice {
-                    device: format!("{device:?}"),
-                    missing: "quantized matmuls run on the CPU, and on CUDA in builds with the `cuda` feature",
-                });
+            _ => true,
+        };
+        if through_candle {
+            let candle = Some(CandleMatMul::upload(bytes.bytes(), ggml_type, n_out, k_in, &name, device)?);
+            if !device.is_cpu() {
+                // The device holds its own copy.
+                bytes.release_pages();
             }
+            return Ok(Self {
+                bytes,
+                ggml_type,
+                n_out,
+                k_in,
+                name,
+                packed: None,
+                candle,
+                #[cfg(feature = "cuda")]
+                device_weights: None,
+            });
         }
         let packed = hearth_kernels::pack(ggml_type, bytes.bytes(), n_out, k_in)?.map(Arc::new);
         if packed.is_some() {
@@ -68,6 +85,7 @@ impl QMatMul {
             k_in,
             name,
             packed,
+            candle: None,
             #[cfg(feature = "cuda")]
             device_weights: None,
         })
@@ -114,7 +132,10 @@ impl QLinear {
     /// `x · Wᵀ (+ b)` over the last dimension of `x`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let x = x.contiguous()?;
-        let y = x.apply_op1_no_bwd(&self.op)?;
+        let y = match &self.op.candle {
+            Some(candle) => candle.forward(&x)?,
+            None => x.apply_op1_no_bwd(&self.op)?,
+        };
         Ok(match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,

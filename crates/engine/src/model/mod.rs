@@ -1,6 +1,7 @@
 //! Model code: one file per architecture over shared layers, and [`Model`], which picks the
 //! right one for a GGUF file.
 
+mod candle_matmul;
 pub mod config;
 pub mod gemma3;
 pub mod layers;
@@ -54,12 +55,13 @@ pub struct Model {
 impl Model {
     /// Builds the model in `gguf` on `device`. Weights are read in place from the file's map on
     /// the CPU, and uploaded once to a CUDA device (builds with the `cuda` feature), whose KV
-    /// pools then live in device memory too.
+    /// pools then live in device memory too, or to a Metal device (`metal`), whose products
+    /// candle runs while the KV pool stays in (unified) host memory.
     pub fn load(gguf: &GgufFile, device: &Device) -> Result<Self> {
-        if !device.is_cpu() && !device.is_cuda() {
+        if !device.is_cpu() && !device.is_cuda() && !device.is_metal() {
             return Err(EngineError::UnsupportedDevice {
                 device: format!("{device:?}"),
-                missing: "models run on the CPU, and on CUDA in builds with the `cuda` feature",
+                missing: "models run on the CPU, on CUDA with the `cuda` feature and on Metal with `metal`",
             });
         }
         let config = ModelConfig::from_gguf(gguf)?;

@@ -23,16 +23,22 @@ pub fn read_fixture(relative: &str) -> serde_json::Value {
 }
 
 /// The device the model tests run on: the CPU, or with `HEARTH_TEST_DEVICE=cuda` (a build with
-/// the `cuda` feature and a GPU) CUDA device 0, so the same checks cover the device path.
+/// the `cuda` feature and a GPU) CUDA device 0, or with `HEARTH_TEST_DEVICE=metal` (a macOS
+/// build with `metal`) Metal device 0, so the same checks cover the device paths.
 pub fn device() -> candle_core::Device {
     match std::env::var("HEARTH_TEST_DEVICE").as_deref() {
         Err(_) | Ok("") | Ok("cpu") => candle_core::Device::Cpu,
         #[cfg(feature = "cuda")]
         Ok("cuda") => candle_core::Device::new_cuda(0).expect("HEARTH_TEST_DEVICE=cuda needs a CUDA device"),
-        Ok(other) => panic!("HEARTH_TEST_DEVICE={other}: this build runs tests on cpu{}", cuda_note()),
+        #[cfg(feature = "metal")]
+        Ok("metal") => candle_core::Device::new_metal(0).expect("HEARTH_TEST_DEVICE=metal needs a Metal device"),
+        Ok(other) => panic!("HEARTH_TEST_DEVICE={other}: this build runs tests on {}", devices_note()),
     }
 }
 
-fn cuda_note() -> &'static str {
-    if cfg!(feature = "cuda") { " or cuda" } else { " only (build with --features cuda for cuda)" }
+fn devices_note() -> String {
+    let mut devices = vec!["cpu"];
+    devices.extend(cfg!(feature = "cuda").then_some("cuda"));
+    devices.extend(cfg!(feature = "metal").then_some("metal"));
+    format!("{} (the cuda and metal features add theirs)", devices.join(", "))
 }
