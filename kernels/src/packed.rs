@@ -359,23 +359,7 @@ impl PackedWeights {
     /// y[i*n + j] = sum_l x[i*k + l] * W[j][l] for i < m, as `hearth_kernels::matmul` on the
     /// original bytes computes it.
     pub fn matmul(&self, x: &[f32], m: usize, y: &mut [f32]) -> Result<(), KernelError> {
-        expect_len("matmul input x", "values", product("matmul input", m, self.k)?, x.len())?;
-        expect_len("matmul output y", "values", product("matmul output", m, self.n)?, y.len())?;
-        if m == 0 {
-            return Ok(());
-        }
-        let blocks = self.k / self.block_elems;
-        match self.kernels {
-            GroupKernels::Q8K(set) => with_scratch(&Q8K_SCRATCH, m * blocks, Q8KBlock::ZERO, |acts| {
-                for_each_row(x, self.k, acts, blocks, quantize_q8k);
-                self.run(acts, blocks, m, y, set);
-            }),
-            GroupKernels::Q8(set) => with_scratch(&Q8_SCRATCH, m * blocks, Q8Block::ZERO, |acts| {
-                for_each_row(x, self.k, acts, blocks, quantize_q8);
-                self.run(acts, blocks, m, y, set);
-            }),
-        }
-        Ok(())
+        Self::matmul_many(&[self], x, m, &mut [y])
     }
 
     /// `ys[i] = x · parts[i]ᵀ` for matrices that take the same input (a layer's q, k and v, or
@@ -428,14 +412,9 @@ impl PackedWeights {
         Ok(())
     }
 
-    /// Spreads chunks of groups over the rayon pool, as `matmul` does with rows.
+    /// Spreads chunks of groups over the rayon pool, as `matmul` does with rows, for several
+    /// activation rows (one row goes through `decode_chunks` and the spinning helpers).
     fn run<B: Sync + 'static>(&self, acts: &[B], blocks: usize, m: usize, y: &mut [f32], kernels: GroupKernelSet<B>) {
-        if m == 1 {
-            // Decode: one short product among hundreds a step, on the spinning helpers.
-            let (outs, ws) = self.decode_chunks(blocks, y, kernels);
-            run_decode_chunks(outs, &ws, acts, blocks);
-            return;
-        }
         let (per_chunk, group_bytes) = self.chunking(blocks, m);
         let mut pieces: Vec<Vec<&mut [f32]>> =
             (0..(self.n / GROUP_ROWS).div_ceil(per_chunk)).map(|_| Vec::with_capacity(m)).collect();
@@ -502,6 +481,7 @@ fn run_many<B: Sync + 'static>(
     set: impl Fn(GroupKernels) -> Option<GroupKernelSet<B>>,
 ) {
     if m == 1 {
+        // Decode: short products among hundreds a step, on the spinning helpers.
         let (mut outs, mut ws) = (Vec::new(), Vec::new());
         for (p, y) in parts.iter().zip(ys.iter_mut()) {
             let Some(kernels) = set(p.kernels) else { continue };
