@@ -41,6 +41,9 @@
 // packed machinery is compiled but never reached.
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_variables, unreachable_code))]
 
+use std::cell::RefCell;
+use std::thread::LocalKey;
+
 use rayon::prelude::*;
 
 use crate::activation::{Q8Block, Q8KBlock, quantize_q8, quantize_q8k};
@@ -372,44 +375,28 @@ impl PackedWeights {
         m: usize,
         ys: &mut [&mut [f32]],
     ) -> Result<(), KernelError> {
-        let Some(first) = parts.first() else { return Ok(()) };
         expect_len("matmul_many outputs", "matrices", parts.len(), ys.len())?;
-        let shared_input = parts.iter().all(|p| {
-            p.k == first.k
-                && p.block_elems == first.block_elems
-                && matches!(
-                    (p.kernels, first.kernels),
-                    (GroupKernels::Q8K(_), GroupKernels::Q8K(_)) | (GroupKernels::Q8(_), GroupKernels::Q8(_))
-                )
-        });
-        if !shared_input {
-            return parts.iter().zip(ys.iter_mut()).try_for_each(|(p, y)| p.matmul(x, m, y));
+        let Some(first) = parts.first() else { return Ok(()) };
+        let same_k = parts.iter().all(|p| p.k == first.k);
+        let q8k: Option<Vec<_>> = parts
+            .iter()
+            .map(|p| match p.kernels {
+                GroupKernels::Q8K(set) => Some(set),
+                GroupKernels::Q8(_) => None,
+            })
+            .collect();
+        let q8: Option<Vec<_>> = parts
+            .iter()
+            .map(|p| match p.kernels {
+                GroupKernels::Q8(set) => Some(set),
+                GroupKernels::Q8K(_) => None,
+            })
+            .collect();
+        match (same_k, q8k, q8) {
+            (true, Some(sets), _) => shared_input(parts, &sets, x, m, ys, &Q8K_SCRATCH, Q8KBlock::ZERO, quantize_q8k),
+            (true, _, Some(sets)) => shared_input(parts, &sets, x, m, ys, &Q8_SCRATCH, Q8Block::ZERO, quantize_q8),
+            _ => parts.iter().zip(ys.iter_mut()).try_for_each(|(p, y)| p.matmul(x, m, y)),
         }
-        expect_len("matmul input x", "values", product("matmul input", m, first.k)?, x.len())?;
-        for (p, y) in parts.iter().zip(ys.iter()) {
-            expect_len("matmul output y", "values", product("matmul output", m, p.n)?, y.len())?;
-        }
-        if m == 0 {
-            return Ok(());
-        }
-        let blocks = first.k / first.block_elems;
-        match first.kernels {
-            GroupKernels::Q8K(_) => with_scratch(&Q8K_SCRATCH, m * blocks, Q8KBlock::ZERO, |acts| {
-                for_each_row(x, first.k, acts, blocks, quantize_q8k);
-                run_many(parts, acts, blocks, m, ys, |k| match k {
-                    GroupKernels::Q8K(set) => Some(set),
-                    GroupKernels::Q8(_) => None,
-                });
-            }),
-            GroupKernels::Q8(_) => with_scratch(&Q8_SCRATCH, m * blocks, Q8Block::ZERO, |acts| {
-                for_each_row(x, first.k, acts, blocks, quantize_q8);
-                run_many(parts, acts, blocks, m, ys, |k| match k {
-                    GroupKernels::Q8(set) => Some(set),
-                    GroupKernels::Q8K(_) => None,
-                });
-            }),
-        }
-        Ok(())
     }
 
     /// Spreads chunks of groups over the rayon pool, as `matmul` does with rows, for several
@@ -448,9 +435,9 @@ impl PackedWeights {
         blocks: usize,
         y: &'y mut [f32],
         kernels: GroupKernelSet<B>,
-    ) -> (Vec<&'y mut [f32]>, Vec<DecodeChunk<'s, B>>) {
+    ) -> (Vec<[&'y mut [f32]; 1]>, Vec<DecodeChunk<'s, B>>) {
         let (per_chunk, group_bytes) = self.chunking(blocks, 1);
-        let outs = y.chunks_mut(per_chunk * GROUP_ROWS).collect();
+        let outs = y.chunks_mut(per_chunk * GROUP_ROWS).map(|o| [o]).collect();
         let ws =
             self.bytes().chunks(per_chunk * group_bytes).map(|ws| DecodeChunk { ws, group_bytes, kernels }).collect();
         (outs, ws)
@@ -464,39 +451,48 @@ struct DecodeChunk<'w, B: 'static> {
     kernels: GroupKernelSet<B>,
 }
 
-/// Runs one-row chunks on the spinning helpers.
-fn run_decode_chunks<B: Sync + 'static>(outs: Vec<&mut [f32]>, ws: &[DecodeChunk<'_, B>], acts: &[B], blocks: usize) {
-    let outs: Vec<[&mut [f32]; 1]> = outs.into_iter().map(|o| [o]).collect();
-    spin_pool::for_each_with(outs, ws, |out, c| chunk_all_rows(c.ws, c.group_bytes, acts, blocks, out, c.kernels));
-}
-
-/// The products of `matmul_many` once `acts` holds the quantized input; `set` picks each
-/// matrix's kernels for blocks `B` (all of them have some, `matmul_many` checked).
-fn run_many<B: Sync + 'static>(
+/// `matmul_many` for matrices with one input length whose kernels `sets` all take activation
+/// blocks `B`: `x` is quantized once, with `quantize`, into this thread's `scratch`.
+#[allow(clippy::too_many_arguments)]
+fn shared_input<B: Copy + Send + Sync + 'static>(
     parts: &[&PackedWeights],
-    acts: &[B],
-    blocks: usize,
+    sets: &[GroupKernelSet<B>],
+    x: &[f32],
     m: usize,
     ys: &mut [&mut [f32]],
-    set: impl Fn(GroupKernels) -> Option<GroupKernelSet<B>>,
-) {
-    if m == 1 {
-        // Decode: short products among hundreds a step, on the spinning helpers.
-        let (mut outs, mut ws) = (Vec::new(), Vec::new());
-        for (p, y) in parts.iter().zip(ys.iter_mut()) {
-            let Some(kernels) = set(p.kernels) else { continue };
-            let (o, w) = p.decode_chunks(blocks, y, kernels);
-            outs.extend(o);
-            ws.extend(w);
-        }
-        run_decode_chunks(outs, &ws, acts, blocks);
-        return;
+    scratch: &'static LocalKey<RefCell<Vec<B>>>,
+    zero: B,
+    quantize: fn(&[f32], &mut [B]),
+) -> Result<(), KernelError> {
+    let Some(first) = parts.first() else { return Ok(()) };
+    expect_len("matmul input x", "values", product("matmul input", m, first.k)?, x.len())?;
+    for (p, y) in parts.iter().zip(ys.iter()) {
+        expect_len("matmul output y", "values", product("matmul output", m, p.n)?, y.len())?;
     }
-    for (p, y) in parts.iter().zip(ys.iter_mut()) {
-        if let Some(kernels) = set(p.kernels) {
-            p.run(acts, blocks, m, y, kernels);
-        }
+    if m == 0 {
+        return Ok(());
     }
+    let blocks = first.k / first.block_elems;
+    with_scratch(scratch, m * blocks, zero, |acts| {
+        for_each_row(x, first.k, acts, blocks, quantize);
+        if m == 1 {
+            // Decode: short products among hundreds a step, on the spinning helpers.
+            let (mut outs, mut ws) = (Vec::new(), Vec::new());
+            for ((p, y), &kernels) in parts.iter().zip(ys.iter_mut()).zip(sets) {
+                let (o, w) = p.decode_chunks(blocks, y, kernels);
+                outs.extend(o);
+                ws.extend(w);
+            }
+            spin_pool::for_each_with(outs, &ws, |out, c| {
+                chunk_all_rows(c.ws, c.group_bytes, acts, blocks, out, c.kernels)
+            });
+        } else {
+            for ((p, y), &kernels) in parts.iter().zip(ys.iter_mut()).zip(sets) {
+                p.run(acts, blocks, m, y, kernels);
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Every group of the chunk `ws` against every activation row, four rows at a time, so a group's
