@@ -56,26 +56,13 @@ impl QMatMul {
             }
             _ => true,
         };
-        if through_candle {
-            let candle = Some(CandleMatMul::upload(bytes.bytes(), ggml_type, n_out, k_in, &name, device)?);
-            if !device.is_cpu() {
-                // The device holds its own copy.
-                bytes.release_pages();
-            }
-            return Ok(Self {
-                bytes,
-                ggml_type,
-                n_out,
-                k_in,
-                name,
-                packed: None,
-                candle,
-                #[cfg(feature = "cuda")]
-                device_weights: None,
-            });
-        }
-        let packed = hearth_kernels::pack(ggml_type, bytes.bytes(), n_out, k_in)?.map(Arc::new);
-        if packed.is_some() {
+        let (packed, candle) = if through_candle {
+            (None, Some(CandleMatMul::upload(bytes.bytes(), ggml_type, n_out, k_in, &name, device)?))
+        } else {
+            (hearth_kernels::pack(ggml_type, bytes.bytes(), n_out, k_in)?.map(Arc::new), None)
+        };
+        if packed.is_some() || !device.is_cpu() {
+            // The packed copy or the device's own is read from now on, not the mapped bytes.
             bytes.release_pages();
         }
         Ok(Self {
@@ -85,10 +72,27 @@ impl QMatMul {
             k_in,
             name,
             packed,
-            candle: None,
+            candle,
             #[cfg(feature = "cuda")]
             device_weights: None,
         })
+    }
+
+    /// For an input of shape `dims` (features last): its rows, and the output's shape. Fails
+    /// when the features are not the weight's.
+    fn shapes(&self, dims: &[usize]) -> candle_core::Result<(usize, Vec<usize>)> {
+        let k = dims.last().copied().unwrap_or(0);
+        if k != self.k_in {
+            return Err(candle_core::Error::Msg(format!(
+                "{}: input has {k} features, the weight expects {}",
+                self.name, self.k_in
+            )));
+        }
+        let mut out_dims = dims.to_vec();
+        if let Some(last) = out_dims.last_mut() {
+            *last = self.n_out;
+        }
+        Ok((dims.iter().product::<usize>() / k.max(1), out_dims))
     }
 }
 
@@ -136,6 +140,11 @@ impl QLinear {
             Some(candle) => candle.forward(&x)?,
             None => x.apply_op1_no_bwd(&self.op)?,
         };
+        self.add_bias(y)
+    }
+
+    /// `y (+ b)`.
+    fn add_bias(&self, y: Tensor) -> Result<Tensor> {
         Ok(match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,
@@ -152,15 +161,8 @@ pub fn forward_many<const N: usize>(layers: [&QLinear; N], x: &Tensor) -> Result
         return array_of(layers.iter().map(|l| l.forward(x)).collect::<Result<Vec<_>>>()?);
     };
     let x = x.contiguous()?;
-    let dims = x.dims();
-    let k = dims.last().copied().unwrap_or(0);
-    if let Some(l) = layers.iter().find(|l| l.op.k_in != k) {
-        return Err(EngineError::Candle(candle_core::Error::Msg(format!(
-            "{}: input has {k} features, the weight expects {}",
-            l.op.name, l.op.k_in
-        ))));
-    }
-    let m = x.elem_count() / k.max(1);
+    let shapes = layers.iter().map(|l| l.op.shapes(x.dims())).collect::<candle_core::Result<Vec<_>>>()?;
+    let m = shapes.first().map_or(0, |(m, _)| *m);
     let mut ys: Vec<Vec<f32>> = layers.iter().map(|l| vec![0f32; m * l.n_out()]).collect();
     {
         let (storage, layout) = x.storage_and_layout();
@@ -173,18 +175,9 @@ pub fn forward_many<const N: usize>(layers: [&QLinear; N], x: &Tensor) -> Result
     }
     let outputs = ys
         .into_iter()
+        .zip(shapes)
         .zip(layers)
-        .map(|(y, l)| {
-            let mut out_dims = dims.to_vec();
-            if let Some(last) = out_dims.last_mut() {
-                *last = l.n_out();
-            }
-            let y = Tensor::from_vec(y, out_dims, x.device())?;
-            Ok(match &l.bias {
-                Some(b) => y.broadcast_add(b)?,
-                None => y,
-            })
-        })
+        .map(|((y, (_, out_dims)), l)| l.add_bias(Tensor::from_vec(y, out_dims, x.device())?))
         .collect::<Result<Vec<_>>>()?;
     array_of(outputs)
 }
@@ -202,25 +195,13 @@ impl CustomOp1 for QMatMul {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = contiguous_f32(&self.name, storage, layout)?;
-        let dims = layout.shape().dims();
-        let k = dims.last().copied().unwrap_or(0);
-        if k != self.k_in {
-            return Err(candle_core::Error::Msg(format!(
-                "{}: input has {k} features, the weight expects {}",
-                self.name, self.k_in
-            )));
-        }
-        let m = x.len() / k.max(1);
+        let (m, out_dims) = self.shapes(layout.shape().dims())?;
         let mut y = vec![0f32; m * self.n_out];
         match &self.packed {
             Some(packed) => packed.matmul(x, m, &mut y),
-            None => hearth_kernels::matmul(self.ggml_type, self.bytes.bytes(), self.n_out, k, x, m, &mut y),
+            None => hearth_kernels::matmul(self.ggml_type, self.bytes.bytes(), self.n_out, self.k_in, x, m, &mut y),
         }
         .map_err(|e| candle_core::Error::Msg(format!("{}: {e}", self.name)))?;
-        let mut out_dims = dims.to_vec();
-        if let Some(last) = out_dims.last_mut() {
-            *last = self.n_out;
-        }
         Ok((CpuStorage::F32(y), Shape::from(out_dims)))
     }
 
