@@ -15,38 +15,50 @@ pub struct LlamaResult {
     pub threads: usize,
     /// Mean tokens per second.
     pub tokens_per_second: f64,
-    /// Standard deviation.
-    pub stddev: f64,
 }
 
-/// Runs `llama_bench` with llama-bench's own flags; `extra` are passed through as given
-/// (such as `--no-repack` on builds whose repacked kernels this CPU cannot run).
-pub fn run(
-    llama_bench: &Path,
-    model: &Path,
-    prompts: &[usize],
-    gens: &[usize],
-    threads: &[usize],
-    repetitions: usize,
-    extra: &[String],
-) -> anyhow::Result<Vec<LlamaResult>> {
-    let list = |xs: &[usize]| xs.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
-    let out = Command::new(llama_bench)
-        .arg("-m")
-        .arg(model)
-        .args(["-p", &list(prompts), "-n", &list(gens), "-t", &list(threads), "-r", &repetitions.to_string()])
-        .args(["-o", "json"])
-        .args(extra)
-        .output()
-        .with_context(|| format!("cannot run {}", llama_bench.display()))?;
-    anyhow::ensure!(
-        out.status.success(),
-        "{} failed ({}): {}",
-        llama_bench.display(),
-        out.status,
-        String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
-    );
-    parse(&String::from_utf8_lossy(&out.stdout))
+/// llama.cpp's `llama-bench` binary and the extra arguments it is run with.
+pub struct LlamaBench<'a> {
+    /// The binary.
+    pub path: &'a Path,
+    /// Passed through as given, such as `--no-repack` on builds whose repacked kernels this CPU
+    /// cannot run.
+    pub extra: &'a [String],
+}
+
+impl LlamaBench<'_> {
+    /// Tokens per second of one repetition of `test` (`pp512`: a prompt of 512 tokens, `tg128`:
+    /// 128 generated tokens) on `model` with `threads` threads. Each call is a separate
+    /// llama-bench run, with its own warm-up, so that its samples can alternate with hearth's.
+    pub fn sample(
+        &self,
+        model: &Path,
+        test: &str,
+        prompt: usize,
+        generated: usize,
+        threads: usize,
+    ) -> anyhow::Result<f64> {
+        let out = Command::new(self.path)
+            .arg("-m")
+            .arg(model)
+            .args(["-p", &prompt.to_string(), "-n", &generated.to_string(), "-t", &threads.to_string(), "-r", "1"])
+            .args(["-o", "json"])
+            .args(self.extra)
+            .output()
+            .with_context(|| format!("cannot run {}", self.path.display()))?;
+        anyhow::ensure!(
+            out.status.success(),
+            "{} failed ({}): {}",
+            self.path.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+        );
+        let rows = parse(&String::from_utf8_lossy(&out.stdout))?;
+        rows.iter()
+            .find(|r| r.test == test && r.threads == threads)
+            .map(|r| r.tokens_per_second)
+            .with_context(|| format!("{} printed no {test} result at {threads} threads", self.path.display()))
+    }
 }
 
 /// Reads llama-bench's `-o json` output.
@@ -63,12 +75,7 @@ pub fn parse(json: &str) -> anyhow::Result<Vec<LlamaResult>> {
             } else {
                 format!("pp{p}+tg{n}")
             };
-            Ok(LlamaResult {
-                test,
-                threads: field("n_threads")? as usize,
-                tokens_per_second: field("avg_ts")?,
-                stddev: field("stddev_ts")?,
-            })
+            Ok(LlamaResult { test, threads: field("n_threads")? as usize, tokens_per_second: field("avg_ts")? })
         })
         .collect()
 }
@@ -84,7 +91,7 @@ mod tests {
         let rows = parse(json).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!((rows[0].test.as_str(), rows[0].threads, rows[0].tokens_per_second), ("pp512", 2, 101.5));
-        assert_eq!((rows[1].test.as_str(), rows[1].stddev), ("tg128", 0.5));
+        assert_eq!((rows[1].test.as_str(), rows[1].tokens_per_second), ("tg128", 20.0));
         assert!(parse("not json").is_err());
         assert!(parse(r#"[{"n_prompt": 1}]"#).is_err());
     }

@@ -48,151 +48,186 @@ pub struct BenchArgs {
     pub no_bandwidth: bool,
 }
 
-/// One measured test.
+/// One test: a prompt pass of `n` tokens (`ppN`) or `n` tokens generated one by one (`tgN`).
+#[derive(Debug, Clone, Copy)]
+struct Test {
+    n: usize,
+    is_prompt: bool,
+}
+
+impl Test {
+    fn name(self) -> String {
+        if self.is_prompt { format!("pp{}", self.n) } else { format!("tg{}", self.n) }
+    }
+}
+
+/// The samples of one test at one thread count.
 struct Measured {
     threads: usize,
-    test: String,
-    is_prompt: bool,
-    mean: f64,
+    test: Test,
+    hearth: Vec<f64>,
+    /// llama.cpp's samples, taken in turn with hearth's; empty without `--llama-bench`.
+    llama: Vec<f64>,
+    /// Read bandwidth probed next to each decode sample; empty for prompts or with `--no-bandwidth`.
+    bandwidth: Vec<f64>,
 }
 
 /// Runs `hearth bench`.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.repetitions > 0, "--repetitions must be at least 1");
+    let threads = if args.threads.is_empty() { vec![common::default_threads()] } else { args.threads.clone() };
+    anyhow::ensure!(threads.iter().all(|&t| t > 0), "thread counts must be at least 1");
     let loaded = common::load_model(&args.model, args.device)?;
     let model = &loaded.model;
-    let threads = if args.threads.is_empty() { vec![common::default_threads()] } else { args.threads.clone() };
-    let size_gib = loaded.gguf.file_len() as f64 / (1u64 << 30) as f64;
-    let params: usize = loaded.gguf.tensors().values().map(|t| t.elem_count()).sum();
-    let model_name = format!("{} {}", model.config().architecture.name(), loaded.display_name);
-    let on_cpu = model.device().is_cpu();
-    let backend = match args.device {
-        common::DeviceArg::Cpu => format!("CPU ({})", hearth_kernels::simd_level()),
-        common::DeviceArg::Cuda(n) => format!("CUDA {n}"),
-        common::DeviceArg::Metal(n) => format!("Metal {n}"),
+    let label = ModelLabel {
+        name: format!("{} {}", model.config().architecture.name(), loaded.display_name),
+        size_bytes: loaded.gguf.file_len(),
+        params: loaded.gguf.tensors().values().map(|t| t.elem_count()).sum(),
+        backend: match args.device {
+            common::DeviceArg::Cpu => format!("CPU ({})", hearth_kernels::simd_level()),
+            common::DeviceArg::Cuda(n) => format!("CUDA {n}"),
+            common::DeviceArg::Metal(n) => format!("Metal {n}"),
+        },
     };
+    // The read bandwidth measured is the host's, the ceiling of a model on the CPU only.
+    let probe = model.device().is_cpu() && !args.no_bandwidth;
+    let llama = args.llama_bench.as_deref().map(|path| llama::LlamaBench { path, extra: &args.llama_bench_arg });
     if !args.json {
         println!("| model | size | params | backend | threads | test | t/s |");
         println!("| --- | ---: | ---: | --- | ---: | ---: | ---: |");
     }
     let weight_bytes =
         bandwidth::bytes_per_token(loaded.gguf.tensors().iter().map(|(name, t)| (name.clone(), t.n_bytes as u64)));
+    let tests: Vec<Test> = (args.n_prompt.iter().map(|&n| Test { n, is_prompt: true }))
+        .chain(args.n_gen.iter().map(|&n| Test { n, is_prompt: false }))
+        .filter(|t| t.n > 0)
+        .collect();
     let mut measured = Vec::new();
-    let mut bandwidths = Vec::new();
     for &t in &threads {
-        anyhow::ensure!(t > 0, "thread counts must be at least 1");
         let pool = ThreadsArg(Some(t)).pool()?;
-        // The read bandwidth measured is the host's, the ceiling of a model on the CPU only.
-        if on_cpu && !args.no_bandwidth && args.n_gen.iter().any(|&n| n > 0) {
-            bandwidths.push((t, pool.install(|| bandwidth::read_bandwidth(weight_bytes as usize))));
-        }
-        let tests = args.n_prompt.iter().filter(|&&p| p > 0).map(|&p| (format!("pp{p}"), p, true));
-        let tests = tests.chain(args.n_gen.iter().filter(|&&n| n > 0).map(|&n| (format!("tg{n}"), n, false)));
-        for (name, n, is_prompt) in tests.collect::<Vec<_>>() {
-            let samples = pool.install(|| -> anyhow::Result<Vec<f64>> {
-                // One untimed pass warms caches and the page cache of the mapped weights.
-                time_test(model, if is_prompt { n.min(32) } else { 1 }, is_prompt)?;
-                (0..args.repetitions).map(|_| time_test(model, n, is_prompt)).collect()
-            })?;
-            let (mean, sd) = mean_sd(&samples);
-            measured.push(Measured { threads: t, test: name.clone(), is_prompt, mean });
-            if args.json {
-                let v = serde_json::json!({
-                    "model": model_name, "size_bytes": loaded.gguf.file_len(), "params": params,
-                    "backend": backend, "threads": t, "test": name, "tokens_per_second": mean, "stddev": sd,
-                    "samples": samples,
-                });
-                println!("{v}");
-            } else {
-                println!(
-                    "| {model_name} | {size_gib:.2} GiB | {:.2} M | {backend} | {t} | {name} | {mean:.2} ± {sd:.2} |",
-                    params as f64 / 1e6
-                );
-            }
-        }
-    }
-    let llama_rows = match &args.llama_bench {
-        Some(path) => {
-            let rows = llama::run(
-                path,
-                loaded.gguf.path(),
-                &args.n_prompt,
-                &args.n_gen,
-                &threads,
-                args.repetitions,
-                &args.llama_bench_arg,
-            )?;
-            if !args.json {
-                for r in &rows {
-                    println!(
-                        "| {model_name} | {size_gib:.2} GiB | {:.2} M | llama.cpp CPU | {} | {} | {:.2} ± {:.2} |",
-                        params as f64 / 1e6,
-                        r.threads,
-                        r.test,
-                        r.tokens_per_second,
-                        r.stddev
-                    );
+        for &test in &tests {
+            let mut m = Measured { threads: t, test, hearth: Vec::new(), llama: Vec::new(), bandwidth: Vec::new() };
+            let llama_sample = |m: &mut Measured| -> anyhow::Result<()> {
+                if let Some(llama) = &llama {
+                    let (prompt, generated) = if test.is_prompt { (test.n, 0) } else { (0, test.n) };
+                    m.llama.push(llama.sample(loaded.gguf.path(), &test.name(), prompt, generated, t)?);
+                }
+                Ok(())
+            };
+            for rep in 0..args.repetitions {
+                // The host's speed drifts within minutes; taking the two engines' samples in turn,
+                // each going first every other time, gives both the same conditions.
+                let llama_first = rep % 2 == 1;
+                if llama_first {
+                    llama_sample(&mut m)?;
+                }
+                pool.install(|| -> anyhow::Result<()> {
+                    if probe && !test.is_prompt {
+                        m.bandwidth.push(bandwidth::read_bandwidth(weight_bytes as usize));
+                    }
+                    // An untimed pass warms caches and the page cache of the mapped weights.
+                    time_test(model, if test.is_prompt { test.n.min(32) } else { 1 }, test.is_prompt)?;
+                    m.hearth.push(time_test(model, test.n, test.is_prompt)?);
+                    Ok(())
+                })?;
+                if !llama_first {
+                    llama_sample(&mut m)?;
                 }
             }
-            rows
+            label.print_samples(args.json, &m);
+            measured.push(m);
         }
-        None => Vec::new(),
-    };
-    report(&args, &measured, &bandwidths, weight_bytes, &llama_rows);
+    }
+    report(&args, &measured, weight_bytes);
     Ok(())
 }
 
+/// What the table says about the model and where it ran.
+struct ModelLabel {
+    name: String,
+    size_bytes: usize,
+    params: usize,
+    backend: String,
+}
+
+impl ModelLabel {
+    /// The table rows (or JSON object) of one test's samples, hearth's and llama.cpp's.
+    fn print_samples(&self, json: bool, m: &Measured) {
+        let (mean, sd) = mean_sd(&m.hearth);
+        let (name, t) = (m.test.name(), m.threads);
+        if json {
+            let v = serde_json::json!({
+                "model": self.name, "size_bytes": self.size_bytes, "params": self.params,
+                "backend": self.backend, "threads": t, "test": name, "tokens_per_second": mean, "stddev": sd,
+                "samples": m.hearth,
+            });
+            println!("{v}");
+            return;
+        }
+        let size_gib = self.size_bytes as f64 / (1u64 << 30) as f64;
+        let row = |backend: &str, (mean, sd): (f64, f64)| {
+            println!(
+                "| {} | {size_gib:.2} GiB | {:.2} M | {backend} | {t} | {name} | {mean:.2} ± {sd:.2} |",
+                self.name,
+                self.params as f64 / 1e6
+            );
+        };
+        row(&self.backend, (mean, sd));
+        if !m.llama.is_empty() {
+            row("llama.cpp CPU", mean_sd(&m.llama));
+        }
+    }
+}
+
 /// The bandwidth ceiling and the comparison with llama.cpp, after the table.
-fn report(
-    args: &BenchArgs,
-    measured: &[Measured],
-    bandwidths: &[(usize, f64)],
-    weight_bytes: u64,
-    llama_rows: &[llama::LlamaResult],
-) {
-    let ceiling = |t: usize| bandwidths.iter().find(|b| b.0 == t).map(|b| b.1 / weight_bytes as f64);
+fn report(args: &BenchArgs, measured: &[Measured], weight_bytes: u64) {
+    let with_bandwidth = measured.iter().filter(|m| !m.bandwidth.is_empty());
     if args.json {
-        for &(t, bw) in bandwidths {
-            let v = serde_json::json!({"threads": t, "read_bandwidth_bytes_per_second": bw,
-                "weight_bytes_per_token": weight_bytes, "decode_ceiling_tokens_per_second": bw / weight_bytes as f64});
+        for m in with_bandwidth {
+            let bw = mean_sd(&m.bandwidth).0;
+            let v = serde_json::json!({"threads": m.threads, "test": m.test.name(),
+                "read_bandwidth_bytes_per_second": bw, "weight_bytes_per_token": weight_bytes,
+                "decode_ceiling_tokens_per_second": bw / weight_bytes as f64});
             println!("{v}");
         }
-    } else if !bandwidths.is_empty() {
+    } else if with_bandwidth.clone().next().is_some() {
         println!();
-        for &(t, bw) in bandwidths {
+        for m in with_bandwidth {
+            let bw = mean_sd(&m.bandwidth).0;
             println!(
-                "memory read bandwidth, {t} threads: {:.1} GB/s; {:.1} MiB of weights per token; decode ceiling {:.1} t/s",
+                "memory read bandwidth, {} thread{}, during {}: {:.1} GB/s; {:.1} MiB of weights per token; decode ceiling {:.1} t/s",
+                m.threads,
+                if m.threads == 1 { "" } else { "s" },
+                m.test.name(),
                 bw / 1e9,
                 weight_bytes as f64 / (1 << 20) as f64,
                 bw / weight_bytes as f64
             );
         }
     }
-    if !args.json && (!bandwidths.is_empty() || !llama_rows.is_empty()) {
+    let compared: Vec<&Measured> = measured.iter().filter(|m| !m.llama.is_empty() || !m.bandwidth.is_empty()).collect();
+    if !args.json && !compared.is_empty() {
         println!();
         println!("| test | threads | hearth t/s | llama.cpp t/s | hearth / llama.cpp | share of ceiling |");
         println!("| --- | ---: | ---: | ---: | ---: | ---: |");
     }
-    for m in measured {
-        let theirs = llama_rows.iter().find(|r| r.threads == m.threads && r.test == m.test);
-        let share = if m.is_prompt { None } else { ceiling(m.threads).map(|c| m.mean / c) };
-        if theirs.is_none() && share.is_none() {
-            continue;
-        }
+    for m in compared {
+        let ours = mean_sd(&m.hearth).0;
+        let theirs = (!m.llama.is_empty()).then(|| mean_sd(&m.llama).0);
+        let share = (!m.bandwidth.is_empty()).then(|| ours / (mean_sd(&m.bandwidth).0 / weight_bytes as f64));
         if args.json {
-            let v = serde_json::json!({"test": m.test, "threads": m.threads, "hearth_tokens_per_second": m.mean,
-                "llama_cpp_tokens_per_second": theirs.map(|r| r.tokens_per_second),
-                "ratio": theirs.map(|r| m.mean / r.tokens_per_second), "share_of_ceiling": share});
+            let v = serde_json::json!({"test": m.test.name(), "threads": m.threads, "hearth_tokens_per_second": ours,
+                "llama_cpp_tokens_per_second": theirs, "llama_cpp_samples": (!m.llama.is_empty()).then_some(&m.llama),
+                "ratio": theirs.map(|r| ours / r), "share_of_ceiling": share});
             println!("{v}");
         } else {
             let or_dash = |x: Option<String>| x.unwrap_or_else(|| "-".into());
             println!(
-                "| {} | {} | {:.2} | {} | {} | {} |",
-                m.test,
+                "| {} | {} | {ours:.2} | {} | {} | {} |",
+                m.test.name(),
                 m.threads,
-                m.mean,
-                or_dash(theirs.map(|r| format!("{:.2}", r.tokens_per_second))),
-                or_dash(theirs.map(|r| format!("{:.2}x", m.mean / r.tokens_per_second))),
+                or_dash(theirs.map(|r| format!("{r:.2}"))),
+                or_dash(theirs.map(|r| format!("{:.2}x", ours / r))),
                 or_dash(share.map(|s| format!("{:.0}%", s * 100.0)))
             );
         }

@@ -1,0 +1,94 @@
+//! `hearth bench` end to end on the CI model (SmolLM2-135M): the real binary and model, with a
+//! stand-in for llama.cpp's `llama-bench` that answers in its JSON shape and logs how it was run,
+//! so the comparison's plumbing (one llama-bench run per repetition, the ratio, the bandwidth
+//! ceiling) is checked without llama.cpp.
+#![cfg(unix)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// A `llama-bench` that appends its arguments to `log` and reports 10 t/s for prompts and 5 for
+/// generation, at the threads it was given.
+fn fake_llama_bench(dir: &Path, log: &Path) -> std::path::PathBuf {
+    let path = dir.join("llama-bench");
+    let script = format!(
+        r#"#!/bin/sh
+echo "$*" >> '{}'
+p=0; n=0; t=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -p) p=$2; shift ;;
+    -n) n=$2; shift ;;
+    -t) t=$2; shift ;;
+  esac
+  shift
+done
+ts=5; [ "$n" = 0 ] && ts=10
+echo "[{{\"n_prompt\": $p, \"n_gen\": $n, \"n_threads\": $t, \"avg_ts\": $ts, \"stddev_ts\": 0}}]"
+"#,
+        log.display()
+    );
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+fn bench(args: &[&str]) -> Output {
+    hearth_hub::model_for_tests(hearth_hub::CI_MODEL).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_hearth")).args(["bench", "smollm2-135m"]).args(args).output().unwrap()
+}
+
+#[test]
+fn llama_bench_runs_once_per_repetition_and_the_ratio_uses_its_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls");
+    let fake = fake_llama_bench(dir.path(), &log);
+    let out = bench(&["-p", "16", "-n", "4", "-t", "1", "-r", "3", "--json", "--llama-bench", fake.to_str().unwrap()]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "bench failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
+
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let calls: Vec<&str> = calls.lines().collect();
+    assert_eq!(calls.len(), 6, "{calls:?}");
+    assert_eq!(calls.iter().filter(|c| c.contains("-p 16 -n 0 -t 1 -r 1")).count(), 3, "{calls:?}");
+    assert_eq!(calls.iter().filter(|c| c.contains("-p 0 -n 4 -t 1 -r 1")).count(), 3, "{calls:?}");
+
+    for (test, theirs) in [("pp16", 10.0), ("tg4", 5.0)] {
+        let own = rows.iter().find(|r| r["test"] == test && r.get("samples").is_some()).unwrap();
+        assert_eq!(own["samples"].as_array().unwrap().len(), 3, "{own}");
+        let compared = rows.iter().find(|r| r["test"] == test && r.get("ratio").is_some()).unwrap();
+        assert_eq!(compared["llama_cpp_tokens_per_second"], theirs, "{compared}");
+        assert_eq!(compared["llama_cpp_samples"].as_array().unwrap().len(), 3, "{compared}");
+        let ours = compared["hearth_tokens_per_second"].as_f64().unwrap();
+        assert!(ours > 0.0 && (ours - own["tokens_per_second"].as_f64().unwrap()).abs() < 1e-9, "{compared}");
+        assert!((compared["ratio"].as_f64().unwrap() - ours / theirs).abs() < 1e-9, "{compared}");
+    }
+    // Decode has a bandwidth ceiling, measured while it ran; a prompt has none.
+    let tg = rows.iter().find(|r| r["test"] == "tg4" && r.get("ratio").is_some()).unwrap();
+    assert!(tg["share_of_ceiling"].as_f64().unwrap() > 0.0, "{tg}");
+    let pp = rows.iter().find(|r| r["test"] == "pp16" && r.get("ratio").is_some()).unwrap();
+    assert!(pp["share_of_ceiling"].is_null(), "{pp}");
+    let ceiling = rows.iter().find(|r| r.get("decode_ceiling_tokens_per_second").is_some()).unwrap();
+    assert_eq!((ceiling["test"].as_str(), ceiling["threads"].as_u64()), (Some("tg4"), Some(1)), "{ceiling}");
+}
+
+#[test]
+fn a_missing_llama_bench_or_bad_flags_are_named() {
+    let out = bench(&["-p", "8", "-n", "0", "-t", "1", "-r", "1", "--llama-bench", "/nonexistent/llama-bench"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot run /nonexistent/llama-bench"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let out = bench(&["-r", "0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--repetitions must be at least 1"));
+    let out = bench(&["-t", "0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("thread counts must be at least 1"));
+}
