@@ -50,8 +50,8 @@ use crate::activation::{Q8Block, Q8KBlock, quantize_q8, quantize_q8k};
 use crate::cpu::{self, SimdPath};
 use crate::huge::HugeBuffer;
 use crate::matmul::{
-    MIN_CHUNK_BYTES, PREFILL_CHUNK_BYTES, Q8_SCRATCH, Q8K_SCRATCH, expect_len, for_each_row, product, take_rows,
-    weight_row_bytes, with_scratch,
+    MIN_CHUNK_BYTES, PREFILL_CHUNK_BYTES, Q8_SCRATCH, Q8K_SCRATCH, expect_len, for_each_row, guided_chunk, product,
+    take_rows, weight_row_bytes, with_scratch,
 };
 use crate::quant::k_high::{Q4K_BYTES, Q6K_BYTES, k4_scales_mins, q6k_values};
 use crate::quant::legacy::{Q4_1_BYTES, Q8_0_BYTES};
@@ -428,19 +428,32 @@ impl PackedWeights {
         (per_chunk.max(MIN_CHUNK_BYTES.div_ceil(group_bytes)).clamp(1, groups), group_bytes)
     }
 
-    /// The chunks of a one-row product into `y`: each chunk's outputs, and its weights with
-    /// their group size and kernels.
+    /// Appends the chunks of a one-row product into `y` to `outs` and `ws`: each chunk's outputs,
+    /// and its weights with their group size and kernels. `left` is the weight bytes the job has
+    /// from this matrix on; it is reduced by this matrix's.
+    /// Chunk sizes shrink as the job runs out (`guided_chunk`).
     fn decode_chunks<'s, 'y, B>(
         &'s self,
         blocks: usize,
         y: &'y mut [f32],
         kernels: GroupKernelSet<B>,
-    ) -> (Vec<[&'y mut [f32]; 1]>, Vec<DecodeChunk<'s, B>>) {
-        let (per_chunk, group_bytes) = self.chunking(blocks, 1);
-        let outs = y.chunks_mut(per_chunk * GROUP_ROWS).map(|o| [o]).collect();
-        let ws =
-            self.bytes().chunks(per_chunk * group_bytes).map(|ws| DecodeChunk { ws, group_bytes, kernels }).collect();
-        (outs, ws)
+        left: &mut usize,
+        outs: &mut Vec<[&'y mut [f32]; 1]>,
+        ws: &mut Vec<DecodeChunk<'s, B>>,
+    ) {
+        let group_bytes = blocks * self.group_block_bytes;
+        let threads = rayon::current_num_threads().max(1);
+        let (mut bytes, mut y) = (self.bytes(), y);
+        while !bytes.is_empty() && group_bytes > 0 {
+            let groups = guided_chunk(*left, group_bytes, bytes.len() / group_bytes, threads, 1);
+            let (chunk, rest) = bytes.split_at(groups * group_bytes);
+            let rows = (groups * GROUP_ROWS).min(y.len());
+            let (out, y_rest) = std::mem::take(&mut y).split_at_mut(rows);
+            outs.push([out]);
+            ws.push(DecodeChunk { ws: chunk, group_bytes, kernels });
+            *left = left.saturating_sub(chunk.len());
+            (bytes, y) = (rest, y_rest);
+        }
     }
 }
 
@@ -478,10 +491,9 @@ fn shared_input<B: Copy + Send + Sync + 'static>(
         if m == 1 {
             // Decode: short products among hundreds a step, on the spinning helpers.
             let (mut outs, mut ws) = (Vec::new(), Vec::new());
+            let mut left = parts.iter().map(|p| p.bytes().len()).sum();
             for ((p, y), &kernels) in parts.iter().zip(ys.iter_mut()).zip(sets) {
-                let (o, w) = p.decode_chunks(blocks, y, kernels);
-                outs.extend(o);
-                ws.extend(w);
+                p.decode_chunks(blocks, y, kernels, &mut left, &mut outs, &mut ws);
             }
             spin_pool::for_each_with(outs, &ws, |out, c| {
                 chunk_all_rows(c.ws, c.group_bytes, acts, blocks, out, c.kernels)

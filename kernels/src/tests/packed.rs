@@ -193,3 +193,37 @@ fn matmul_many_gives_each_matrix_the_bits_of_its_own_matmul() {
         assert!(matches!(err, KernelError::LengthMismatch { .. }), "{err}");
     }
 }
+
+#[test]
+fn decode_chunks_shrink_towards_the_end_of_a_job_and_cover_every_group_once() {
+    use crate::matmul::{MIN_CHUNK_BYTES, guided_chunk};
+    // Qwen2.5-Coder-1.5B's gate and up (two Q4_K matrices of 560 groups of 13.5 KiB, one job),
+    // its down (96 groups of 80 KiB) and its output matrix (9496 groups of 19.7 KiB).
+    for (threads, matrices) in [
+        (2, vec![(560, 13_824), (560, 13_824)]),
+        (2, vec![(96, 80_640)]),
+        (4, vec![(9496, 20_160)]),
+        (1, vec![(3, 2_304)]),
+    ] {
+        let mut left: usize = matrices.iter().map(|&(g, b)| g * b).sum();
+        let mut sizes = Vec::new();
+        for &(groups, group_bytes) in &matrices {
+            let mut covered = 0;
+            while covered < groups {
+                let take = guided_chunk(left, group_bytes, groups - covered, threads, 1);
+                assert!(take >= 1 && covered + take <= groups, "{take} groups at {covered} of {groups}");
+                covered += take;
+                left -= take * group_bytes;
+                sizes.push(take * group_bytes);
+            }
+        }
+        assert_eq!(left, 0);
+        // Claimed in order, the big chunks go first; the last is the minimum chunk in whole groups.
+        let group = matrices.last().unwrap().1;
+        assert!(*sizes.last().unwrap() <= MIN_CHUNK_BYTES.div_ceil(group) * group, "{sizes:?}");
+        let (first, last) = (sizes[0], *sizes.last().unwrap());
+        assert!(first >= last, "{sizes:?}");
+        // Never more than a few dozen chunks: each costs a claim and a stream start.
+        assert!(sizes.len() <= 64, "{} chunks for {matrices:?}", sizes.len());
+    }
+}
