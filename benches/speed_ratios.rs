@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! HEARTH_LLAMA_BENCH=/path/to/llama-bench cargo bench --bench speed_ratios -- \
-//!     [--models smollm2-135m,qwen2.5-coder-1.5b] [--threads 1,2] [--repetitions 3]
+//!     [--models smollm2-135m,qwen2.5-coder-1.5b] [--threads 1,2] [--repetitions 5]
 //! ```
 //!
 //! Without `HEARTH_LLAMA_BENCH` only hearth's own speeds and ceiling shares are printed.
@@ -27,7 +27,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let models = flag(&args, "--models", "smollm2-135m,qwen2.5-coder-1.5b");
     let threads = flag(&args, "--threads", "1,2");
-    let repetitions = flag(&args, "--repetitions", "3");
+    let repetitions = flag(&args, "--repetitions", "5");
     let llama_bench = std::env::var("HEARTH_LLAMA_BENCH").ok().filter(|p| !p.is_empty());
     if llama_bench.is_none() {
         eprintln!("HEARTH_LLAMA_BENCH is not set: printing hearth's speeds only");
