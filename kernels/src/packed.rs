@@ -115,6 +115,24 @@ pub(crate) enum GroupKernels {
     Q8(GroupKernelSet<Q8Block>),
 }
 
+impl GroupKernels {
+    /// The kernels, if they take 256-element activation blocks.
+    fn q8k(self) -> Option<GroupKernelSet<Q8KBlock>> {
+        match self {
+            GroupKernels::Q8K(set) => Some(set),
+            GroupKernels::Q8(_) => None,
+        }
+    }
+
+    /// The kernels, if they take 32-element activation blocks.
+    fn q8(self) -> Option<GroupKernelSet<Q8Block>> {
+        match self {
+            GroupKernels::Q8(set) => Some(set),
+            GroupKernels::Q8K(_) => None,
+        }
+    }
+}
+
 /// A weight matrix repacked for the running CPU's kernels; see the module documentation.
 pub struct PackedWeights {
     n: usize,
@@ -378,20 +396,8 @@ impl PackedWeights {
         expect_len("matmul_many outputs", "matrices", parts.len(), ys.len())?;
         let Some(first) = parts.first() else { return Ok(()) };
         let same_k = parts.iter().all(|p| p.k == first.k);
-        let q8k: Option<Vec<_>> = parts
-            .iter()
-            .map(|p| match p.kernels {
-                GroupKernels::Q8K(set) => Some(set),
-                GroupKernels::Q8(_) => None,
-            })
-            .collect();
-        let q8: Option<Vec<_>> = parts
-            .iter()
-            .map(|p| match p.kernels {
-                GroupKernels::Q8(set) => Some(set),
-                GroupKernels::Q8K(_) => None,
-            })
-            .collect();
+        let q8k: Option<Vec<_>> = parts.iter().map(|p| p.kernels.q8k()).collect();
+        let q8: Option<Vec<_>> = parts.iter().map(|p| p.kernels.q8()).collect();
         match (same_k, q8k, q8) {
             (true, Some(sets), _) => shared_input(parts, &sets, x, m, ys, &Q8K_SCRATCH, Q8KBlock::ZERO, quantize_q8k),
             (true, _, Some(sets)) => shared_input(parts, &sets, x, m, ys, &Q8_SCRATCH, Q8Block::ZERO, quantize_q8),
