@@ -278,6 +278,30 @@ pub(crate) fn guided_chunk(
     want.div_ceil(unit_bytes.max(1)).next_multiple_of(multiple.max(1)).clamp(1, units_left.max(1))
 }
 
+/// Splits one matrix of a decode job into chunks of `guided_chunk`'s sizes and passes each
+/// chunk's weights and outputs to `push`: the weights `w` are units of `unit_bytes` (a row, or a
+/// packed group) giving `unit_rows` outputs each, in whole `multiple`s of units. `left` is the
+/// job's weight bytes from this matrix on; it is reduced by this matrix's.
+pub(crate) fn guided_split<'w, 'y>(
+    w: &'w [u8],
+    y: &'y mut [f32],
+    (unit_bytes, unit_rows, multiple): (usize, usize, usize),
+    left: &mut usize,
+    mut push: impl FnMut(&'w [u8], &'y mut [f32]),
+) {
+    let threads = rayon::current_num_threads().max(1);
+    let (mut w, mut y) = (w, y);
+    while !w.is_empty() && !y.is_empty() && unit_bytes > 0 {
+        let units = guided_chunk(*left, unit_bytes, w.len() / unit_bytes, threads, multiple);
+        let (w_chunk, w_rest) = w.split_at(units.saturating_mul(unit_bytes).min(w.len()));
+        let rows = units.saturating_mul(unit_rows).min(y.len());
+        let (y_chunk, y_rest) = std::mem::take(&mut y).split_at_mut(rows);
+        push(w_chunk, y_chunk);
+        *left = left.saturating_sub(w_chunk.len());
+        (w, y) = (w_rest, y_rest);
+    }
+}
+
 /// Weight rows per chunk of a prefill product: a quarter of a thread's share, at most
 /// `PREFILL_CHUNK_BYTES`.
 fn rows_per_chunk(s: Shape) -> usize {
@@ -292,17 +316,11 @@ fn rows_per_chunk(s: Shape) -> usize {
 fn run_rows<A: Sync>(s: Shape, w: &[u8], acts: &[A], act_len: usize, y: &mut [f32], kernel: RowKernel<A>) {
     if s.m == 1 {
         // Decode: one short product among hundreds a step, on the spinning helpers.
-        let threads = rayon::current_num_threads().max(1);
         let (mut ys, mut ws) = (Vec::new(), Vec::new());
-        let (mut w, mut y) = (w, y);
-        while !w.is_empty() && !y.is_empty() {
-            let rows = guided_chunk(w.len(), s.row_bytes, y.len(), threads, DECODE_TILE);
-            let (w_chunk, w_rest) = w.split_at(rows.saturating_mul(s.row_bytes).min(w.len()));
-            let (y_chunk, y_rest) = std::mem::take(&mut y).split_at_mut(rows);
-            ws.push(w_chunk);
-            ys.push(y_chunk);
-            (w, y) = (w_rest, y_rest);
-        }
+        guided_split(w, y, (s.row_bytes, 1, DECODE_TILE), &mut w.len(), |w, y| {
+            ws.push(w);
+            ys.push(y);
+        });
         if let ([w], [y]) = (ws.as_slice(), ys.as_mut_slice()) {
             one_activation_row(s.row_bytes, w, acts, y, kernel);
         } else {

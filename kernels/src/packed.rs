@@ -50,7 +50,7 @@ use crate::activation::{Q8Block, Q8KBlock, quantize_q8, quantize_q8k};
 use crate::cpu::{self, SimdPath};
 use crate::huge::HugeBuffer;
 use crate::matmul::{
-    MIN_CHUNK_BYTES, PREFILL_CHUNK_BYTES, Q8_SCRATCH, Q8K_SCRATCH, expect_len, for_each_row, guided_chunk, product,
+    MIN_CHUNK_BYTES, PREFILL_CHUNK_BYTES, Q8_SCRATCH, Q8K_SCRATCH, expect_len, for_each_row, guided_split, product,
     take_rows, weight_row_bytes, with_scratch,
 };
 use crate::quant::k_high::{Q4K_BYTES, Q6K_BYTES, k4_scales_mins, q6k_values};
@@ -408,7 +408,7 @@ impl PackedWeights {
     /// Spreads chunks of groups over the rayon pool, as `matmul` does with rows, for several
     /// activation rows (one row goes through `decode_chunks` and the spinning helpers).
     fn run<B: Sync + 'static>(&self, acts: &[B], blocks: usize, m: usize, y: &mut [f32], kernels: GroupKernelSet<B>) {
-        let (per_chunk, group_bytes) = self.chunking(blocks, m);
+        let (per_chunk, group_bytes) = self.chunking(blocks);
         let mut pieces: Vec<Vec<&mut [f32]>> =
             (0..(self.n / GROUP_ROWS).div_ceil(per_chunk)).map(|_| Vec::with_capacity(m)).collect();
         for y_row in y.chunks_exact_mut(self.n) {
@@ -422,22 +422,19 @@ impl PackedWeights {
             .for_each(|(mut outs, ws)| chunk_all_rows(ws, group_bytes, acts, blocks, &mut outs, kernels));
     }
 
-    /// Groups per chunk for `m` activation rows, and bytes per group.
-    fn chunking(&self, blocks: usize, m: usize) -> (usize, usize) {
+    /// Groups per chunk of a prefill product, and bytes per group.
+    fn chunking(&self, blocks: usize) -> (usize, usize) {
         let groups = self.n / GROUP_ROWS;
         let group_bytes = blocks * self.group_block_bytes;
         let threads = rayon::current_num_threads().max(1);
-        let mut per_chunk = groups.div_ceil(threads * 4);
-        if m > 1 {
-            per_chunk = per_chunk.min(PREFILL_CHUNK_BYTES / group_bytes);
-        }
+        let per_chunk = groups.div_ceil(threads * 4).min(PREFILL_CHUNK_BYTES / group_bytes);
         (per_chunk.max(MIN_CHUNK_BYTES.div_ceil(group_bytes)).clamp(1, groups), group_bytes)
     }
 
     /// Appends the chunks of a one-row product into `y` to `outs` and `ws`: each chunk's outputs,
     /// and its weights with their group size and kernels. `left` is the weight bytes the job has
     /// from this matrix on; it is reduced by this matrix's.
-    /// Chunk sizes shrink as the job runs out (`guided_chunk`).
+    /// Chunk sizes shrink as the job runs out (`guided_split`).
     fn decode_chunks<'s, 'y, B>(
         &'s self,
         blocks: usize,
@@ -448,18 +445,10 @@ impl PackedWeights {
         ws: &mut Vec<DecodeChunk<'s, B>>,
     ) {
         let group_bytes = blocks * self.group_block_bytes;
-        let threads = rayon::current_num_threads().max(1);
-        let (mut bytes, mut y) = (self.bytes(), y);
-        while !bytes.is_empty() && group_bytes > 0 {
-            let groups = guided_chunk(*left, group_bytes, bytes.len() / group_bytes, threads, 1);
-            let (chunk, rest) = bytes.split_at(groups * group_bytes);
-            let rows = (groups * GROUP_ROWS).min(y.len());
-            let (out, y_rest) = std::mem::take(&mut y).split_at_mut(rows);
+        guided_split(self.bytes(), y, (group_bytes, GROUP_ROWS, 1), left, |chunk, out| {
             outs.push([out]);
             ws.push(DecodeChunk { ws: chunk, group_bytes, kernels });
-            *left = left.saturating_sub(chunk.len());
-            (bytes, y) = (rest, y_rest);
-        }
+        });
     }
 }
 
