@@ -9,7 +9,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use hearth_kernels::{GgmlType, matmul, pack, simd_level};
+use hearth_kernels::{GgmlType, PackArena, matmul, pack_in, simd_level};
 use rand::Rng;
 use rand::rngs::StdRng;
 
@@ -31,9 +31,9 @@ enum Matrix {
 }
 
 impl Matrix {
-    fn random(ty: GgmlType, n: usize, k: usize, rng: &mut StdRng) -> Self {
+    fn random(arena: &PackArena, ty: GgmlType, n: usize, k: usize, rng: &mut StdRng) -> Self {
         let bytes = random_weights(ty, n, k, rng);
-        match pack(ty, &bytes, n, k) {
+        match pack_in(arena, ty, &bytes, n, k) {
             Ok(Some(packed)) => Self::Packed(packed),
             _ => Self::RowMajor { ty, bytes, n, k },
         }
@@ -57,6 +57,8 @@ impl Matrix {
 fn bench(c: &mut Criterion) {
     eprintln!("simd_level: {}, threads: {}", simd_level(), rayon::current_num_threads());
     let mut rng = common::rng();
+    // One arena, as the engine gives a model's weights.
+    let arena = PackArena::new();
     let mut model = Vec::new();
     for layer in 0..LAYERS {
         // Q4_K_M keeps half the layers' value and down projections in Q6_K.
@@ -70,10 +72,10 @@ fn bench(c: &mut Criterion) {
             (GgmlType::Q4K, FFN, HIDDEN),
             (wide, HIDDEN, FFN),
         ] {
-            model.push(Matrix::random(ty, n, k, &mut rng));
+            model.push(Matrix::random(&arena, ty, n, k, &mut rng));
         }
     }
-    model.push(Matrix::random(GgmlType::Q6K, VOCAB, HIDDEN, &mut rng));
+    model.push(Matrix::random(&arena, GgmlType::Q6K, VOCAB, HIDDEN, &mut rng));
     let bytes: usize = model.iter().map(Matrix::bytes).sum();
     let x: Vec<f32> = (0..FFN).map(|_| rng.random_range(-1.0f32..1.0)).collect();
     let mut y = vec![0f32; VOCAB];

@@ -26,7 +26,8 @@ mod tests;
 
 pub use error::KernelError;
 pub use gate::silu_mul;
-pub use packed::{PackedWeights, pack};
+pub use huge::PackArena;
+pub use packed::{PackedWeights, pack, pack_in};
 pub use types::GgmlType;
 
 /// Dequantizes `dst.len()` elements of type `ty` from `src` (whole blocks) into `dst`.

@@ -48,7 +48,7 @@ use rayon::prelude::*;
 
 use crate::activation::{Q8Block, Q8KBlock, quantize_q8, quantize_q8k};
 use crate::cpu::{self, SimdPath};
-use crate::huge::HugeBuffer;
+use crate::huge::{HugeBuffer, PackArena};
 use crate::matmul::{
     MIN_CHUNK_BYTES, PREFILL_CHUNK_BYTES, Q8_SCRATCH, Q8K_SCRATCH, expect_len, for_each_row, guided_split, product,
     take_rows, weight_row_bytes, with_scratch,
@@ -137,7 +137,7 @@ impl GroupKernels {
 pub struct PackedWeights {
     n: usize,
     k: usize,
-    /// 2 MiB-aligned (so no register load straddles two cache lines), on huge pages where the
+    /// Page-aligned (so no register load straddles two cache lines), on huge pages where the
     /// system gives them.
     data: HugeBuffer,
     /// Elements of one block of the type (32 or 256).
@@ -225,17 +225,40 @@ impl RepackChoice {
 /// or `None` where it has no packed kernel for `ty` (AVX-512 VNNI has them for Q4_K, Q6_K, Q4_1
 /// and Q8_0; AVX2 for Q4_K, and for Q6_K with `HEARTH_REPACK=1`), `n` is not a multiple of
 /// sixteen, or `HEARTH_REPACK=0` is set; callers then keep using `matmul` on the original bytes.
+/// The packed copy gets an allocation of its own; `pack_in` places a model's matrices together.
 pub fn pack(ty: GgmlType, w: &[u8], n: usize, k: usize) -> Result<Option<PackedWeights>, KernelError> {
+    pack_where(None, ty, w, n, k)
+}
+
+/// `pack`, with the packed copy placed in `arena`, next to the matrices packed into it before.
+pub fn pack_in(
+    arena: &PackArena,
+    ty: GgmlType,
+    w: &[u8],
+    n: usize,
+    k: usize,
+) -> Result<Option<PackedWeights>, KernelError> {
+    pack_where(Some(arena), ty, w, n, k)
+}
+
+fn pack_where(
+    arena: Option<&PackArena>,
+    ty: GgmlType,
+    w: &[u8],
+    n: usize,
+    k: usize,
+) -> Result<Option<PackedWeights>, KernelError> {
     let path = cpu::detected();
     if !RepackChoice::from_env(std::env::var("HEARTH_REPACK").ok().as_deref()).packs_on(path, ty) {
         return Ok(None);
     }
-    pack_on(path, ty, w, n, k)
+    pack_on(path, arena, ty, w, n, k)
 }
 
-/// `pack` on an explicit SIMD path, so tests can choose it.
+/// `pack` on an explicit SIMD path, so tests can choose it, in `arena` if one is given.
 pub(crate) fn pack_on(
     path: SimdPath,
+    arena: Option<&PackArena>,
     ty: GgmlType,
     w: &[u8],
     n: usize,
@@ -251,7 +274,10 @@ pub(crate) fn pack_on(
     let blocks = k / block_elems;
     let group_bytes = blocks * format.group_block_bytes;
     let packed_len = (n / GROUP_ROWS) * group_bytes;
-    let mut data = HugeBuffer::zeroed(packed_len)?;
+    let mut data = match arena {
+        Some(arena) => arena.zeroed(packed_len)?,
+        None => HugeBuffer::zeroed(packed_len)?,
+    };
     data.as_mut_slice()
         .par_chunks_mut(group_bytes)
         .zip(w.par_chunks(GROUP_ROWS * row_bytes))

@@ -133,6 +133,8 @@ pub struct GgufFile {
     version: u32,
     metadata: BTreeMap<String, Value>,
     tensors: BTreeMap<String, TensorInfo>,
+    /// Where the weights repacked from this file go, next to each other on huge pages.
+    pack_arena: hearth_kernels::PackArena,
 }
 
 impl std::fmt::Debug for GgufFile {
@@ -266,7 +268,12 @@ impl GgufFile {
                 }
             }
         }
-        Ok(Self { path, mmap, version, metadata, tensors })
+        Ok(Self { path, mmap, version, metadata, tensors, pack_arena: hearth_kernels::PackArena::new() })
+    }
+
+    /// Where the weights repacked from this file are placed (`hearth_kernels::pack_in`).
+    pub fn pack_arena(&self) -> &hearth_kernels::PackArena {
+        &self.pack_arena
     }
 
     /// Path the file was opened from.

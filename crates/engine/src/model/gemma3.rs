@@ -63,7 +63,7 @@ impl Gemma3 {
         let output = if gguf.tensors().contains_key("output.weight") {
             QLinear::load(gguf, "output.weight", d, embed.vocab(), false, device)?
         } else {
-            embed.as_linear(device)?
+            embed.as_linear(gguf, device)?
         };
         Ok(Self {
             cfg: cfg.clone(),

@@ -45,6 +45,7 @@ impl QMatMul {
         n_out: usize,
         k_in: usize,
         name: String,
+        arena: &hearth_kernels::PackArena,
         device: &Device,
     ) -> Result<Self> {
         let through_candle = match device {
@@ -59,7 +60,7 @@ impl QMatMul {
         let (packed, candle) = if through_candle {
             (None, Some(CandleMatMul::upload(bytes.bytes(), ggml_type, n_out, k_in, &name, device)?))
         } else {
-            (hearth_kernels::pack(ggml_type, bytes.bytes(), n_out, k_in)?.map(Arc::new), None)
+            (hearth_kernels::pack_in(arena, ggml_type, bytes.bytes(), n_out, k_in)?.map(Arc::new), None)
         };
         if packed.is_some() || !device.is_cpu() {
             // The packed copy or the device's own is read from now on, not the mapped bytes.
@@ -113,7 +114,8 @@ impl QLinear {
                 info.dims
             )));
         }
-        let op = QMatMul::new(gguf.tensor_bytes(name)?, info.ggml_type, n_out, k_in, name.to_string(), device)?;
+        let bytes = gguf.tensor_bytes(name)?;
+        let op = QMatMul::new(bytes, info.ggml_type, n_out, k_in, name.to_string(), gguf.pack_arena(), device)?;
         let bias = if with_bias {
             let bias_name = name.strip_suffix(".weight").map(|s| format!("{s}.bias")).unwrap_or_default();
             Some(load_vector(gguf, &bias_name, n_out, device)?)
@@ -267,10 +269,12 @@ impl Embedding {
         Ok(Tensor::from_vec(out, (tokens.len(), self.n_embd), device)?)
     }
 
-    /// The same table used as the output projection (tied embeddings), on `device`.
-    pub fn as_linear(&self, device: &Device) -> Result<QLinear> {
+    /// The same table used as the output projection (tied embeddings), on `device`, packed next
+    /// to the other weights of `gguf`, the file it came from.
+    pub fn as_linear(&self, gguf: &GgufFile, device: &Device) -> Result<QLinear> {
         let name = "token_embd.weight (tied output)".to_string();
-        let op = QMatMul::new(self.bytes.clone(), self.ggml_type, self.vocab, self.n_embd, name, device)?;
+        let (bytes, ty) = (self.bytes.clone(), self.ggml_type);
+        let op = QMatMul::new(bytes, ty, self.vocab, self.n_embd, name, gguf.pack_arena(), device)?;
         Ok(QLinear { op, bias: None })
     }
 }

@@ -53,7 +53,7 @@ impl Llama {
         let output = if gguf.tensors().contains_key("output.weight") {
             QLinear::load(gguf, "output.weight", d, embed.vocab(), false, device)?
         } else {
-            embed.as_linear(device)?
+            embed.as_linear(gguf, device)?
         };
         let rotary = Rotary::new(hd, cfg.rope_base, cfg.rope_style);
         Ok(Self { cfg: cfg.clone(), embed, blocks, norm, output, rotary })
