@@ -136,6 +136,10 @@ impl std::fmt::Debug for PackArena {
 }
 
 impl PackArena {
+    /// Whether this system can put an arena on huge pages (Linux, unless transparent huge
+    /// pages are turned off); elsewhere a copy into the arena gains nothing over the mapped file.
+    pub const HUGE_PAGES: bool = cfg!(target_os = "linux");
+
     /// An arena with no slab yet.
     pub fn new() -> Self {
         Self::default()
@@ -156,6 +160,31 @@ impl PackArena {
         let offset = used.next_multiple_of(REGION_ALIGN);
         *current = Some((Arc::clone(&slab), offset + len));
         Ok(HugeBuffer::zeroed_at(slab, offset, len))
+    }
+}
+
+/// A copy of weights kept in their file layout, in a `PackArena`'s huge pages.
+pub struct ArenaBytes(HugeBuffer);
+
+impl ArenaBytes {
+    /// The bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        self.0.as_slice()
+    }
+}
+
+impl std::fmt::Debug for ArenaBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ArenaBytes({} bytes)", self.0.len)
+    }
+}
+
+impl PackArena {
+    /// A copy of `bytes` in this arena's memory.
+    pub fn copy(&self, bytes: &[u8]) -> Result<ArenaBytes, KernelError> {
+        let mut buffer = self.zeroed(bytes.len())?;
+        buffer.as_mut_slice().copy_from_slice(bytes);
+        Ok(ArenaBytes(buffer))
     }
 }
 
@@ -192,6 +221,16 @@ mod tests {
         assert!(std::sync::Arc::ptr_eq(&c.slab, &d.slab), "a big buffer leaves the slab being filled");
         drop(arena);
         assert_eq!(d.as_slice(), &[0; 10], "buffers outlive their arena");
+    }
+
+    #[test]
+    fn copies_hold_their_bytes_next_to_packed_matrices() {
+        let arena = PackArena::new();
+        let packed = arena.zeroed(100).unwrap();
+        let bytes: Vec<u8> = (0..=255).cycle().take(9000).collect();
+        let copy = arena.copy(&bytes).unwrap();
+        assert_eq!(copy.as_slice(), &bytes[..]);
+        assert!(std::sync::Arc::ptr_eq(&packed.slab, &copy.0.slab));
     }
 
     #[test]

@@ -26,7 +26,7 @@ mod tests;
 
 pub use error::KernelError;
 pub use gate::silu_mul;
-pub use huge::PackArena;
+pub use huge::{ArenaBytes, PackArena};
 pub use packed::{PackedWeights, pack, pack_in};
 pub use types::GgmlType;
 
