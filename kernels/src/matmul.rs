@@ -280,25 +280,27 @@ pub(crate) fn guided_chunk(
 
 /// Splits one matrix of a decode job into chunks of `guided_chunk`'s sizes and passes each
 /// chunk's weights and outputs to `push`: the weights `w` are units of `unit_bytes` (a row, or a
-/// packed group) giving `unit_rows` outputs each, in whole `multiple`s of units. `left` is the
+/// packed group) giving `unit_rows` outputs each, in whole `multiple`s of units; `ys` holds one
+/// output row per activation row, and each chunk gets its columns of every one. `left` is the
 /// job's weight bytes from this matrix on; it is reduced by this matrix's.
 pub(crate) fn guided_split<'w, 'y>(
     w: &'w [u8],
-    y: &'y mut [f32],
+    ys: Vec<&'y mut [f32]>,
     (unit_bytes, unit_rows, multiple): (usize, usize, usize),
     left: &mut usize,
-    mut push: impl FnMut(&'w [u8], &'y mut [f32]),
+    mut push: impl FnMut(&'w [u8], Vec<&'y mut [f32]>),
 ) {
     let threads = rayon::current_num_threads().max(1);
-    let (mut w, mut y) = (w, y);
-    while !w.is_empty() && !y.is_empty() && unit_bytes > 0 {
+    let outputs = ys.iter().map(|y| y.len()).min().unwrap_or(0);
+    let (mut w, mut ys, mut outputs) = (w, ys, outputs);
+    while !w.is_empty() && outputs > 0 && unit_bytes > 0 {
         let units = guided_chunk(*left, unit_bytes, w.len() / unit_bytes, threads, multiple);
         let (w_chunk, w_rest) = w.split_at(units.saturating_mul(unit_bytes).min(w.len()));
-        let rows = units.saturating_mul(unit_rows).min(y.len());
-        let (y_chunk, y_rest) = std::mem::take(&mut y).split_at_mut(rows);
-        push(w_chunk, y_chunk);
+        let rows = units.saturating_mul(unit_rows).min(outputs);
+        let (chunk, rest): (Vec<_>, Vec<_>) = ys.into_iter().map(|y| y.split_at_mut(rows)).unzip();
+        push(w_chunk, chunk);
         *left = left.saturating_sub(w_chunk.len());
-        (w, y) = (w_rest, y_rest);
+        (w, ys, outputs) = (w_rest, rest, outputs - rows);
     }
 }
 
@@ -317,9 +319,9 @@ fn run_rows<A: Sync>(s: Shape, w: &[u8], acts: &[A], act_len: usize, y: &mut [f3
     if s.m == 1 {
         // Decode: one short product among hundreds a step, on the spinning helpers.
         let (mut ys, mut ws) = (Vec::new(), Vec::new());
-        guided_split(w, y, (s.row_bytes, 1, DECODE_TILE), &mut w.len(), |w, y| {
+        guided_split(w, vec![y], (s.row_bytes, 1, DECODE_TILE), &mut w.len(), |w, y| {
             ws.push(w);
-            ys.push(y);
+            ys.extend(y);
         });
         if let ([w], [y]) = (ws.as_slice(), ys.as_mut_slice()) {
             one_activation_row(s.row_bytes, w, acts, y, kernel);

@@ -60,6 +60,9 @@ use crate::{GgmlType, KernelError};
 
 /// Weight rows interleaved in one group.
 pub(crate) const GROUP_ROWS: usize = 16;
+/// Products with at most this many activation rows run as decode (`shared_input`): one pass of
+/// one tile over each chunk, which streams the weights once, as one row does.
+const DECODE_ROWS: usize = 4;
 /// Bytes of one 256-element block of a group of packed Q4_K rows.
 pub(crate) const Q4K_GROUP_BYTES: usize = 2368;
 /// Offset of the rows' `dmin` in a packed Q4_K block.
@@ -458,28 +461,29 @@ impl PackedWeights {
         (per_chunk.max(MIN_CHUNK_BYTES.div_ceil(group_bytes)).clamp(1, groups), group_bytes)
     }
 
-    /// Appends the chunks of a one-row product into `y` to `outs` and `ws`: each chunk's outputs,
-    /// and its weights with their group size and kernels. `left` is the weight bytes the job has
-    /// from this matrix on; it is reduced by this matrix's.
-    /// Chunk sizes shrink as the job runs out (`guided_split`).
+    /// Appends the chunks of a product with few activation rows into `y` (`m` rows of `n`) to
+    /// `outs` and `ws`: each chunk's columns of every output row, and its weights with their group
+    /// size and kernels. `left` is the weight bytes the job has from this matrix on; it is reduced
+    /// by this matrix's. Chunk sizes shrink as the job runs out (`guided_split`).
     fn decode_chunks<'s, 'y, B>(
         &'s self,
         blocks: usize,
         y: &'y mut [f32],
         kernels: GroupKernelSet<B>,
         left: &mut usize,
-        outs: &mut Vec<[&'y mut [f32]; 1]>,
+        outs: &mut Vec<Vec<&'y mut [f32]>>,
         ws: &mut Vec<DecodeChunk<'s, B>>,
     ) {
         let group_bytes = blocks * self.group_block_bytes;
-        guided_split(self.bytes(), y, (group_bytes, GROUP_ROWS, 1), left, |chunk, out| {
-            outs.push([out]);
+        let rows = y.chunks_exact_mut(self.n.max(1)).collect();
+        guided_split(self.bytes(), rows, (group_bytes, GROUP_ROWS, 1), left, |chunk, out| {
+            outs.push(out);
             ws.push(DecodeChunk { ws: chunk, group_bytes, kernels });
         });
     }
 }
 
-/// One chunk of a one-row product: its weights, bytes per group and the group kernels.
+/// One chunk of a decode product: its weights, bytes per group and the group kernels.
 struct DecodeChunk<'w, B: 'static> {
     ws: &'w [u8],
     group_bytes: usize,
@@ -510,8 +514,11 @@ fn shared_input<B: Copy + Send + Sync + 'static>(
     let blocks = first.k / first.block_elems;
     with_scratch(scratch, m * blocks, zero, |acts| {
         for_each_row(x, first.k, acts, blocks, quantize);
-        if m == 1 {
-            // Decode: short products among hundreds a step, on the spinning helpers.
+        if m <= DECODE_ROWS {
+            // Decode (of one sequence, a few in a batch, or a short draft being verified): short
+            // products among hundreds a step, bound by reading the weights, on the spinning
+            // helpers. On rayon, whose idle workers sleep, two-row products ran at half the
+            // speed of one-row ones, with the helpers spinning beside rayon's threads.
             let (mut outs, mut ws) = (Vec::new(), Vec::new());
             let mut left = parts.iter().map(|p| p.bytes().len()).sum();
             for ((p, y), &kernels) in parts.iter().zip(ys.iter_mut()).zip(sets) {
