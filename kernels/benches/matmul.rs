@@ -8,7 +8,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use hearth_kernels::{GgmlType, matmul, pack, simd_level};
+use hearth_kernels::{GgmlType, PackArena, matmul, pack_in, simd_level};
 use rand::Rng;
 
 mod common;
@@ -37,7 +37,7 @@ fn bench(c: &mut Criterion) {
                     b.iter(|| matmul(ty, black_box(&w), n, k, black_box(&x), m, &mut y))
                 });
                 // The same weights repacked, where this CPU has kernels for a packed form.
-                if let Ok(Some(packed)) = pack(ty, &w, n, k) {
+                if let Ok(Some(packed)) = pack_in(&PackArena::new(), ty, &w, n, k) {
                     group.bench_function(format!("{ty}-packed/{n}x{k}"), |b| {
                         b.iter(|| packed.matmul(black_box(&x), m, &mut y))
                     });

@@ -1,5 +1,5 @@
 //! Zeroed heap buffers on transparent huge pages where the system allows it (`madvise` mode
-//! included), alone or carved from a `PackArena`'s shared slabs.
+//! included), carved from a `PackArena`'s slabs.
 //!
 //! Packed weights are streamed once per token. With 4 KiB pages every 4 KiB of a stream costs a
 //! TLB entry, and the hardware prefetcher restarts at every page boundary; 2 MiB pages let one
@@ -36,11 +36,8 @@ unsafe impl Send for Slab {}
 unsafe impl Sync for Slab {}
 
 impl Slab {
-    /// `cap` uninitialised bytes, 2 MiB-aligned.
+    /// `cap` (more than zero) uninitialised bytes, 2 MiB-aligned.
     fn new(cap: usize) -> Result<Arc<Self>, KernelError> {
-        if cap == 0 {
-            return Ok(Arc::new(Self { ptr: NonNull::dangling(), cap }));
-        }
         let layout = Self::layout(cap)?;
         // SAFETY: the layout has a non-zero size.
         let ptr = NonNull::new(unsafe { alloc(layout) }).ok_or_else(|| KernelError::Overflow {
@@ -66,9 +63,6 @@ impl Slab {
 
 impl Drop for Slab {
     fn drop(&mut self) {
-        if self.cap == 0 {
-            return;
-        }
         if let Ok(layout) = Self::layout(self.cap) {
             // SAFETY: allocated in `new` with this same layout.
             unsafe { dealloc(self.ptr.as_ptr(), layout) };
@@ -76,7 +70,7 @@ impl Drop for Slab {
     }
 }
 
-/// Zeroed bytes in a slab of their own or a range of a shared one; see the module documentation.
+/// Zeroed bytes in a range of a slab; see the module documentation.
 pub(crate) struct HugeBuffer {
     slab: Arc<Slab>,
     offset: usize,
@@ -84,11 +78,6 @@ pub(crate) struct HugeBuffer {
 }
 
 impl HugeBuffer {
-    /// `len` zero bytes in an allocation of their own, 2 MiB-aligned.
-    pub(crate) fn zeroed(len: usize) -> Result<Self, KernelError> {
-        Ok(Self::zeroed_at(Slab::new(len)?, 0, len))
-    }
-
     /// Zeroes and takes `len` bytes at `offset` of `slab`, which no other buffer holds.
     fn zeroed_at(slab: Arc<Slab>, offset: usize, len: usize) -> Self {
         debug_assert!(offset + len <= slab.cap);
@@ -101,7 +90,7 @@ impl HugeBuffer {
     }
 
     fn start(&self) -> *mut u8 {
-        // The range lies inside the slab (`zeroed_at`), or is empty at a dangling pointer.
+        // The range lies inside the slab (`zeroed_at`).
         self.slab.ptr.as_ptr().wrapping_add(self.offset)
     }
 
@@ -136,8 +125,8 @@ impl std::fmt::Debug for PackArena {
 }
 
 impl PackArena {
-    /// Whether this system can put an arena on huge pages (Linux, unless transparent huge
-    /// pages are turned off); elsewhere a copy into the arena gains nothing over the mapped file.
+    /// Whether this system has transparent huge pages to put an arena on (Linux; they may still
+    /// be turned off there); elsewhere a copy into the arena gains nothing over the mapped file.
     pub const HUGE_PAGES: bool = cfg!(target_os = "linux");
 
     /// An arena with no slab yet.
@@ -235,7 +224,6 @@ mod tests {
 
     #[test]
     fn empty_buffers_are_empty() {
-        assert!(super::HugeBuffer::zeroed(0).unwrap().as_slice().is_empty());
         assert!(PackArena::new().zeroed(0).unwrap().as_slice().is_empty());
     }
 }

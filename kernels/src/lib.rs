@@ -27,7 +27,7 @@ mod tests;
 pub use error::KernelError;
 pub use gate::silu_mul;
 pub use huge::{ArenaBytes, PackArena};
-pub use packed::{PackedWeights, pack, pack_in};
+pub use packed::{PackedWeights, pack_in};
 pub use types::GgmlType;
 
 /// Dequantizes `dst.len()` elements of type `ty` from `src` (whole blocks) into `dst`.

@@ -284,15 +284,14 @@ pub(crate) fn guided_chunk(
 /// output row per activation row, and each chunk gets its columns of every one. `left` is the
 /// job's weight bytes from this matrix on; it is reduced by this matrix's.
 pub(crate) fn guided_split<'w, 'y>(
-    w: &'w [u8],
-    ys: Vec<&'y mut [f32]>,
+    mut w: &'w [u8],
+    mut ys: Vec<&'y mut [f32]>,
     (unit_bytes, unit_rows, multiple): (usize, usize, usize),
     left: &mut usize,
     mut push: impl FnMut(&'w [u8], Vec<&'y mut [f32]>),
 ) {
     let threads = rayon::current_num_threads().max(1);
-    let outputs = ys.iter().map(|y| y.len()).min().unwrap_or(0);
-    let (mut w, mut ys, mut outputs) = (w, ys, outputs);
+    let mut outputs = ys.iter().map(|y| y.len()).min().unwrap_or(0);
     while !w.is_empty() && outputs > 0 && unit_bytes > 0 {
         let units = guided_chunk(*left, unit_bytes, w.len() / unit_bytes, threads, multiple);
         let (w_chunk, w_rest) = w.split_at(units.saturating_mul(unit_bytes).min(w.len()));

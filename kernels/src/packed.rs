@@ -225,28 +225,13 @@ impl RepackChoice {
     }
 }
 
-/// `w` (`n` rows of `k` elements of `ty`, as `matmul` takes them) repacked for this CPU's kernels,
-/// or `None` where it has no packed kernel for `ty` (AVX-512 VNNI has them for Q4_K, Q6_K, Q4_1
-/// and Q8_0; AVX2 for Q4_K, and for Q6_K with `HEARTH_REPACK=1`), `n` is not a multiple of
-/// sixteen, or `HEARTH_REPACK=0` is set; callers then keep using `matmul` on the original bytes.
-/// The packed copy gets an allocation of its own; `pack_in` places a model's matrices together.
-pub fn pack(ty: GgmlType, w: &[u8], n: usize, k: usize) -> Result<Option<PackedWeights>, KernelError> {
-    pack_where(None, ty, w, n, k)
-}
-
-/// `pack`, with the packed copy placed in `arena`, next to the matrices packed into it before.
+/// `w` (`n` rows of `k` elements of `ty`, as `matmul` takes them) repacked for this CPU's kernels
+/// and placed in `arena`, next to the matrices packed into it before; or `None` where it has no
+/// packed kernel for `ty` (AVX-512 VNNI has them for Q4_K, Q6_K, Q4_1 and Q8_0; AVX2 for Q4_K,
+/// and for Q6_K with `HEARTH_REPACK=1`), `n` is not a multiple of sixteen, or `HEARTH_REPACK=0`
+/// is set; callers then keep using `matmul` on the original bytes.
 pub fn pack_in(
     arena: &PackArena,
-    ty: GgmlType,
-    w: &[u8],
-    n: usize,
-    k: usize,
-) -> Result<Option<PackedWeights>, KernelError> {
-    pack_where(Some(arena), ty, w, n, k)
-}
-
-fn pack_where(
-    arena: Option<&PackArena>,
     ty: GgmlType,
     w: &[u8],
     n: usize,
@@ -259,10 +244,10 @@ fn pack_where(
     pack_on(path, arena, ty, w, n, k)
 }
 
-/// `pack` on an explicit SIMD path, so tests can choose it, in `arena` if one is given.
+/// `pack_in` on an explicit SIMD path, so tests can choose it.
 pub(crate) fn pack_on(
     path: SimdPath,
-    arena: Option<&PackArena>,
+    arena: &PackArena,
     ty: GgmlType,
     w: &[u8],
     n: usize,
@@ -278,10 +263,7 @@ pub(crate) fn pack_on(
     let blocks = k / block_elems;
     let group_bytes = blocks * format.group_block_bytes;
     let packed_len = (n / GROUP_ROWS) * group_bytes;
-    let mut data = match arena {
-        Some(arena) => arena.zeroed(packed_len)?,
-        None => HugeBuffer::zeroed(packed_len)?,
-    };
+    let mut data = arena.zeroed(packed_len)?;
     data.as_mut_slice()
         .par_chunks_mut(group_bytes)
         .zip(w.par_chunks(GROUP_ROWS * row_bytes))
@@ -414,8 +396,9 @@ impl PackedWeights {
     }
 
     /// `ys[i] = x · parts[i]ᵀ` for matrices that take the same input (a layer's q, k and v, or
-    /// its gate and up): `x` is quantized once and, for one activation row (decode), the products
-    /// of all the matrices form one job, so no thread waits at a barrier between them. Matrices
+    /// its gate and up): `x` is quantized once and, for up to `DECODE_ROWS` activation rows
+    /// (decode), the products of all the matrices form one job, so no thread waits at a barrier
+    /// between them. Matrices
     /// whose kernels take different activation blocks are multiplied one at a time.
     pub fn matmul_many(
         parts: &[&PackedWeights],
@@ -435,8 +418,8 @@ impl PackedWeights {
         }
     }
 
-    /// Spreads chunks of groups over the rayon pool, as `matmul` does with rows, for several
-    /// activation rows (one row goes through `decode_chunks` and the spinning helpers).
+    /// Spreads chunks of groups over the rayon pool, as `matmul` does with rows, for more than
+    /// `DECODE_ROWS` activation rows (fewer go through `decode_chunks` and the spinning helpers).
     fn run<B: Sync + 'static>(&self, acts: &[B], blocks: usize, m: usize, y: &mut [f32], kernels: GroupKernelSet<B>) {
         let (per_chunk, group_bytes) = self.chunking(blocks);
         let mut pieces: Vec<Vec<&mut [f32]>> =

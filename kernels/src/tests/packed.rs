@@ -31,7 +31,7 @@ fn check(ty: GgmlType, n: usize, k: usize, m: usize, seed: u64) {
     let x = random_floats(m * k, &mut rng);
     let w_f = reference::decode(ty, &w);
     for path in packing_paths().into_iter().filter(|&p| packed_types(p).contains(&ty)) {
-        let packed = pack_on(path, None, ty, &w, n, k).unwrap().expect("rows in whole groups are packed");
+        let packed = pack_on(path, &PackArena::new(), ty, &w, n, k).unwrap().expect("rows in whole groups are packed");
         assert_eq!((packed.n(), packed.k()), (n, k));
         let mut got = vec![f32::NAN; m * n];
         packed.matmul(&x, m, &mut got).unwrap();
@@ -88,7 +88,7 @@ fn packed_results_do_not_depend_on_the_thread_count() {
 fn thread_count_check(path: SimdPath, ty: GgmlType, n: usize, k: usize, m: usize, rng: &mut StdRng) {
     let w = random_tensor(ty, n * k, rng);
     let x = random_floats(m * k, rng);
-    let packed = pack_on(path, None, ty, &w, n, k).unwrap().unwrap();
+    let packed = pack_on(path, &PackArena::new(), ty, &w, n, k).unwrap().unwrap();
     let run = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         let mut y = vec![0f32; m * n];
@@ -103,12 +103,18 @@ fn only_whole_groups_of_a_packed_type_are_packed() {
     let mut rng = rng(5);
     for path in cpu::available() {
         let w = random_tensor(GgmlType::Q4K, 20 * 256, &mut rng);
-        assert!(pack_on(path, None, GgmlType::Q4K, &w, 20, 256).unwrap().is_none(), "20 rows are not whole groups");
+        assert!(
+            pack_on(path, &PackArena::new(), GgmlType::Q4K, &w, 20, 256).unwrap().is_none(),
+            "20 rows are not whole groups"
+        );
         let w = random_tensor(GgmlType::Q5K, 16 * 256, &mut rng);
-        assert!(pack_on(path, None, GgmlType::Q5K, &w, 16, 256).unwrap().is_none(), "no packed Q5_K kernel");
+        assert!(
+            pack_on(path, &PackArena::new(), GgmlType::Q5K, &w, 16, 256).unwrap().is_none(),
+            "no packed Q5_K kernel"
+        );
         for ty in PACKED_TYPES {
             let w = random_tensor(ty, 16 * 256, &mut rng);
-            let packed = pack_on(path, None, ty, &w, 16, 256).unwrap();
+            let packed = pack_on(path, &PackArena::new(), ty, &w, 16, 256).unwrap();
             assert_eq!(packed.is_some(), packed_types(path).contains(&ty), "{ty} on {path:?}");
         }
     }
@@ -118,11 +124,11 @@ fn only_whole_groups_of_a_packed_type_are_packed() {
 fn packing_and_packed_matmul_refuse_bad_shapes() {
     let Some(path) = packing_paths().pop() else { return };
     let w = vec![0u8; 16 * 144];
-    let err = pack_on(path, None, GgmlType::Q4K, &w[..100], 16, 256).unwrap_err();
+    let err = pack_on(path, &PackArena::new(), GgmlType::Q4K, &w[..100], 16, 256).unwrap_err();
     assert!(matches!(err, KernelError::LengthMismatch { expected: 2304, actual: 100, .. }), "{err}");
-    let err = pack_on(path, None, GgmlType::Q4K, &w, 16, 100).unwrap_err();
+    let err = pack_on(path, &PackArena::new(), GgmlType::Q4K, &w, 16, 100).unwrap_err();
     assert!(matches!(err, KernelError::NotWholeBlocks { len: 100, .. }), "{err}");
-    let packed = pack_on(path, None, GgmlType::Q4K, &w, 16, 256).unwrap().unwrap();
+    let packed = pack_on(path, &PackArena::new(), GgmlType::Q4K, &w, 16, 256).unwrap().unwrap();
     let mut y = [0f32; 16];
     let err = packed.matmul(&[0.0; 255], 1, &mut y).unwrap_err();
     assert!(matches!(err, KernelError::LengthMismatch { expected: 256, actual: 255, .. }), "{err}");
@@ -173,15 +179,15 @@ fn matmul_many_gives_each_matrix_the_bits_of_its_own_matmul() {
         // on its own.
         let arena = PackArena::new();
         let weights: Vec<Vec<u8>> = parts.iter().map(|&(ty, n)| random_tensor(ty, n * k, &mut rng)).collect();
-        let pack_each = |arena| {
-            parts
-                .iter()
-                .zip(&weights)
-                .map(|(&(ty, n), w)| pack_on(path, arena, ty, w, n, k).unwrap().unwrap())
-                .collect()
+        let pack_each = |shared: bool| {
+            let each = |(&(ty, n), w): (&(GgmlType, usize), &Vec<u8>)| {
+                let alone = PackArena::new();
+                pack_on(path, if shared { &arena } else { &alone }, ty, w, n, k).unwrap().unwrap()
+            };
+            parts.iter().zip(&weights).map(each).collect()
         };
-        let packed: Vec<PackedWeights> = pack_each(Some(&arena));
-        let own: Vec<PackedWeights> = pack_each(None);
+        let packed: Vec<PackedWeights> = pack_each(true);
+        let own: Vec<PackedWeights> = pack_each(false);
         let refs: Vec<&PackedWeights> = packed.iter().collect();
         for m in [1, 3] {
             let x = random_floats(m * k, &mut rng);
