@@ -18,17 +18,18 @@ fn fake_llama_bench(dir: &Path, log: &Path) -> std::path::PathBuf {
     let script = format!(
         r#"#!/bin/sh
 echo "$*" >> '{}'
-p=0; n=0; t=0
+p=0; n=0; t=0; d=0
 while [ $# -gt 0 ]; do
   case "$1" in
     -p) p=$2; shift ;;
     -n) n=$2; shift ;;
     -t) t=$2; shift ;;
+    -d) d=$2; shift ;;
   esac
   shift
 done
 ts=5; [ "$n" = 0 ] && ts=10
-echo "[{{\"n_prompt\": $p, \"n_gen\": $n, \"n_threads\": $t, \"avg_ts\": $ts, \"stddev_ts\": 0}}]"
+echo "[{{\"n_prompt\": $p, \"n_gen\": $n, \"n_depth\": $d, \"n_threads\": $t, \"avg_ts\": $ts, \"stddev_ts\": 0}}]"
 "#,
         log.display()
     );
@@ -75,6 +76,35 @@ fn llama_bench_runs_once_per_repetition_and_the_ratio_uses_its_samples() {
     assert!(pp["share_of_ceiling"].is_null(), "{pp}");
     let ceiling = rows.iter().find(|r| r.get("decode_ceiling_tokens_per_second").is_some()).unwrap();
     assert_eq!((ceiling["test"].as_str(), ceiling["threads"].as_u64()), (Some("tg4"), Some(1)), "{ceiling}");
+}
+
+#[test]
+fn tests_run_at_each_depth_and_llama_bench_is_given_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls");
+    let fake = fake_llama_bench(dir.path(), &log);
+    let args = ["-p", "8", "-n", "4", "-d", "0,64", "-t", "1", "-r", "1", "--json", "--llama-bench"];
+    let out = bench(&[&args[..], &[fake.to_str().unwrap()]].concat());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "bench failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
+    let calls = std::fs::read_to_string(&log).unwrap();
+    // Depth 0 is llama-bench's default, and builds without `-d` refuse it: only 64 is passed.
+    assert_eq!(calls.lines().count(), 4, "{calls}");
+    assert_eq!(calls.lines().filter(|c| c.contains("-d 64")).count(), 2, "{calls}");
+    for test in ["pp8", "tg4", "pp8 @ d64", "tg4 @ d64"] {
+        let compared = rows.iter().find(|r| r["test"] == test && r.get("ratio").is_some());
+        let compared = compared.unwrap_or_else(|| panic!("no {test} in {stdout}"));
+        assert!(compared["hearth_tokens_per_second"].as_f64().unwrap() > 0.0, "{compared}");
+    }
+    // The ceiling counts weights only, so it is not applied past a depth.
+    let deep = rows.iter().find(|r| r["test"] == "tg4 @ d64" && r.get("ratio").is_some()).unwrap();
+    assert!(deep["share_of_ceiling"].is_null(), "{deep}");
+
+    let out = bench(&["-p", "0", "-n", "16", "-d", "8190", "-r", "1"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("tg16 @ d8190 needs 8206 positions; the model's context holds 8192"), "{stderr}");
 }
 
 #[test]

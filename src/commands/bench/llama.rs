@@ -17,6 +17,21 @@ pub struct LlamaResult {
     pub tokens_per_second: f64,
 }
 
+/// One llama-bench repetition: `test` as hearth names it (`pp512`, `tg128 @ d4096`), a prompt
+/// of `prompt` tokens or `generated` tokens generated, after `depth` cached, on `threads` threads.
+pub struct Run<'a> {
+    /// The test's name, which llama-bench's result must carry.
+    pub test: &'a str,
+    /// Prompt tokens.
+    pub prompt: usize,
+    /// Generated tokens.
+    pub generated: usize,
+    /// Tokens already in the context.
+    pub depth: usize,
+    /// Threads.
+    pub threads: usize,
+}
+
 /// llama.cpp's `llama-bench` binary and the extra arguments it is run with.
 pub struct LlamaBench<'a> {
     /// The binary.
@@ -27,21 +42,18 @@ pub struct LlamaBench<'a> {
 }
 
 impl LlamaBench<'_> {
-    /// Tokens per second of one repetition of `test` (`pp512`: a prompt of 512 tokens, `tg128`:
-    /// 128 generated tokens) on `model` with `threads` threads. Each call is a separate
+    /// Tokens per second of one repetition of `run` on `model`. Each call is a separate
     /// llama-bench run, with its own warm-up, so that its samples can alternate with hearth's.
-    pub fn sample(
-        &self,
-        model: &Path,
-        test: &str,
-        prompt: usize,
-        generated: usize,
-        threads: usize,
-    ) -> anyhow::Result<f64> {
-        let out = Command::new(self.path)
-            .arg("-m")
-            .arg(model)
-            .args(["-p", &prompt.to_string(), "-n", &generated.to_string(), "-t", &threads.to_string(), "-r", "1"])
+    pub fn sample(&self, model: &Path, run: &Run<'_>) -> anyhow::Result<f64> {
+        let &Run { test, prompt, generated, depth, threads } = run;
+        let mut command = Command::new(self.path);
+        command.arg("-m").arg(model);
+        command.args(["-p", &prompt.to_string(), "-n", &generated.to_string(), "-t", &threads.to_string(), "-r", "1"]);
+        // Only asked for when used: builds older than the option refuse it.
+        if depth > 0 {
+            command.args(["-d", &depth.to_string()]);
+        }
+        let out = command
             .args(["-o", "json"])
             .args(self.extra)
             .output()
@@ -75,6 +87,11 @@ pub fn parse(json: &str) -> anyhow::Result<Vec<LlamaResult>> {
             } else {
                 format!("pp{p}+tg{n}")
             };
+            // Builds older than `-d` have no depth field.
+            let test = match row["n_depth"].as_u64().unwrap_or(0) {
+                0 => test,
+                d => format!("{test} @ d{d}"),
+            };
             Ok(LlamaResult { test, threads: field("n_threads")? as usize, tokens_per_second: field("avg_ts")? })
         })
         .collect()
@@ -92,6 +109,8 @@ mod tests {
         assert_eq!(rows.len(), 2);
         assert_eq!((rows[0].test.as_str(), rows[0].threads, rows[0].tokens_per_second), ("pp512", 2, 101.5));
         assert_eq!((rows[1].test.as_str(), rows[1].tokens_per_second), ("tg128", 20.0));
+        let deep = r#"[{"n_prompt": 0, "n_gen": 32, "n_depth": 4096, "n_threads": 1, "avg_ts": 9.5}]"#;
+        assert_eq!(parse(deep).unwrap()[0].test, "tg32 @ d4096");
         assert!(parse("not json").is_err());
         assert!(parse(r#"[{"n_prompt": 1}]"#).is_err());
     }

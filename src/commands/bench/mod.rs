@@ -24,6 +24,10 @@ pub struct BenchArgs {
     /// Generation lengths to test (comma-separated), like llama-bench's -n; 0 skips.
     #[arg(short = 'n', long = "n-gen", value_delimiter = ',', default_value = "128")]
     pub n_gen: Vec<usize>,
+    /// Context depths to test at (comma-separated), like llama-bench's -d: each test runs after
+    /// this many tokens already in the KV cache (filled untimed), as an agent's later turns do.
+    #[arg(short = 'd', long = "n-depth", value_delimiter = ',', default_value = "0")]
+    pub n_depth: Vec<usize>,
     /// Thread counts to test (comma-separated).
     #[arg(short = 't', long = "threads", value_delimiter = ',')]
     pub threads: Vec<usize>,
@@ -48,16 +52,19 @@ pub struct BenchArgs {
     pub no_bandwidth: bool,
 }
 
-/// One test: a prompt pass of `n` tokens (`ppN`) or `n` tokens generated one by one (`tgN`).
+/// One test: a prompt pass of `n` tokens (`ppN`) or `n` tokens generated one by one (`tgN`),
+/// after `depth` tokens already cached (`ppN @ dD`, as llama-bench names it).
 #[derive(Debug, Clone, Copy)]
 struct Test {
     n: usize,
     is_prompt: bool,
+    depth: usize,
 }
 
 impl Test {
     fn name(self) -> String {
-        if self.is_prompt { format!("pp{}", self.n) } else { format!("tg{}", self.n) }
+        let base = if self.is_prompt { format!("pp{}", self.n) } else { format!("tg{}", self.n) };
+        if self.depth > 0 { format!("{base} @ d{}", self.depth) } else { base }
     }
 }
 
@@ -98,10 +105,19 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let weight_bytes =
         bandwidth::bytes_per_token(loaded.gguf.tensors().iter().map(|(name, t)| (name.clone(), t.n_bytes as u64)));
-    let tests: Vec<Test> = (args.n_prompt.iter().map(|&n| Test { n, is_prompt: true }))
-        .chain(args.n_gen.iter().map(|&n| Test { n, is_prompt: false }))
+    let tests: Vec<Test> = args
+        .n_depth
+        .iter()
+        .flat_map(|&depth| {
+            (args.n_prompt.iter().map(move |&n| Test { n, is_prompt: true, depth }))
+                .chain(args.n_gen.iter().map(move |&n| Test { n, is_prompt: false, depth }))
+        })
         .filter(|t| t.n > 0)
         .collect();
+    let context = model.config().context_length;
+    if let Some(t) = tests.iter().find(|t| t.depth + t.n > context) {
+        anyhow::bail!("{} needs {} positions; the model's context holds {context}", t.name(), t.depth + t.n);
+    }
     let mut measured = Vec::new();
     for &t in &threads {
         let pool = ThreadsArg(Some(t)).pool()?;
@@ -110,7 +126,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             let llama_sample = |m: &mut Measured| -> anyhow::Result<()> {
                 if let Some(llama) = &llama {
                     let (prompt, generated) = if test.is_prompt { (test.n, 0) } else { (0, test.n) };
-                    m.llama.push(llama.sample(loaded.gguf.path(), &test.name(), prompt, generated, t)?);
+                    let run = llama::Run { test: &test.name(), prompt, generated, depth: test.depth, threads: t };
+                    m.llama.push(llama.sample(loaded.gguf.path(), &run)?);
                 }
                 Ok(())
             };
@@ -122,12 +139,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                     llama_sample(&mut m)?;
                 }
                 pool.install(|| -> anyhow::Result<()> {
-                    if probe && !test.is_prompt {
+                    // The ceiling counts the weights only: past a depth, decode also reads the
+                    // cached keys and values, so no share of it is given there.
+                    if probe && !test.is_prompt && test.depth == 0 {
                         m.bandwidth.push(bandwidth::read_bandwidth(weight_bytes as usize));
                     }
                     // An untimed pass warms caches and the page cache of the mapped weights.
-                    time_test(model, if test.is_prompt { test.n.min(32) } else { 1 }, test.is_prompt)?;
-                    m.hearth.push(time_test(model, test.n, test.is_prompt)?);
+                    let warm = Test { n: if test.is_prompt { test.n.min(32) } else { 1 }, depth: 0, ..test };
+                    time_test(model, warm)?;
+                    m.hearth.push(time_test(model, test)?);
                     Ok(())
                 })?;
                 if !llama_first {
@@ -234,12 +254,18 @@ fn report(args: &BenchArgs, measured: &[Measured], weight_bytes: u64) {
     }
 }
 
-/// Tokens per second of one prompt pass of `n` tokens, or of generating `n` tokens one by one,
-/// from an empty context with random tokens, as llama-bench measures.
-fn time_test(model: &Model, n: usize, is_prompt: bool) -> anyhow::Result<f64> {
+/// Tokens per second of one prompt pass of `test.n` tokens, or of generating `test.n` tokens one
+/// by one, with random tokens after `test.depth` random tokens cached untimed, as llama-bench
+/// measures.
+fn time_test(model: &Model, test: Test) -> anyhow::Result<f64> {
+    let Test { n, is_prompt, depth } = test;
     let vocab = model.config().vocab_size as u32;
     let mut rng = StdRng::seed_from_u64(n as u64);
     let mut cache = model.new_cache()?;
+    if depth > 0 {
+        let tokens: Vec<u32> = (0..depth).map(|_| rng.random_range(0..vocab)).collect();
+        logits_vec(&model.forward(&tokens, &mut cache, Logits::Last).context("filling the context failed")?)?;
+    }
     let start = Instant::now();
     if is_prompt {
         let tokens: Vec<u32> = (0..n).map(|_| rng.random_range(0..vocab)).collect();
