@@ -136,8 +136,10 @@ fn many_query_rows_with_grouped_heads() {
     check_dims(None, 0, 70, (12, 2, 128, 16));
     check_dims(None, 37, 45, (12, 2, 128, 16));
     check_dims(None, 100, 1, (12, 2, 128, 16));
-    // 48 dimensions: values accumulated 16 at a time rather than 128.
+    // Values accumulated in fewer registers than 128 dimensions take: 32 then 16 for 48, and
+    // 128, 64, 32 and 16 for 240.
     check_dims(None, 5, 33, (6, 3, 48, 16));
+    check_dims(None, 19, 9, (4, 2, 240, 16));
 }
 
 #[test]
@@ -171,6 +173,7 @@ fn every_path_gives_the_same_bits() {
         (Some(20), 50, 45, (8, 2, 64, 16)),
         (None, 3, 30, (4, 1, 256, 16)),
         (None, 5, 33, (6, 3, 48, 16)),
+        (None, 19, 9, (4, 2, 240, 16)),
     ] {
         let case = Case::new(window, past + rows, dims);
         let q = case.queries(rows);
