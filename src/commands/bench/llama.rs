@@ -6,6 +6,8 @@ use std::process::Command;
 
 use anyhow::Context as _;
 
+use super::{Test, at_depth};
+
 /// One llama-bench result.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LlamaResult {
@@ -15,21 +17,6 @@ pub struct LlamaResult {
     pub threads: usize,
     /// Mean tokens per second.
     pub tokens_per_second: f64,
-}
-
-/// One llama-bench repetition: `test` as hearth names it (`pp512`, `tg128 @ d4096`), a prompt
-/// of `prompt` tokens or `generated` tokens generated, after `depth` cached, on `threads` threads.
-pub struct Run<'a> {
-    /// The test's name, which llama-bench's result must carry.
-    pub test: &'a str,
-    /// Prompt tokens.
-    pub prompt: usize,
-    /// Generated tokens.
-    pub generated: usize,
-    /// Tokens already in the context.
-    pub depth: usize,
-    /// Threads.
-    pub threads: usize,
 }
 
 /// llama.cpp's `llama-bench` binary and the extra arguments it is run with.
@@ -42,16 +29,17 @@ pub struct LlamaBench<'a> {
 }
 
 impl LlamaBench<'_> {
-    /// Tokens per second of one repetition of `run` on `model`. Each call is a separate
-    /// llama-bench run, with its own warm-up, so that its samples can alternate with hearth's.
-    pub fn sample(&self, model: &Path, run: &Run<'_>) -> anyhow::Result<f64> {
-        let &Run { test, prompt, generated, depth, threads } = run;
+    /// Tokens per second of one repetition of `test` on `model` with `threads` threads. Each
+    /// call is a separate llama-bench run, with its own warm-up, so that its samples can
+    /// alternate with hearth's.
+    pub fn sample(&self, model: &Path, test: Test, threads: usize) -> anyhow::Result<f64> {
+        let (prompt, generated) = if test.is_prompt { (test.n, 0) } else { (0, test.n) };
         let mut command = Command::new(self.path);
         command.arg("-m").arg(model);
         command.args(["-p", &prompt.to_string(), "-n", &generated.to_string(), "-t", &threads.to_string(), "-r", "1"]);
         // Only asked for when used: builds older than the option refuse it.
-        if depth > 0 {
-            command.args(["-d", &depth.to_string()]);
+        if test.depth > 0 {
+            command.args(["-d", &test.depth.to_string()]);
         }
         let out = command
             .args(["-o", "json"])
@@ -66,6 +54,7 @@ impl LlamaBench<'_> {
             String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
         );
         let rows = parse(&String::from_utf8_lossy(&out.stdout))?;
+        let test = test.name();
         rows.iter()
             .find(|r| r.test == test && r.threads == threads)
             .map(|r| r.tokens_per_second)
@@ -88,10 +77,7 @@ pub fn parse(json: &str) -> anyhow::Result<Vec<LlamaResult>> {
                 format!("pp{p}+tg{n}")
             };
             // Builds older than `-d` have no depth field.
-            let test = match row["n_depth"].as_u64().unwrap_or(0) {
-                0 => test,
-                d => format!("{test} @ d{d}"),
-            };
+            let test = at_depth(test, row["n_depth"].as_u64().unwrap_or(0) as usize);
             Ok(LlamaResult { test, threads: field("n_threads")? as usize, tokens_per_second: field("avg_ts")? })
         })
         .collect()

@@ -63,9 +63,13 @@ struct Test {
 
 impl Test {
     fn name(self) -> String {
-        let base = if self.is_prompt { format!("pp{}", self.n) } else { format!("tg{}", self.n) };
-        if self.depth > 0 { format!("{base} @ d{}", self.depth) } else { base }
+        at_depth(if self.is_prompt { format!("pp{}", self.n) } else { format!("tg{}", self.n) }, self.depth)
     }
+}
+
+/// A test's name with its depth, as llama-bench writes it (`tg128 @ d4096`; none at depth 0).
+fn at_depth(name: String, depth: usize) -> String {
+    if depth > 0 { format!("{name} @ d{depth}") } else { name }
 }
 
 /// The samples of one test at one thread count.
@@ -125,9 +129,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             let mut m = Measured { threads: t, test, hearth: Vec::new(), llama: Vec::new(), bandwidth: Vec::new() };
             let llama_sample = |m: &mut Measured| -> anyhow::Result<()> {
                 if let Some(llama) = &llama {
-                    let (prompt, generated) = if test.is_prompt { (test.n, 0) } else { (0, test.n) };
-                    let run = llama::Run { test: &test.name(), prompt, generated, depth: test.depth, threads: t };
-                    m.llama.push(llama.sample(loaded.gguf.path(), &run)?);
+                    m.llama.push(llama.sample(loaded.gguf.path(), test, t)?);
                 }
                 Ok(())
             };
