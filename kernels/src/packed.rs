@@ -30,6 +30,14 @@
 //! - 64..320: run `t` (t = 0..4) is 64 bytes, row r's quant bytes `4 t .. 4 t + 4` at `4 r` (low
 //!   nibbles elements `4 t ..+4`, high nibbles elements `16 + 4 t ..+4`).
 //!
+//! Packed Q5_0, per group of sixteen rows and per 32-element block (`Q5_0_GROUP_BYTES`, the
+//! same bytes as sixteen original blocks):
+//! - bytes 0..32: the rows' `d` (f16);
+//! - 32..96: fifth bits. Row r's byte `j` at `32 + 4 r + j` holds, bit `2 t` and `2 t + 1`
+//!   (t = 0..4), those of elements `4 t + j` and `16 + 4 t + j`: the four values run `t` starts;
+//! - 96..352: the low four bits, laid out like Q4_1's quants: run `t` is 64 bytes, row r's quant
+//!   bytes `4 t .. 4 t + 4` at `4 r`.
+//!
 //! Packed Q8_0, per group of sixteen rows and per 32-element block (`Q8_0_GROUP_BYTES`):
 //! - bytes 0..32: the rows' `d` (f16);
 //! - 32..544: run `t` (t = 0..8), row r's quants `4 t .. 4 t + 4` at `4 r`, each plus 128 (stored
@@ -54,7 +62,7 @@ use crate::matmul::{
     take_rows, weight_row_bytes, with_scratch,
 };
 use crate::quant::k_high::{Q4K_BYTES, Q6K_BYTES, k4_scales_mins, q6k_values};
-use crate::quant::legacy::{Q4_1_BYTES, Q8_0_BYTES};
+use crate::quant::legacy::{Q4_1_BYTES, Q5_0_BYTES, Q8_0_BYTES};
 use crate::spin_pool;
 use crate::{GgmlType, KernelError};
 
@@ -85,6 +93,12 @@ pub(crate) const Q6K_GROUP_QH: usize = 2336;
 
 /// Bytes of one 32-element block of a group of packed Q4_1 rows.
 pub(crate) const Q4_1_GROUP_BYTES: usize = 320;
+/// Bytes of one 32-element block of a group of packed Q5_0 rows.
+pub(crate) const Q5_0_GROUP_BYTES: usize = 352;
+/// Offset of the fifth bits in a packed Q5_0 block.
+pub(crate) const Q5_0_GROUP_QH: usize = 32;
+/// Offset of the low four bits of the quants in a packed Q5_0 block.
+pub(crate) const Q5_0_GROUP_QS: usize = 96;
 /// Bytes of one 32-element block of a group of packed Q8_0 rows.
 pub(crate) const Q8_0_GROUP_BYTES: usize = 544;
 
@@ -173,6 +187,7 @@ fn packed_format(path: SimdPath, ty: GgmlType) -> Option<PackedFormat> {
         GgmlType::Q4K => (Q4K_GROUP_BYTES, pack_q4k_group),
         GgmlType::Q6K => (Q6K_GROUP_BYTES, pack_q6k_group),
         GgmlType::Q4_1 => (Q4_1_GROUP_BYTES, pack_q4_1_group),
+        GgmlType::Q5_0 => (Q5_0_GROUP_BYTES, pack_q5_0_group),
         GgmlType::Q8_0 => (Q8_0_GROUP_BYTES, pack_q8_0_group),
         _ => return None,
     };
@@ -227,7 +242,7 @@ impl RepackChoice {
 
 /// `w` (`n` rows of `k` elements of `ty`, as `matmul` takes them) repacked for this CPU's kernels
 /// and placed in `arena`, next to the matrices packed into it before; or `None` where it has no
-/// packed kernel for `ty` (AVX-512 VNNI has them for Q4_K, Q6_K, Q4_1 and Q8_0; AVX2 for Q4_K,
+/// packed kernel for `ty` (AVX-512 VNNI has them for Q4_K, Q6_K, Q4_1, Q5_0 and Q8_0; AVX2 for Q4_K,
 /// and for Q6_K with `HEARTH_REPACK=1`), `n` is not a multiple of sixteen, or `HEARTH_REPACK=0`
 /// is set; callers then keep using `matmul` on the original bytes.
 pub fn pack_in(
@@ -343,6 +358,27 @@ fn pack_q4_1_group(rows: &[u8], row_bytes: usize, dst: &mut [u8]) {
             for t in 0..4 {
                 let at = 64 + 64 * t + 4 * r;
                 out[at..at + 4].copy_from_slice(&src[4 + 4 * t..8 + 4 * t]);
+            }
+        }
+    }
+}
+
+/// Packs sixteen consecutive Q5_0 rows (`rows`, `row_bytes` each) into `dst`.
+fn pack_q5_0_group(rows: &[u8], row_bytes: usize, dst: &mut [u8]) {
+    for (i, out) in dst.chunks_exact_mut(Q5_0_GROUP_BYTES).enumerate() {
+        for (r, row) in rows.chunks_exact(row_bytes).enumerate() {
+            let Some(src) = row.get(i * Q5_0_BYTES..(i + 1) * Q5_0_BYTES) else { continue };
+            out[2 * r..2 * r + 2].copy_from_slice(&src[0..2]);
+            let qh = u32::from_le_bytes([src[2], src[3], src[4], src[5]]);
+            for j in 0..4 {
+                let fifth = |e: usize| ((qh >> e) & 1) as u8;
+                let bits =
+                    (0..4).fold(0u8, |b, t| b | fifth(4 * t + j) << (2 * t) | fifth(16 + 4 * t + j) << (2 * t + 1));
+                out[Q5_0_GROUP_QH + 4 * r + j] = bits;
+            }
+            for t in 0..4 {
+                let at = Q5_0_GROUP_QS + 64 * t + 4 * r;
+                out[at..at + 4].copy_from_slice(&src[6 + 4 * t..10 + 4 * t]);
             }
         }
     }

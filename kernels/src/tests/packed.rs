@@ -9,9 +9,9 @@ use crate::packed::{RepackChoice, pack_on};
 use crate::{GgmlType, KernelError, PackArena, PackedWeights};
 
 /// Every type some path has packed kernels for.
-const PACKED_TYPES: [GgmlType; 4] = [GgmlType::Q4K, GgmlType::Q6K, GgmlType::Q4_1, GgmlType::Q8_0];
+const PACKED_TYPES: [GgmlType; 5] = [GgmlType::Q4K, GgmlType::Q6K, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q5_0];
 
-/// The types `path` packs: all four on AVX-512 VNNI, the K-quants on AVX2.
+/// The types `path` packs: all five on AVX-512 VNNI, the K-quants on AVX2.
 fn packed_types(path: SimdPath) -> &'static [GgmlType] {
     match path.name() {
         "avx512+vnni" => &PACKED_TYPES,
@@ -140,7 +140,7 @@ fn packing_and_packed_matmul_refuse_bad_shapes() {
 #[test]
 fn packed_legacy_types_match_on_rows_of_32_element_blocks() {
     // SmolLM2's shapes: 576 is not a multiple of 256, only of the 32-element block.
-    for ty in [GgmlType::Q4_1, GgmlType::Q8_0] {
+    for ty in [GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q8_0] {
         for (n, k, m) in [(576, 576, 1), (192, 576, 3), (1536, 576, 4), (576, 1536, 6), (16, 32, 2)] {
             check(ty, n, k, m, (n * 7 + k + m) as u64);
         }
@@ -154,7 +154,7 @@ fn hearth_repack_names_never_always_or_where_faster() {
     assert_eq!(RepackChoice::from_env(None), RepackChoice::WhereFaster);
     assert_eq!(RepackChoice::from_env(Some("yes")), RepackChoice::WhereFaster);
     for path in cpu::available() {
-        for ty in [GgmlType::Q4K, GgmlType::Q6K, GgmlType::Q4_1, GgmlType::Q8_0] {
+        for ty in PACKED_TYPES {
             assert!(!RepackChoice::Never.packs_on(path, ty), "{path:?} {ty}");
             assert!(RepackChoice::Always.packs_on(path, ty), "{path:?} {ty}");
             // AVX2's packed Q6_K decodes slower from memory, so only it waits to be asked.

@@ -40,6 +40,12 @@ pub(crate) fn avx512_packed(ty: GgmlType) -> Option<GroupKernels> {
             three: q4_1_group_3,
             four: q4_1_group_4,
         }),
+        GgmlType::Q5_0 => GroupKernels::Q8(GroupKernelSet {
+            one: q5_0_group_1,
+            two: q5_0_group_2,
+            three: q5_0_group_3,
+            four: q5_0_group_4,
+        }),
         GgmlType::Q8_0 => GroupKernels::Q8(GroupKernelSet {
             one: q8_0_group_1,
             two: q8_0_group_2,

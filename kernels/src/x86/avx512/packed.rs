@@ -1,4 +1,4 @@
-//! AVX-512 VNNI kernels for Q4_K, Q6_K, Q4_1 and Q8_0 weights repacked sixteen rows at a time
+//! AVX-512 VNNI kernels for Q4_K, Q6_K, Q4_1, Q5_0 and Q8_0 weights repacked sixteen rows at a time
 //! (`crate::packed`).
 //!
 //! In the packed layout one zmm load holds four consecutive quant bytes of each of sixteen rows,
@@ -18,7 +18,8 @@ use super::{load16, load32, load64};
 use crate::activation::{Q8Block, Q8KBlock};
 use crate::packed::{
     GROUP_ROWS, Q4_1_GROUP_BYTES, Q4K_GROUP_BYTES, Q4K_GROUP_DMIN, Q4K_GROUP_MINS, Q4K_GROUP_QS, Q4K_GROUP_SCALES,
-    Q6K_GROUP_BYTES, Q6K_GROUP_QH, Q6K_GROUP_QL, Q6K_GROUP_SCALES, Q8_0_GROUP_BYTES,
+    Q5_0_GROUP_BYTES, Q5_0_GROUP_QH, Q5_0_GROUP_QS, Q6K_GROUP_BYTES, Q6K_GROUP_QH, Q6K_GROUP_QL, Q6K_GROUP_SCALES,
+    Q8_0_GROUP_BYTES,
 };
 
 /// How far ahead of the block being read to prefetch. A group's blocks, and the groups of a chunk,
@@ -164,13 +165,13 @@ fn q4k_group<const MR: usize>(group: &[u8], acts: [&[Q8KBlock]; MR]) -> [[f32; G
     store_rows(acc)
 }
 
-/// `low | (high & 0x30)` in every byte: a 6-bit value from its low nibble and its two high bits
-/// already shifted into bits 4 and 5.
+/// `low | (high & MASK)` in every byte: a 5- or 6-bit value from its low nibble and its high bits
+/// already shifted into place (`MASK` 0x10 or 0x30).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-fn with_high_bits(low: __m512i, high: __m512i) -> __m512i {
-    // Truth table of A | (B & C) with C = 0x30 in every byte.
-    _mm512_ternarylogic_epi32::<0xF8>(low, high, _mm512_set1_epi8(0x30))
+fn with_high_bits<const MASK: i8>(low: __m512i, high: __m512i) -> __m512i {
+    // Truth table of A | (B & C) with C = MASK in every byte.
+    _mm512_ternarylogic_epi32::<0xF8>(low, high, _mm512_set1_epi8(MASK))
 }
 
 /// One group of sixteen packed Q6_K rows against `MR` activation rows: `out[a][r]` is activation
@@ -196,12 +197,16 @@ fn q6k_group<const MR: usize>(group: &[u8], acts: [&[Q8KBlock]; MR]) -> [[f32; G
                     let ql0 = unsafe { load64(b, Q6K_GROUP_QL + (8 * c + 2 * u) * 64) };
                     let ql1 = unsafe { load64(b, Q6K_GROUP_QL + (8 * c + 2 * u + 1) * 64) };
                     let qh = unsafe { load64(b, Q6K_GROUP_QH + (4 * c + u) * 64) };
-                    let v0 = with_high_bits(_mm512_and_si512(ql0, low), _mm512_slli_epi16::<4>(qh));
-                    let v1 =
-                        with_high_bits(_mm512_and_si512(_mm512_srli_epi16::<4>(ql0), low), _mm512_slli_epi16::<2>(qh));
-                    let v2 = with_high_bits(_mm512_and_si512(ql1, low), qh);
-                    let v3 =
-                        with_high_bits(_mm512_and_si512(_mm512_srli_epi16::<4>(ql1), low), _mm512_srli_epi16::<2>(qh));
+                    let v0 = with_high_bits::<0x30>(_mm512_and_si512(ql0, low), _mm512_slli_epi16::<4>(qh));
+                    let v1 = with_high_bits::<0x30>(
+                        _mm512_and_si512(_mm512_srli_epi16::<4>(ql0), low),
+                        _mm512_slli_epi16::<2>(qh),
+                    );
+                    let v2 = with_high_bits::<0x30>(_mm512_and_si512(ql1, low), qh);
+                    let v3 = with_high_bits::<0x30>(
+                        _mm512_and_si512(_mm512_srli_epi16::<4>(ql1), low),
+                        _mm512_srli_epi16::<2>(qh),
+                    );
                     let at = 64 * c + 8 * u;
                     for a in 0..MR {
                         let act = &acts[a][i];
@@ -265,6 +270,54 @@ fn q4_1_group<const MR: usize>(group: &[u8], acts: [&[Q8Block]; MR]) -> [[f32; G
             let scale = _mm512_mul_ps(d, _mm512_set1_ps(acts[a][i].d));
             acc[a] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[a]), scale, acc[a]);
             acc[a] = _mm512_fmadd_ps(m, _mm512_set1_ps(acts[a][i].sum), acc[a]);
+        }
+    }
+    store_rows(acc)
+}
+
+/// One group of sixteen packed Q5_0 rows against `MR` activation rows: `out[a][r]` is activation
+/// row `a` with weight row `r` of the group.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+fn q5_0_group<const MR: usize>(group: &[u8], acts: [&[Q8Block]; MR]) -> [[f32; GROUP_ROWS]; MR] {
+    let blocks = group.as_chunks::<Q5_0_GROUP_BYTES>().0;
+    let count = acts.iter().map(|a| a.len()).fold(blocks.len(), usize::min);
+    let low = _mm512_set1_epi8(0x0F);
+    let mut acc = [_mm512_setzero_ps(); MR];
+    for i in 0..count {
+        let b = &blocks[i];
+        // SAFETY (all loads of this block): the offsets are constants inside the block.
+        let qh = unsafe { load64(b, Q5_0_GROUP_QH) };
+        // The low and high nibbles add into separate sums: two chains of four dependent
+        // `vpdpbusd` instead of one of eight.
+        let mut sums = [[_mm512_setzero_si512(); 2]; MR];
+        for t in 0..4 {
+            prefetch_step::<_, 4>(b, t);
+            let packed = unsafe { load64(b, Q5_0_GROUP_QS + 64 * t) };
+            // Bits 2t and 2t + 1 of the fifth-bit bytes move to bit 4 of the values.
+            let (lo_bits, hi_bits) = match t {
+                0 => (_mm512_slli_epi16::<4>(qh), _mm512_slli_epi16::<3>(qh)),
+                1 => (_mm512_slli_epi16::<2>(qh), _mm512_slli_epi16::<1>(qh)),
+                2 => (qh, _mm512_srli_epi16::<1>(qh)),
+                _ => (_mm512_srli_epi16::<2>(qh), _mm512_srli_epi16::<3>(qh)),
+            };
+            let lo = with_high_bits::<0x10>(_mm512_and_si512(packed, low), lo_bits);
+            let hi = with_high_bits::<0x10>(_mm512_and_si512(_mm512_srli_epi16::<4>(packed), low), hi_bits);
+            for a in 0..MR {
+                let qs = &acts[a][i].qs;
+                // SAFETY (act4): the offsets are at most 16 + 4 * 3, four below 32.
+                sums[a][0] = dpbusd(sums[a][0], lo, unsafe { act4(qs, 4 * t) });
+                sums[a][1] = dpbusd(sums[a][1], hi, unsafe { act4(qs, 16 + 4 * t) });
+            }
+        }
+        prefetch_rest::<_, 4>(b);
+        let d = unsafe { f16x16(b, 0) };
+        for a in 0..MR {
+            // The values were stored plus 16: d * (d_act * sum - 16 * d_act * sum(q_act)).
+            let act = &acts[a][i];
+            let sum = _mm512_cvtepi32_ps(_mm512_add_epi32(sums[a][0], sums[a][1]));
+            let dot = _mm512_fmsub_ps(sum, _mm512_set1_ps(act.d), _mm512_set1_ps(16.0 * act.sum));
+            acc[a] = _mm512_fmadd_ps(dot, d, acc[a]);
         }
     }
     store_rows(acc)
@@ -336,6 +389,10 @@ group_kernel!(q4_1_group_1, q4_1_group, Q8Block, 1);
 group_kernel!(q4_1_group_2, q4_1_group, Q8Block, 2);
 group_kernel!(q4_1_group_3, q4_1_group, Q8Block, 3);
 group_kernel!(q4_1_group_4, q4_1_group, Q8Block, 4);
+group_kernel!(q5_0_group_1, q5_0_group, Q8Block, 1);
+group_kernel!(q5_0_group_2, q5_0_group, Q8Block, 2);
+group_kernel!(q5_0_group_3, q5_0_group, Q8Block, 3);
+group_kernel!(q5_0_group_4, q5_0_group, Q8Block, 4);
 group_kernel!(q8_0_group_1, q8_0_group, Q8Block, 1);
 group_kernel!(q8_0_group_2, q8_0_group, Q8Block, 2);
 group_kernel!(q8_0_group_3, q8_0_group, Q8Block, 3);
