@@ -15,7 +15,8 @@ mod common;
 
 use common::random_weights;
 
-const TYPES: [GgmlType; 5] = [GgmlType::Q4K, GgmlType::Q6K, GgmlType::Q5_0, GgmlType::Q8_0, GgmlType::Q4_1];
+const TYPES: [GgmlType; 7] =
+    [GgmlType::Q4K, GgmlType::Q6K, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0];
 const SHAPES: [(usize, usize); 2] = [(1536, 1536), (8960, 1536)];
 
 fn bench(c: &mut Criterion) {

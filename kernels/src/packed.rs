@@ -25,18 +25,15 @@
 //!   bit 0 up, those of elements `e`, `e + 32`, `e + 4`, `e + 36` with `e = 64 c + 8 u + j`: the
 //!   four values the low-bit runs `8 c + 2 u` and `8 c + 2 u + 1` start.
 //!
-//! Packed Q4_1, per group of sixteen rows and per 32-element block (`Q4_1_GROUP_BYTES`):
-//! - bytes 0..32: the rows' `d` (f16), 32..64 their `m`;
-//! - 64..320: run `t` (t = 0..4) is 64 bytes, row r's quant bytes `4 t .. 4 t + 4` at `4 r` (low
-//!   nibbles elements `4 t ..+4`, high nibbles elements `16 + 4 t ..+4`).
-//!
-//! Packed Q5_0, per group of sixteen rows and per 32-element block (`Q5_0_GROUP_BYTES`, the
-//! same bytes as sixteen original blocks):
-//! - bytes 0..32: the rows' `d` (f16);
-//! - 32..96: fifth bits. Row r's byte `j` at `32 + 4 r + j` holds, bit `2 t` and `2 t + 1`
-//!   (t = 0..4), those of elements `4 t + j` and `16 + 4 t + j`: the four values run `t` starts;
-//! - 96..352: the low four bits, laid out like Q4_1's quants: run `t` is 64 bytes, row r's quant
-//!   bytes `4 t .. 4 t + 4` at `4 r`.
+//! Packed Q4_0, Q4_1, Q5_0 and Q5_1 (the nibble formats), per group of sixteen rows and per
+//! 32-element block (`nibble_group_bytes`, the same bytes as sixteen original blocks), each part
+//! present only in the formats that have it:
+//! - the rows' `d` (f16, 32 bytes), then their `m` (Q4_1 and Q5_1, 32 bytes);
+//! - fifth bits (Q5_0 and Q5_1, 64 bytes): row r's byte `j` at `4 r + j` holds, in bits `2 t` and
+//!   `2 t + 1` (t = 0..4), those of elements `4 t + j` and `16 + 4 t + j`, the values run `t`
+//!   starts;
+//! - the low four bits, 256 bytes: run `t` (t = 0..4) is 64 bytes, row r's quant bytes
+//!   `4 t .. 4 t + 4` at `4 r` (low nibbles elements `4 t ..+4`, high nibbles `16 + 4 t ..+4`).
 //!
 //! Packed Q8_0, per group of sixteen rows and per 32-element block (`Q8_0_GROUP_BYTES`):
 //! - bytes 0..32: the rows' `d` (f16);
@@ -62,7 +59,7 @@ use crate::matmul::{
     take_rows, weight_row_bytes, with_scratch,
 };
 use crate::quant::k_high::{Q4K_BYTES, Q6K_BYTES, k4_scales_mins, q6k_values};
-use crate::quant::legacy::{Q4_1_BYTES, Q5_0_BYTES, Q8_0_BYTES};
+use crate::quant::legacy::Q8_0_BYTES;
 use crate::spin_pool;
 use crate::{GgmlType, KernelError};
 
@@ -91,14 +88,22 @@ pub(crate) const Q6K_GROUP_QL: usize = 288;
 /// Offset of the high two bits of the quants in a packed Q6_K block.
 pub(crate) const Q6K_GROUP_QH: usize = 2336;
 
-/// Bytes of one 32-element block of a group of packed Q4_1 rows.
-pub(crate) const Q4_1_GROUP_BYTES: usize = 320;
-/// Bytes of one 32-element block of a group of packed Q5_0 rows.
-pub(crate) const Q5_0_GROUP_BYTES: usize = 352;
-/// Offset of the fifth bits in a packed Q5_0 block.
-pub(crate) const Q5_0_GROUP_QH: usize = 32;
-/// Offset of the low four bits of the quants in a packed Q5_0 block.
-pub(crate) const Q5_0_GROUP_QS: usize = 96;
+/// Offset of the fifth bits in a packed block of a nibble format: after `d` and, with a
+/// minimum, `m`.
+pub(crate) const fn nibble_group_qh(min: bool) -> usize {
+    if min { 64 } else { 32 }
+}
+
+/// Offset of the low four bits in a packed block of a nibble format.
+pub(crate) const fn nibble_group_qs(min: bool, fifth: bool) -> usize {
+    nibble_group_qh(min) + if fifth { 64 } else { 0 }
+}
+
+/// Bytes of one 32-element block of a group of packed rows of a nibble format.
+pub(crate) const fn nibble_group_bytes(min: bool, fifth: bool) -> usize {
+    nibble_group_qs(min, fifth) + 256
+}
+
 /// Bytes of one 32-element block of a group of packed Q8_0 rows.
 pub(crate) const Q8_0_GROUP_BYTES: usize = 544;
 
@@ -186,8 +191,10 @@ fn packed_format(path: SimdPath, ty: GgmlType) -> Option<PackedFormat> {
     let (group_block_bytes, pack_group): (usize, PackGroupFn) = match ty {
         GgmlType::Q4K => (Q4K_GROUP_BYTES, pack_q4k_group),
         GgmlType::Q6K => (Q6K_GROUP_BYTES, pack_q6k_group),
-        GgmlType::Q4_1 => (Q4_1_GROUP_BYTES, pack_q4_1_group),
-        GgmlType::Q5_0 => (Q5_0_GROUP_BYTES, pack_q5_0_group),
+        GgmlType::Q4_0 => (nibble_group_bytes(false, false), pack_nibble_group::<false, false>),
+        GgmlType::Q4_1 => (nibble_group_bytes(true, false), pack_nibble_group::<true, false>),
+        GgmlType::Q5_0 => (nibble_group_bytes(false, true), pack_nibble_group::<false, true>),
+        GgmlType::Q5_1 => (nibble_group_bytes(true, true), pack_nibble_group::<true, true>),
         GgmlType::Q8_0 => (Q8_0_GROUP_BYTES, pack_q8_0_group),
         _ => return None,
     };
@@ -242,9 +249,9 @@ impl RepackChoice {
 
 /// `w` (`n` rows of `k` elements of `ty`, as `matmul` takes them) repacked for this CPU's kernels
 /// and placed in `arena`, next to the matrices packed into it before; or `None` where it has no
-/// packed kernel for `ty` (AVX-512 VNNI has them for Q4_K, Q6_K, Q4_1, Q5_0 and Q8_0; AVX2 for Q4_K,
-/// and for Q6_K with `HEARTH_REPACK=1`), `n` is not a multiple of sixteen, or `HEARTH_REPACK=0`
-/// is set; callers then keep using `matmul` on the original bytes.
+/// packed kernel for `ty` (AVX-512 VNNI has them for Q4_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1 and
+/// Q8_0; AVX2 for Q4_K, and for Q6_K with `HEARTH_REPACK=1`), `n` is not a multiple of sixteen,
+/// or `HEARTH_REPACK=0` is set; callers then keep using `matmul` on the original bytes.
 pub fn pack_in(
     arena: &PackArena,
     ty: GgmlType,
@@ -348,37 +355,32 @@ fn pack_q6k_group(rows: &[u8], row_bytes: usize, dst: &mut [u8]) {
     }
 }
 
-/// Packs sixteen consecutive Q4_1 rows (`rows`, `row_bytes` each) into `dst`.
-fn pack_q4_1_group(rows: &[u8], row_bytes: usize, dst: &mut [u8]) {
-    for (i, out) in dst.chunks_exact_mut(Q4_1_GROUP_BYTES).enumerate() {
+/// Packs sixteen consecutive rows (`rows`, `row_bytes` each) of the nibble format with a
+/// minimum `MIN` and fifth bits `FIFTH` into `dst`.
+fn pack_nibble_group<const MIN: bool, const FIFTH: bool>(rows: &[u8], row_bytes: usize, dst: &mut [u8]) {
+    // The original block: d, then m, then the fifth bits as a little-endian u32, then the nibbles.
+    let src_qh = if MIN { 4 } else { 2 };
+    let src_qs = src_qh + if FIFTH { 4 } else { 0 };
+    let src_bytes = src_qs + 16;
+    let (qh_at, qs_at) = (nibble_group_qh(MIN), nibble_group_qs(MIN, FIFTH));
+    for (i, out) in dst.chunks_exact_mut(nibble_group_bytes(MIN, FIFTH)).enumerate() {
         for (r, row) in rows.chunks_exact(row_bytes).enumerate() {
-            let Some(src) = row.get(i * Q4_1_BYTES..(i + 1) * Q4_1_BYTES) else { continue };
+            let Some(src) = row.get(i * src_bytes..(i + 1) * src_bytes) else { continue };
             out[2 * r..2 * r + 2].copy_from_slice(&src[0..2]);
-            out[32 + 2 * r..32 + 2 * r + 2].copy_from_slice(&src[2..4]);
-            for t in 0..4 {
-                let at = 64 + 64 * t + 4 * r;
-                out[at..at + 4].copy_from_slice(&src[4 + 4 * t..8 + 4 * t]);
+            if MIN {
+                out[32 + 2 * r..32 + 2 * r + 2].copy_from_slice(&src[2..4]);
             }
-        }
-    }
-}
-
-/// Packs sixteen consecutive Q5_0 rows (`rows`, `row_bytes` each) into `dst`.
-fn pack_q5_0_group(rows: &[u8], row_bytes: usize, dst: &mut [u8]) {
-    for (i, out) in dst.chunks_exact_mut(Q5_0_GROUP_BYTES).enumerate() {
-        for (r, row) in rows.chunks_exact(row_bytes).enumerate() {
-            let Some(src) = row.get(i * Q5_0_BYTES..(i + 1) * Q5_0_BYTES) else { continue };
-            out[2 * r..2 * r + 2].copy_from_slice(&src[0..2]);
-            let qh = u32::from_le_bytes([src[2], src[3], src[4], src[5]]);
-            for j in 0..4 {
+            if FIFTH {
+                let qh = u32::from_le_bytes([src[src_qh], src[src_qh + 1], src[src_qh + 2], src[src_qh + 3]]);
                 let fifth = |e: usize| ((qh >> e) & 1) as u8;
-                let bits =
-                    (0..4).fold(0u8, |b, t| b | fifth(4 * t + j) << (2 * t) | fifth(16 + 4 * t + j) << (2 * t + 1));
-                out[Q5_0_GROUP_QH + 4 * r + j] = bits;
+                for j in 0..4 {
+                    out[qh_at + 4 * r + j] =
+                        (0..4).fold(0, |b, t| b | fifth(4 * t + j) << (2 * t) | fifth(16 + 4 * t + j) << (2 * t + 1));
+                }
             }
             for t in 0..4 {
-                let at = Q5_0_GROUP_QS + 64 * t + 4 * r;
-                out[at..at + 4].copy_from_slice(&src[6 + 4 * t..10 + 4 * t]);
+                let at = qs_at + 64 * t + 4 * r;
+                out[at..at + 4].copy_from_slice(&src[src_qs + 4 * t..src_qs + 4 * t + 4]);
             }
         }
     }

@@ -9,9 +9,10 @@ use crate::packed::{RepackChoice, pack_on};
 use crate::{GgmlType, KernelError, PackArena, PackedWeights};
 
 /// Every type some path has packed kernels for.
-const PACKED_TYPES: [GgmlType; 5] = [GgmlType::Q4K, GgmlType::Q6K, GgmlType::Q4_1, GgmlType::Q8_0, GgmlType::Q5_0];
+const PACKED_TYPES: [GgmlType; 7] =
+    [GgmlType::Q4K, GgmlType::Q6K, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0];
 
-/// The types `path` packs: all five on AVX-512 VNNI, the K-quants on AVX2.
+/// The types `path` packs: all seven on AVX-512 VNNI, the K-quants on AVX2.
 fn packed_types(path: SimdPath) -> &'static [GgmlType] {
     match path.name() {
         "avx512+vnni" => &PACKED_TYPES,
@@ -140,7 +141,7 @@ fn packing_and_packed_matmul_refuse_bad_shapes() {
 #[test]
 fn packed_legacy_types_match_on_rows_of_32_element_blocks() {
     // SmolLM2's shapes: 576 is not a multiple of 256, only of the 32-element block.
-    for ty in [GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q8_0] {
+    for &ty in &PACKED_TYPES[2..] {
         for (n, k, m) in [(576, 576, 1), (192, 576, 3), (1536, 576, 4), (576, 1536, 6), (16, 32, 2)] {
             check(ty, n, k, m, (n * 7 + k + m) as u64);
         }

@@ -34,6 +34,12 @@ pub(crate) fn avx512_packed(ty: GgmlType) -> Option<GroupKernels> {
             three: q6k_group_3,
             four: q6k_group_4,
         }),
+        GgmlType::Q4_0 => GroupKernels::Q8(GroupKernelSet {
+            one: q4_0_group_1,
+            two: q4_0_group_2,
+            three: q4_0_group_3,
+            four: q4_0_group_4,
+        }),
         GgmlType::Q4_1 => GroupKernels::Q8(GroupKernelSet {
             one: q4_1_group_1,
             two: q4_1_group_2,
@@ -45,6 +51,12 @@ pub(crate) fn avx512_packed(ty: GgmlType) -> Option<GroupKernels> {
             two: q5_0_group_2,
             three: q5_0_group_3,
             four: q5_0_group_4,
+        }),
+        GgmlType::Q5_1 => GroupKernels::Q8(GroupKernelSet {
+            one: q5_1_group_1,
+            two: q5_1_group_2,
+            three: q5_1_group_3,
+            four: q5_1_group_4,
         }),
         GgmlType::Q8_0 => GroupKernels::Q8(GroupKernelSet {
             one: q8_0_group_1,

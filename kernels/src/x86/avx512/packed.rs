@@ -1,4 +1,4 @@
-//! AVX-512 VNNI kernels for Q4_K, Q6_K, Q4_1, Q5_0 and Q8_0 weights repacked sixteen rows at a time
+//! AVX-512 VNNI kernels for Q4_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 weights repacked sixteen rows at a time
 //! (`crate::packed`).
 //!
 //! In the packed layout one zmm load holds four consecutive quant bytes of each of sixteen rows,
@@ -17,9 +17,9 @@ use std::arch::x86_64::*;
 use super::{load16, load32, load64};
 use crate::activation::{Q8Block, Q8KBlock};
 use crate::packed::{
-    GROUP_ROWS, Q4_1_GROUP_BYTES, Q4K_GROUP_BYTES, Q4K_GROUP_DMIN, Q4K_GROUP_MINS, Q4K_GROUP_QS, Q4K_GROUP_SCALES,
-    Q5_0_GROUP_BYTES, Q5_0_GROUP_QH, Q5_0_GROUP_QS, Q6K_GROUP_BYTES, Q6K_GROUP_QH, Q6K_GROUP_QL, Q6K_GROUP_SCALES,
-    Q8_0_GROUP_BYTES,
+    GROUP_ROWS, Q4K_GROUP_BYTES, Q4K_GROUP_DMIN, Q4K_GROUP_MINS, Q4K_GROUP_QS, Q4K_GROUP_SCALES, Q6K_GROUP_BYTES,
+    Q6K_GROUP_QH, Q6K_GROUP_QL, Q6K_GROUP_SCALES, Q8_0_GROUP_BYTES, nibble_group_bytes, nibble_group_qh,
+    nibble_group_qs,
 };
 
 /// How far ahead of the block being read to prefetch. A group's blocks, and the groups of a chunk,
@@ -238,71 +238,46 @@ fn q6k_group<const MR: usize>(group: &[u8], acts: [&[Q8KBlock]; MR]) -> [[f32; G
     store_rows(acc)
 }
 
-/// One group of sixteen packed Q4_1 rows against `MR` activation rows: `out[a][r]` is activation
-/// row `a` with weight row `r` of the group.
+/// One group of sixteen packed rows of a nibble format (`BYTES` a block, with a minimum `MIN`
+/// and fifth bits `FIFTH`) against `MR` activation rows: `out[a][r]` is activation row `a` with
+/// weight row `r` of the group.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-fn q4_1_group<const MR: usize>(group: &[u8], acts: [&[Q8Block]; MR]) -> [[f32; GROUP_ROWS]; MR] {
-    let blocks = group.as_chunks::<Q4_1_GROUP_BYTES>().0;
-    let count = acts.iter().map(|a| a.len()).fold(blocks.len(), usize::min);
-    let low = _mm512_set1_epi8(0x0F);
-    let mut acc = [_mm512_setzero_ps(); MR];
-    for i in 0..count {
-        let b = &blocks[i];
-        let mut sums = [_mm512_setzero_si512(); MR];
-        for t in 0..4 {
-            prefetch_step::<_, 4>(b, t);
-            // SAFETY (all loads of this block): the offsets are constants inside the block.
-            let packed = unsafe { load64(b, 64 + 64 * t) };
-            let lo = _mm512_and_si512(packed, low);
-            let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(packed), low);
-            for a in 0..MR {
-                let qs = &acts[a][i].qs;
-                // SAFETY (act4): the offsets are at most 16 + 4 * 3, four below 32.
-                sums[a] = dpbusd(sums[a], lo, unsafe { act4(qs, 4 * t) });
-                sums[a] = dpbusd(sums[a], hi, unsafe { act4(qs, 16 + 4 * t) });
-            }
-        }
-        prefetch_rest::<_, 4>(b);
-        let (d, m) = unsafe { (f16x16(b, 0), f16x16(b, 32)) };
-        for a in 0..MR {
-            // d * d_act * sum(q * q_act) + m * d_act * sum(q_act), the second from the block's sum.
-            let scale = _mm512_mul_ps(d, _mm512_set1_ps(acts[a][i].d));
-            acc[a] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[a]), scale, acc[a]);
-            acc[a] = _mm512_fmadd_ps(m, _mm512_set1_ps(acts[a][i].sum), acc[a]);
-        }
-    }
-    store_rows(acc)
-}
-
-/// One group of sixteen packed Q5_0 rows against `MR` activation rows: `out[a][r]` is activation
-/// row `a` with weight row `r` of the group.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-fn q5_0_group<const MR: usize>(group: &[u8], acts: [&[Q8Block]; MR]) -> [[f32; GROUP_ROWS]; MR] {
-    let blocks = group.as_chunks::<Q5_0_GROUP_BYTES>().0;
+fn nibble_group<const MR: usize, const BYTES: usize, const MIN: bool, const FIFTH: bool>(
+    group: &[u8],
+    acts: [&[Q8Block]; MR],
+) -> [[f32; GROUP_ROWS]; MR] {
+    const { assert!(BYTES == nibble_group_bytes(MIN, FIFTH)) };
+    let (qh_at, qs_at) = (nibble_group_qh(MIN), nibble_group_qs(MIN, FIFTH));
+    // Without a minimum the values are stored plus 8 (Q4_0) or 16 (Q5_0).
+    let offset = if FIFTH { 16.0 } else { 8.0 };
+    let blocks = group.as_chunks::<BYTES>().0;
     let count = acts.iter().map(|a| a.len()).fold(blocks.len(), usize::min);
     let low = _mm512_set1_epi8(0x0F);
     let mut acc = [_mm512_setzero_ps(); MR];
     for i in 0..count {
         let b = &blocks[i];
         // SAFETY (all loads of this block): the offsets are constants inside the block.
-        let qh = unsafe { load64(b, Q5_0_GROUP_QH) };
+        let qh = if FIFTH { unsafe { load64(b, qh_at) } } else { _mm512_setzero_si512() };
         // The low and high nibbles add into separate sums: two chains of four dependent
         // `vpdpbusd` instead of one of eight.
         let mut sums = [[_mm512_setzero_si512(); 2]; MR];
         for t in 0..4 {
             prefetch_step::<_, 4>(b, t);
-            let packed = unsafe { load64(b, Q5_0_GROUP_QS + 64 * t) };
-            // Bits 2t and 2t + 1 of the fifth-bit bytes move to bit 4 of the values.
-            let (lo_bits, hi_bits) = match t {
-                0 => (_mm512_slli_epi16::<4>(qh), _mm512_slli_epi16::<3>(qh)),
-                1 => (_mm512_slli_epi16::<2>(qh), _mm512_slli_epi16::<1>(qh)),
-                2 => (qh, _mm512_srli_epi16::<1>(qh)),
-                _ => (_mm512_srli_epi16::<2>(qh), _mm512_srli_epi16::<3>(qh)),
-            };
-            let lo = with_high_bits::<0x10>(_mm512_and_si512(packed, low), lo_bits);
-            let hi = with_high_bits::<0x10>(_mm512_and_si512(_mm512_srli_epi16::<4>(packed), low), hi_bits);
+            let packed = unsafe { load64(b, qs_at + 64 * t) };
+            let mut lo = _mm512_and_si512(packed, low);
+            let mut hi = _mm512_and_si512(_mm512_srli_epi16::<4>(packed), low);
+            if FIFTH {
+                // Bits 2t and 2t + 1 of the fifth-bit bytes move to bit 4 of the values.
+                let (lo_bits, hi_bits) = match t {
+                    0 => (_mm512_slli_epi16::<4>(qh), _mm512_slli_epi16::<3>(qh)),
+                    1 => (_mm512_slli_epi16::<2>(qh), _mm512_slli_epi16::<1>(qh)),
+                    2 => (qh, _mm512_srli_epi16::<1>(qh)),
+                    _ => (_mm512_srli_epi16::<2>(qh), _mm512_srli_epi16::<3>(qh)),
+                };
+                lo = with_high_bits::<0x10>(lo, lo_bits);
+                hi = with_high_bits::<0x10>(hi, hi_bits);
+            }
             for a in 0..MR {
                 let qs = &acts[a][i].qs;
                 // SAFETY (act4): the offsets are at most 16 + 4 * 3, four below 32.
@@ -313,11 +288,18 @@ fn q5_0_group<const MR: usize>(group: &[u8], acts: [&[Q8Block]; MR]) -> [[f32; G
         prefetch_rest::<_, 4>(b);
         let d = unsafe { f16x16(b, 0) };
         for a in 0..MR {
-            // The values were stored plus 16: d * (d_act * sum - 16 * d_act * sum(q_act)).
             let act = &acts[a][i];
             let sum = _mm512_cvtepi32_ps(_mm512_add_epi32(sums[a][0], sums[a][1]));
-            let dot = _mm512_fmsub_ps(sum, _mm512_set1_ps(act.d), _mm512_set1_ps(16.0 * act.sum));
-            acc[a] = _mm512_fmadd_ps(dot, d, acc[a]);
+            if MIN {
+                // d * d_act * sum(q * q_act) + m * d_act * sum(q_act), the second from the block's sum.
+                let m = unsafe { f16x16(b, 32) };
+                acc[a] = _mm512_fmadd_ps(sum, _mm512_mul_ps(d, _mm512_set1_ps(act.d)), acc[a]);
+                acc[a] = _mm512_fmadd_ps(m, _mm512_set1_ps(act.sum), acc[a]);
+            } else {
+                // d * (d_act * sum - offset * d_act * sum(q_act)).
+                let dot = _mm512_fmsub_ps(sum, _mm512_set1_ps(act.d), _mm512_set1_ps(offset * act.sum));
+                acc[a] = _mm512_fmadd_ps(dot, d, acc[a]);
+            }
         }
     }
     store_rows(acc)
@@ -375,6 +357,22 @@ macro_rules! group_kernel {
             $body::<$mr>(group, acts)
         }
     };
+    ($name:ident, nibble_group, $min:literal, $fifth:literal, $mr:literal) => {
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+        pub(crate) fn $name(group: &[u8], acts: [&[Q8Block]; $mr]) -> [[f32; GROUP_ROWS]; $mr] {
+            nibble_group::<$mr, { nibble_group_bytes($min, $fifth) }, $min, $fifth>(group, acts)
+        }
+    };
+}
+
+/// Defines a nibble format's group kernels for one to four activation rows.
+macro_rules! nibble_kernels {
+    ($min:literal, $fifth:literal, $one:ident, $two:ident, $three:ident, $four:ident) => {
+        group_kernel!($one, nibble_group, $min, $fifth, 1);
+        group_kernel!($two, nibble_group, $min, $fifth, 2);
+        group_kernel!($three, nibble_group, $min, $fifth, 3);
+        group_kernel!($four, nibble_group, $min, $fifth, 4);
+    };
 }
 
 group_kernel!(q4k_group_1, q4k_group, Q8KBlock, 1);
@@ -385,14 +383,10 @@ group_kernel!(q6k_group_1, q6k_group, Q8KBlock, 1);
 group_kernel!(q6k_group_2, q6k_group, Q8KBlock, 2);
 group_kernel!(q6k_group_3, q6k_group, Q8KBlock, 3);
 group_kernel!(q6k_group_4, q6k_group, Q8KBlock, 4);
-group_kernel!(q4_1_group_1, q4_1_group, Q8Block, 1);
-group_kernel!(q4_1_group_2, q4_1_group, Q8Block, 2);
-group_kernel!(q4_1_group_3, q4_1_group, Q8Block, 3);
-group_kernel!(q4_1_group_4, q4_1_group, Q8Block, 4);
-group_kernel!(q5_0_group_1, q5_0_group, Q8Block, 1);
-group_kernel!(q5_0_group_2, q5_0_group, Q8Block, 2);
-group_kernel!(q5_0_group_3, q5_0_group, Q8Block, 3);
-group_kernel!(q5_0_group_4, q5_0_group, Q8Block, 4);
+nibble_kernels!(false, false, q4_0_group_1, q4_0_group_2, q4_0_group_3, q4_0_group_4);
+nibble_kernels!(true, false, q4_1_group_1, q4_1_group_2, q4_1_group_3, q4_1_group_4);
+nibble_kernels!(false, true, q5_0_group_1, q5_0_group_2, q5_0_group_3, q5_0_group_4);
+nibble_kernels!(true, true, q5_1_group_1, q5_1_group_2, q5_1_group_3, q5_1_group_4);
 group_kernel!(q8_0_group_1, q8_0_group, Q8Block, 1);
 group_kernel!(q8_0_group_2, q8_0_group, Q8Block, 2);
 group_kernel!(q8_0_group_3, q8_0_group, Q8Block, 3);
