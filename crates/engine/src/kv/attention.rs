@@ -112,23 +112,25 @@ fn attend_with(
     let n_rep = n_head / layer.layout.n_kv_head;
     let total_rows: usize = seqs.iter().map(|s| s.rows).sum();
     let mut out = vec![0f32; total_rows * n_head * hd];
-    let mut tasks = Vec::new();
+    let mut spans = Vec::new();
     for (s, seq) in seqs.iter().enumerate() {
         for h in 0..layer.layout.n_kv_head {
             for r0 in (0..seq.rows).step_by(ROW_TILE) {
-                tasks.push((s, h, r0, (r0 + ROW_TILE).min(seq.rows)));
+                spans.push((s, h, r0, (r0 + ROW_TILE).min(seq.rows)));
             }
         }
     }
+    let reps = rep_ranges(n_rep, spans.len(), rayon::current_num_threads());
+    let tasks: Vec<_> = spans.iter().flat_map(|&span| reps.iter().map(move |reps| (span, reps.clone()))).collect();
     let parts: Vec<Vec<f32>> = tasks
         .par_iter()
-        .map(|&(s, h, r0, r1)| tile(Tile { layer, seq: &seqs[s], h, rows: r0..r1 }))
+        .map(|&((s, h, r0, r1), ref reps)| tile(Tile { layer, seq: &seqs[s], h, rows: r0..r1, reps: reps.clone() }))
         .collect::<Result<_, _>>()?;
-    for (&(s, h, r0, r1), part) in tasks.iter().zip(&parts) {
-        for r in r0..r1 {
-            for g in 0..n_rep {
-                let dst = (seqs[s].row0 + r) * n_head * hd + (h * n_rep + g) * hd;
-                let src = ((r - r0) * n_rep + g) * hd;
+    for (((s, h, r0, r1), reps), part) in tasks.iter().zip(&parts) {
+        for r in *r0..*r1 {
+            for (i, g) in reps.clone().enumerate() {
+                let dst = (seqs[*s].row0 + r) * n_head * hd + (h * n_rep + g) * hd;
+                let src = ((r - r0) * reps.len() + i) * hd;
                 out[dst..dst + hd].copy_from_slice(&part[src..src + hd]);
             }
         }
@@ -136,13 +138,25 @@ fn attend_with(
     Ok(out)
 }
 
-/// The arguments of one task: rows `rows` of one sequence, for the query heads sharing key/value
-/// head `h`.
+/// The query heads of one key/value head split into as many ranges as it takes for `spans` tasks
+/// (a decode step has one per key/value head) to give each of `threads` threads one: with two
+/// key/value heads and more threads, each head's queries are spread instead of leaving the other
+/// threads idle while attention runs. Each task widens the head's keys and values itself, so
+/// there is no split where the spans already fill the threads. A query's arithmetic does not
+/// depend on the queries beside it, so the split never changes a result.
+fn rep_ranges(n_rep: usize, spans: usize, threads: usize) -> Vec<Range<usize>> {
+    let pieces = if spans == 0 || spans >= threads { 1 } else { threads.div_ceil(spans).clamp(1, n_rep.max(1)) };
+    (0..pieces).map(|i| i * n_rep / pieces..(i + 1) * n_rep / pieces).collect()
+}
+
+/// The arguments of one task: rows `rows` of one sequence, for the query heads `reps` of those
+/// sharing key/value head `h`.
 struct Tile<'a> {
     layer: &'a Layer<'a>,
     seq: &'a SeqRows<'a>,
     h: usize,
     rows: Range<usize>,
+    reps: Range<usize>,
 }
 
 /// One query's running state in the online softmax.
@@ -173,7 +187,7 @@ trait BlockOps {
     }
 }
 
-/// Attention of one tile; returns `(rows, n_rep, head_dim)`. AVX-512 where the CPU has it and
+/// Attention of one tile; returns `(rows, reps, head_dim)`. AVX-512 where the CPU has it and
 /// the shape suits it, else the portable steps, compiled with AVX2 where the CPU has that.
 fn attend_tile(t: Tile<'_>) -> Result<Vec<f32>, KvError> {
     #[cfg(target_arch = "x86_64")]
@@ -205,7 +219,7 @@ fn attend_tile_avx2(t: Tile<'_>) -> Result<Vec<f32>, KvError> {
 
 /// One query of a tile that sees part of the current block.
 struct Active {
-    /// Index of the query in the tile's `(rows, n_rep)` output.
+    /// Index of the query in the tile's `(rows, reps)` output.
     qi: usize,
     /// Where its vector starts in `q`.
     qo: usize,
@@ -220,12 +234,12 @@ struct Active {
 /// cached, batched and fresh runs bit-identical.
 #[inline(always)]
 fn attend_tile_with(ops: &mut impl BlockOps, t: Tile<'_>) -> Result<Vec<f32>, KvError> {
-    let Tile { layer, seq, h, rows } = t;
+    let Tile { layer, seq, h, rows, reps } = t;
     let Layer { store, layout, il, q, n_head, scale } = *layer;
     let (g, idx) = layout.slot_of(il);
     let (hd, bs) = (layout.head_dim, layout.block_size);
     let n_rep = n_head / layout.n_kv_head;
-    let n_q = rows.len() * n_rep;
+    let n_q = rows.len() * reps.len();
     let mut acc = vec![0f32; n_q * hd];
     let mut max = vec![f32::NEG_INFINITY; n_q];
     let mut sums = vec![0f32; n_q * bs];
@@ -250,9 +264,9 @@ fn attend_tile_with(ops: &mut impl BlockOps, t: Tile<'_>) -> Result<Vec<f32>, Kv
                 continue;
             }
             let live = lo - b * bs..hi - b * bs + 1;
-            for rep in 0..n_rep {
+            for (i, rep) in reps.clone().enumerate() {
                 let qo = (seq.row0 + r) * n_head * hd + (h * n_rep + rep) * hd;
-                active.push(Active { qi: (r - rows.start) * n_rep + rep, qo, live: live.clone() });
+                active.push(Active { qi: (r - rows.start) * reps.len() + i, qo, live: live.clone() });
             }
         }
         for group in active.chunks(GROUP) {

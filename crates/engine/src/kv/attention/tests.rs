@@ -195,3 +195,31 @@ fn a_row_does_not_depend_on_the_rows_beside_it() {
     let last = case.attend(39, &q[39 * row..]);
     assert!(last.iter().zip(&all[39 * row..]).all(|(a, b)| a.to_bits() == b.to_bits()));
 }
+
+#[test]
+fn query_heads_split_only_where_the_spans_leave_threads_idle() {
+    let whole = |n: usize| std::iter::once(0..n).collect::<Vec<_>>();
+    assert_eq!(rep_ranges(6, 2, 2), whole(6));
+    assert_eq!(rep_ranges(6, 4, 2), whole(6));
+    assert_eq!(rep_ranges(6, 2, 8), [0..1, 1..3, 3..4, 4..6]);
+    assert_eq!(rep_ranges(4, 1, 2), [0..2, 2..4]);
+    assert_eq!(rep_ranges(7, 2, 16), (0..7).map(|i| i..i + 1).collect::<Vec<_>>());
+    assert_eq!(rep_ranges(1, 1, 16), whole(1));
+    assert_eq!(rep_ranges(6, 0, 4), whole(6));
+}
+
+#[test]
+fn splitting_query_heads_over_threads_gives_the_same_bits() {
+    for (past, rows, dims) in [(100, 1, (12, 2, 128, 16)), (37, 1, (4, 1, 256, 16)), (19, 3, (14, 2, 64, 16))] {
+        let case = Case::new(None, past + rows, dims);
+        let q = case.queries(rows);
+        let on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| case.attend(past, &q))
+        };
+        let (one, many) = (on(1), on(8));
+        assert!(one.iter().zip(&many).all(|(a, b)| a.to_bits() == b.to_bits()), "{dims:?}");
+        let want = reference(&q, &case.k, &case.v, dims.0, dims.1, dims.2, past, None);
+        assert!(many.iter().zip(&want).all(|(a, b)| (a - b).abs() < 2e-4), "{dims:?}");
+    }
+}
