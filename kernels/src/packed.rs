@@ -59,7 +59,7 @@ use crate::matmul::{
     take_rows, weight_row_bytes, with_scratch,
 };
 use crate::quant::k_high::{Q4K_BYTES, Q6K_BYTES, k4_scales_mins, q6k_values};
-use crate::quant::legacy::Q8_0_BYTES;
+use crate::quant::legacy::{Q4_0_BYTES, Q4_1_BYTES, Q5_0_BYTES, Q5_1_BYTES, Q8_0_BYTES};
 use crate::spin_pool;
 use crate::{GgmlType, KernelError};
 
@@ -103,6 +103,15 @@ pub(crate) const fn nibble_group_qs(min: bool, fifth: bool) -> usize {
 pub(crate) const fn nibble_group_bytes(min: bool, fifth: bool) -> usize {
     nibble_group_qs(min, fifth) + 256
 }
+
+// A packed nibble block holds exactly its sixteen rows' original blocks, as `pack_nibble_group`
+// reads them.
+const _: () = assert!(
+    nibble_group_bytes(false, false) == GROUP_ROWS * Q4_0_BYTES
+        && nibble_group_bytes(true, false) == GROUP_ROWS * Q4_1_BYTES
+        && nibble_group_bytes(false, true) == GROUP_ROWS * Q5_0_BYTES
+        && nibble_group_bytes(true, true) == GROUP_ROWS * Q5_1_BYTES
+);
 
 /// Bytes of one 32-element block of a group of packed Q8_0 rows.
 pub(crate) const Q8_0_GROUP_BYTES: usize = 544;
