@@ -25,7 +25,7 @@ mod x86;
 mod tests;
 
 pub use error::KernelError;
-pub use gate::silu_mul;
+pub use gate::{gelu_tanh_mul, silu_mul};
 pub use huge::{ArenaBytes, PackArena};
 pub use packed::{PackedWeights, pack_in};
 pub use types::GgmlType;

@@ -20,7 +20,7 @@ use crate::matmul::{RowDot, RowKernel};
 use crate::packed::{GroupKernelSet, GroupKernels};
 
 pub(crate) use avx512::{avx512_dot, avx512_packed};
-pub(crate) use gate::silu_mul;
+pub(crate) use gate::gate_mul;
 pub(crate) use quantize::quantize_q8k;
 
 /// How far ahead decode asks for weights. Rows lie back to back, so this runs into the rows the

@@ -441,7 +441,7 @@ impl GatedFfn {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let [gate, up] = forward_many([&self.gate, &self.up], x)?;
         let h = match self.activation {
-            Activation::Silu if gate.device().is_cpu() => gate.apply_op2_no_bwd(&up, &SiluMul)?,
+            _ if gate.device().is_cpu() => gate.apply_op2_no_bwd(&up, &GateMul(self.activation))?,
             Activation::Silu => (candle_nn::ops::silu(&gate)? * up)?,
             Activation::GeluTanh => (gate.gelu()? * up)?,
         };
@@ -456,12 +456,16 @@ fn contiguous_f32<'s>(op: &str, storage: &'s CpuStorage, layout: &Layout) -> can
     Ok(&storage.as_slice::<f32>()?[start..end])
 }
 
-/// `silu(gate) * up` in one pass over both (`hearth_kernels::silu_mul`), on the CPU.
-struct SiluMul;
+/// `act(gate) * up` in one pass over both (`hearth_kernels::silu_mul` or `gelu_tanh_mul`), on
+/// the CPU.
+struct GateMul(Activation);
 
-impl CustomOp2 for SiluMul {
+impl CustomOp2 for GateMul {
     fn name(&self) -> &'static str {
-        "hearth-silu-mul"
+        match self.0 {
+            Activation::Silu => "hearth-silu-mul",
+            Activation::GeluTanh => "hearth-gelu-tanh-mul",
+        }
     }
 
     fn cpu_fwd(
@@ -480,8 +484,12 @@ impl CustomOp2 for SiluMul {
             )));
         }
         let mut h = contiguous_f32(self.name(), gate, gate_layout)?.to_vec();
-        hearth_kernels::silu_mul(&mut h, contiguous_f32(self.name(), up, up_layout)?)
-            .map_err(|e| candle_core::Error::Msg(format!("{}: {e}", self.name())))?;
+        let up = contiguous_f32(self.name(), up, up_layout)?;
+        match self.0 {
+            Activation::Silu => hearth_kernels::silu_mul(&mut h, up),
+            Activation::GeluTanh => hearth_kernels::gelu_tanh_mul(&mut h, up),
+        }
+        .map_err(|e| candle_core::Error::Msg(format!("{}: {e}", self.name())))?;
         Ok((CpuStorage::F32(h), gate_layout.shape().clone()))
     }
 }
