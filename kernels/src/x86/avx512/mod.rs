@@ -16,54 +16,19 @@ use std::arch::x86_64::*;
 
 use crate::GgmlType;
 use crate::matmul::{RowDot, RowKernel, Tiles};
-use crate::packed::{GroupKernelSet, GroupKernels};
+use crate::packed::GroupKernels;
 
 /// The kernels for `ty` weights packed sixteen rows at a time, where there are some.
 pub(crate) fn avx512_packed(ty: GgmlType) -> Option<GroupKernels> {
     use packed::*;
     Some(match ty {
-        GgmlType::Q4K => GroupKernels::Q8K(GroupKernelSet {
-            one: q4k_group_1,
-            two: q4k_group_2,
-            three: q4k_group_3,
-            four: q4k_group_4,
-        }),
-        GgmlType::Q6K => GroupKernels::Q8K(GroupKernelSet {
-            one: q6k_group_1,
-            two: q6k_group_2,
-            three: q6k_group_3,
-            four: q6k_group_4,
-        }),
-        GgmlType::Q4_0 => GroupKernels::Q8(GroupKernelSet {
-            one: q4_0_group_1,
-            two: q4_0_group_2,
-            three: q4_0_group_3,
-            four: q4_0_group_4,
-        }),
-        GgmlType::Q4_1 => GroupKernels::Q8(GroupKernelSet {
-            one: q4_1_group_1,
-            two: q4_1_group_2,
-            three: q4_1_group_3,
-            four: q4_1_group_4,
-        }),
-        GgmlType::Q5_0 => GroupKernels::Q8(GroupKernelSet {
-            one: q5_0_group_1,
-            two: q5_0_group_2,
-            three: q5_0_group_3,
-            four: q5_0_group_4,
-        }),
-        GgmlType::Q5_1 => GroupKernels::Q8(GroupKernelSet {
-            one: q5_1_group_1,
-            two: q5_1_group_2,
-            three: q5_1_group_3,
-            four: q5_1_group_4,
-        }),
-        GgmlType::Q8_0 => GroupKernels::Q8(GroupKernelSet {
-            one: q8_0_group_1,
-            two: q8_0_group_2,
-            three: q8_0_group_3,
-            four: q8_0_group_4,
-        }),
+        GgmlType::Q4K => GroupKernels::Q8K(Q4K_KERNELS),
+        GgmlType::Q6K => GroupKernels::Q8K(Q6K_KERNELS),
+        GgmlType::Q4_0 => GroupKernels::Q8(Q4_0_KERNELS),
+        GgmlType::Q4_1 => GroupKernels::Q8(Q4_1_KERNELS),
+        GgmlType::Q5_0 => GroupKernels::Q8(Q5_0_KERNELS),
+        GgmlType::Q5_1 => GroupKernels::Q8(Q5_1_KERNELS),
+        GgmlType::Q8_0 => GroupKernels::Q8(Q8_0_KERNELS),
         _ => return None,
     })
 }
