@@ -259,8 +259,8 @@ impl RepackChoice {
 /// `w` (`n` rows of `k` elements of `ty`, as `matmul` takes them) repacked for this CPU's kernels
 /// and placed in `arena`, next to the matrices packed into it before; or `None` where it has no
 /// packed kernel for `ty` (AVX-512 VNNI has them for Q4_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1 and
-/// Q8_0; AVX2 for Q4_K, and for Q6_K with `HEARTH_REPACK=1`), `n` is not a multiple of sixteen,
-/// or `HEARTH_REPACK=0` is set; callers then keep using `matmul` on the original bytes.
+/// Q8_0; AVX2 for all but Q8_0, Q6_K only with `HEARTH_REPACK=1`), `n` is not a multiple of
+/// sixteen, or `HEARTH_REPACK=0` is set; callers then keep using `matmul` on the original bytes.
 pub fn pack_in(
     arena: &PackArena,
     ty: GgmlType,

@@ -12,11 +12,11 @@ use crate::{GgmlType, KernelError, PackArena, PackedWeights};
 const PACKED_TYPES: [GgmlType; 7] =
     [GgmlType::Q4K, GgmlType::Q6K, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0];
 
-/// The types `path` packs: all seven on AVX-512 VNNI, the K-quants on AVX2.
+/// The types `path` packs: all seven on AVX-512 VNNI, all but Q8_0 on AVX2.
 fn packed_types(path: SimdPath) -> &'static [GgmlType] {
     match path.name() {
         "avx512+vnni" => &PACKED_TYPES,
-        "avx2+fma" => &PACKED_TYPES[..2],
+        "avx2+fma" => &PACKED_TYPES[..6],
         _ => &[],
     }
 }

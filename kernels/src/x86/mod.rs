@@ -17,7 +17,7 @@ use std::arch::x86_64::*;
 
 use crate::GgmlType;
 use crate::matmul::{RowDot, RowKernel};
-use crate::packed::{GroupKernelSet, GroupKernels};
+use crate::packed::GroupKernels;
 
 pub(crate) use avx512::{avx512_dot, avx512_packed};
 pub(crate) use gate::gate_mul;
@@ -50,18 +50,12 @@ pub(crate) fn avx2_dot(ty: GgmlType) -> Option<RowDot> {
 pub(crate) fn avx2_packed(ty: GgmlType) -> Option<GroupKernels> {
     use packed::*;
     Some(match ty {
-        GgmlType::Q4K => GroupKernels::Q8K(GroupKernelSet {
-            one: q4k_group_1,
-            two: q4k_group_2,
-            three: q4k_group_3,
-            four: q4k_group_4,
-        }),
-        GgmlType::Q6K => GroupKernels::Q8K(GroupKernelSet {
-            one: q6k_group_1,
-            two: q6k_group_2,
-            three: q6k_group_3,
-            four: q6k_group_4,
-        }),
+        GgmlType::Q4K => GroupKernels::Q8K(Q4K_KERNELS),
+        GgmlType::Q6K => GroupKernels::Q8K(Q6K_KERNELS),
+        GgmlType::Q4_0 => GroupKernels::Q8(Q4_0_KERNELS),
+        GgmlType::Q4_1 => GroupKernels::Q8(Q4_1_KERNELS),
+        GgmlType::Q5_0 => GroupKernels::Q8(Q5_0_KERNELS),
+        GgmlType::Q5_1 => GroupKernels::Q8(Q5_1_KERNELS),
         _ => return None,
     })
 }

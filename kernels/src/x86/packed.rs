@@ -1,4 +1,5 @@
-//! AVX2 kernels for Q4_K and Q6_K weights packed sixteen rows at a time (`crate::packed`).
+//! AVX2 kernels for Q4_K, Q6_K and the nibble formats (Q4_0, Q4_1, Q5_0, Q5_1), packed sixteen
+//! rows at a time (`crate::packed`).
 //!
 //! The layout is the one the AVX-512 kernels read. A 64-byte run holds four quant bytes of each of
 //! the sixteen rows, so its 32-byte halves are rows 0..8 and 8..16, one row per i32 lane. `maddubs`
@@ -16,10 +17,11 @@
 use std::arch::x86_64::*;
 
 use super::{PREFETCH_BYTES, load16, load32};
-use crate::activation::Q8KBlock;
+use crate::activation::{Q8Block, Q8KBlock};
 use crate::packed::{
-    GROUP_ROWS, Q4K_GROUP_BYTES, Q4K_GROUP_DMIN, Q4K_GROUP_MINS, Q4K_GROUP_QS, Q4K_GROUP_SCALES, Q6K_GROUP_BYTES,
-    Q6K_GROUP_QH, Q6K_GROUP_QL, Q6K_GROUP_SCALES,
+    GROUP_ROWS, GroupKernelSet, Q4K_GROUP_BYTES, Q4K_GROUP_DMIN, Q4K_GROUP_MINS, Q4K_GROUP_QS, Q4K_GROUP_SCALES,
+    Q6K_GROUP_BYTES, Q6K_GROUP_QH, Q6K_GROUP_QL, Q6K_GROUP_SCALES, nibble_group_bytes, nibble_group_qh,
+    nibble_group_qs,
 };
 
 /// Rows in one half of a run (one ymm register).
@@ -285,6 +287,82 @@ fn q6k_group<const MR: usize>(group: &[u8], acts: [&[Q8KBlock]; MR]) -> [[f32; G
     store_rows(acc)
 }
 
+/// One group of sixteen packed rows of a nibble format (`BYTES` a block, with a minimum `MIN`
+/// and fifth bits `FIFTH`, see `crate::packed`) against `MR` activation rows: `out[a][r]` is
+/// activation row `a` with weight row `r` of the group.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn nibble_group<const MR: usize, const BYTES: usize, const MIN: bool, const FIFTH: bool>(
+    group: &[u8],
+    acts: [&[Q8Block]; MR],
+) -> [[f32; GROUP_ROWS]; MR] {
+    const { assert!(BYTES == nibble_group_bytes(MIN, FIFTH)) };
+    let (qh_at, qs_at) = (nibble_group_qh(MIN), nibble_group_qs(MIN, FIFTH));
+    // Without a minimum the values are stored plus 8 (Q4_0) or 16 (Q5_0).
+    let offset = if FIFTH { 16.0 } else { 8.0 };
+    let blocks = group.as_chunks::<BYTES>().0;
+    let count = acts.iter().map(|a| a.len()).fold(blocks.len(), usize::min);
+    let (low, fifth, ones) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(0x10), _mm256_set1_epi16(1));
+    let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+    for i in 0..count {
+        let b = &blocks[i];
+        for half in 0..2 {
+            // SAFETY (all loads of this block): the offsets are constants inside the block.
+            let qh = if FIFTH { unsafe { load32(b, qh_at + 32 * half) } } else { _mm256_setzero_si256() };
+            // The low and high nibbles' products add up apart in i16: four `maddubs` of values
+            // up to 31 against activations up to 127 stay below 2^15.
+            let mut sums = [[_mm256_setzero_si256(); 2]; MR];
+            for t in 0..4 {
+                if half == 0 {
+                    prefetch_line::<_, MR>(b, t);
+                }
+                let packed = unsafe { load32(b, qs_at + 64 * t + 32 * half) };
+                let mut lo = _mm256_and_si256(packed, low);
+                let mut hi = _mm256_and_si256(_mm256_srli_epi16::<4>(packed), low);
+                if FIFTH {
+                    // Bits 2t and 2t + 1 of the fifth-bit bytes move to bit 4 of the values.
+                    let (lo_bits, hi_bits) = match t {
+                        0 => (_mm256_slli_epi16::<4>(qh), _mm256_slli_epi16::<3>(qh)),
+                        1 => (_mm256_slli_epi16::<2>(qh), _mm256_slli_epi16::<1>(qh)),
+                        2 => (qh, _mm256_srli_epi16::<1>(qh)),
+                        _ => (_mm256_srli_epi16::<2>(qh), _mm256_srli_epi16::<3>(qh)),
+                    };
+                    lo = _mm256_or_si256(lo, _mm256_and_si256(lo_bits, fifth));
+                    hi = _mm256_or_si256(hi, _mm256_and_si256(hi_bits, fifth));
+                }
+                for a in 0..MR {
+                    let qs = &acts[a][i].qs;
+                    // SAFETY (act4): the offsets are at most 16 + 4 * 3, four below 32.
+                    let (x_lo, x_hi) = unsafe { (act4(qs, 4 * t), act4(qs, 16 + 4 * t)) };
+                    sums[a][0] = _mm256_add_epi16(sums[a][0], _mm256_maddubs_epi16(lo, x_lo));
+                    sums[a][1] = _mm256_add_epi16(sums[a][1], _mm256_maddubs_epi16(hi, x_hi));
+                }
+            }
+            let d = unsafe { f16x8(b, 0, half) };
+            for a in 0..MR {
+                let act = &acts[a][i];
+                let pairs = _mm256_add_epi32(_mm256_madd_epi16(sums[a][0], ones), _mm256_madd_epi16(sums[a][1], ones));
+                let sum = _mm256_cvtepi32_ps(pairs);
+                let slot = &mut acc[a][half];
+                if MIN {
+                    // d * d_act * sum(q * q_act) + m * d_act * sum(q_act), the second from the block's sum.
+                    let m = unsafe { f16x8(b, 32, half) };
+                    *slot = _mm256_fmadd_ps(sum, _mm256_mul_ps(d, _mm256_set1_ps(act.d)), *slot);
+                    *slot = _mm256_fmadd_ps(m, _mm256_set1_ps(act.sum), *slot);
+                } else {
+                    // d * (d_act * sum - offset * d_act * sum(q_act)).
+                    let dot = _mm256_fmsub_ps(sum, _mm256_set1_ps(act.d), _mm256_set1_ps(offset * act.sum));
+                    *slot = _mm256_fmadd_ps(dot, d, *slot);
+                }
+            }
+        }
+        for line in 4..BYTES.div_ceil(64) {
+            prefetch_line::<_, MR>(b, line);
+        }
+    }
+    store_rows(acc)
+}
+
 /// The accumulators' lanes as rows of sixteen outputs.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -299,20 +377,49 @@ fn store_rows<const MR: usize>(acc: [[__m256; 2]; MR]) -> [[f32; GROUP_ROWS]; MR
     out
 }
 
-macro_rules! group_kernel {
-    ($name:ident, $body:ident, $mr:literal) => {
+/// Defines the group kernels of one packed type for one to four activation rows (`$name_1` to
+/// `$name_4`, from `$body::<MR>`) and `$set`, the set of them.
+macro_rules! group_kernels {
+    ($set:ident, $block:ty, $body:ident $(::<$($arg:tt),*>)?, [$one:ident, $two:ident, $three:ident, $four:ident]) => {
+        group_kernels!(@one $one, $block, $body $(::<$($arg),*>)?, 1);
+        group_kernels!(@one $two, $block, $body $(::<$($arg),*>)?, 2);
+        group_kernels!(@one $three, $block, $body $(::<$($arg),*>)?, 3);
+        group_kernels!(@one $four, $block, $body $(::<$($arg),*>)?, 4);
+        /// The kernels above, by activation rows.
+        pub(crate) const $set: GroupKernelSet<$block> =
+            GroupKernelSet { one: $one, two: $two, three: $three, four: $four };
+    };
+    (@one $name:ident, $block:ty, $body:ident $(::<$($arg:tt),*>)?, $mr:literal) => {
         #[target_feature(enable = "avx2,fma,f16c")]
-        pub(crate) fn $name(group: &[u8], acts: [&[Q8KBlock]; $mr]) -> [[f32; GROUP_ROWS]; $mr] {
-            $body::<$mr>(group, acts)
+        fn $name(group: &[u8], acts: [&[$block]; $mr]) -> [[f32; GROUP_ROWS]; $mr] {
+            $body::<$mr $($(, $arg)*)?>(group, acts)
         }
     };
 }
 
-group_kernel!(q4k_group_1, q4k_group, 1);
-group_kernel!(q4k_group_2, q4k_group, 2);
-group_kernel!(q4k_group_3, q4k_group, 3);
-group_kernel!(q4k_group_4, q4k_group, 4);
-group_kernel!(q6k_group_1, q6k_group, 1);
-group_kernel!(q6k_group_2, q6k_group, 2);
-group_kernel!(q6k_group_3, q6k_group, 3);
-group_kernel!(q6k_group_4, q6k_group, 4);
+group_kernels!(Q4K_KERNELS, Q8KBlock, q4k_group, [q4k_group_1, q4k_group_2, q4k_group_3, q4k_group_4]);
+group_kernels!(Q6K_KERNELS, Q8KBlock, q6k_group, [q6k_group_1, q6k_group_2, q6k_group_3, q6k_group_4]);
+group_kernels!(
+    Q4_0_KERNELS,
+    Q8Block,
+    nibble_group::<{ nibble_group_bytes(false, false) }, false, false>,
+    [q4_0_group_1, q4_0_group_2, q4_0_group_3, q4_0_group_4]
+);
+group_kernels!(
+    Q4_1_KERNELS,
+    Q8Block,
+    nibble_group::<{ nibble_group_bytes(true, false) }, true, false>,
+    [q4_1_group_1, q4_1_group_2, q4_1_group_3, q4_1_group_4]
+);
+group_kernels!(
+    Q5_0_KERNELS,
+    Q8Block,
+    nibble_group::<{ nibble_group_bytes(false, true) }, false, true>,
+    [q5_0_group_1, q5_0_group_2, q5_0_group_3, q5_0_group_4]
+);
+group_kernels!(
+    Q5_1_KERNELS,
+    Q8Block,
+    nibble_group::<{ nibble_group_bytes(true, true) }, true, true>,
+    [q5_1_group_1, q5_1_group_2, q5_1_group_3, q5_1_group_4]
+);
