@@ -5,6 +5,61 @@
 //! features were detected. `avx512/` holds the AVX-512 VNNI kernels, reached the same way through a
 //! `SimdPath::Avx512`; formats it has no kernel for fall back to these.
 
+/// Defines the group kernels of one packed type for one to four activation rows (`$one` to
+/// `$four`, from `$body::<MR, ...>`, compiled with `$features`) and `$set`, the set of them.
+macro_rules! group_kernels {
+    ($features:literal, $set:ident, $block:ty, $body:ident $(::<$($arg:tt),*>)?, [$one:ident, $two:ident, $three:ident, $four:ident]) => {
+        group_kernels!(@one $features, $one, $block, $body $(::<$($arg),*>)?, 1);
+        group_kernels!(@one $features, $two, $block, $body $(::<$($arg),*>)?, 2);
+        group_kernels!(@one $features, $three, $block, $body $(::<$($arg),*>)?, 3);
+        group_kernels!(@one $features, $four, $block, $body $(::<$($arg),*>)?, 4);
+        /// The kernels above, by activation rows.
+        pub(crate) const $set: crate::packed::GroupKernelSet<$block> =
+            crate::packed::GroupKernelSet { one: $one, two: $two, three: $three, four: $four };
+    };
+    (@one $features:literal, $name:ident, $block:ty, $body:ident $(::<$($arg:tt),*>)?, $mr:literal) => {
+        #[target_feature(enable = $features)]
+        fn $name(group: &[u8], acts: [&[$block]; $mr]) -> [[f32; crate::packed::GROUP_ROWS]; $mr] {
+            $body::<$mr $($(, $arg)*)?>(group, acts)
+        }
+    };
+}
+
+/// The group kernels and sets of the four nibble formats (`Q4_0_KERNELS` and so on), from the
+/// `nibble_group::<MR, BYTES, MIN, FIFTH>` in scope, compiled with `$features`.
+macro_rules! nibble_kernel_sets {
+    ($features:literal) => {
+        group_kernels!(
+            $features,
+            Q4_0_KERNELS,
+            crate::activation::Q8Block,
+            nibble_group::<{ crate::packed::nibble_group_bytes(false, false) }, false, false>,
+            [q4_0_group_1, q4_0_group_2, q4_0_group_3, q4_0_group_4]
+        );
+        group_kernels!(
+            $features,
+            Q4_1_KERNELS,
+            crate::activation::Q8Block,
+            nibble_group::<{ crate::packed::nibble_group_bytes(true, false) }, true, false>,
+            [q4_1_group_1, q4_1_group_2, q4_1_group_3, q4_1_group_4]
+        );
+        group_kernels!(
+            $features,
+            Q5_0_KERNELS,
+            crate::activation::Q8Block,
+            nibble_group::<{ crate::packed::nibble_group_bytes(false, true) }, false, true>,
+            [q5_0_group_1, q5_0_group_2, q5_0_group_3, q5_0_group_4]
+        );
+        group_kernels!(
+            $features,
+            Q5_1_KERNELS,
+            crate::activation::Q8Block,
+            nibble_group::<{ crate::packed::nibble_group_bytes(true, true) }, true, true>,
+            [q5_1_group_1, q5_1_group_2, q5_1_group_3, q5_1_group_4]
+        );
+    };
+}
+
 mod avx512;
 mod float;
 mod gate;

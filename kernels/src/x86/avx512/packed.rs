@@ -16,7 +16,6 @@ use std::arch::x86_64::*;
 
 use super::{load16, load32, load64};
 use crate::activation::{Q8Block, Q8KBlock};
-use crate::packed::GroupKernelSet;
 use crate::packed::{
     GROUP_ROWS, Q4K_GROUP_BYTES, Q4K_GROUP_DMIN, Q4K_GROUP_MINS, Q4K_GROUP_QS, Q4K_GROUP_SCALES, Q6K_GROUP_BYTES,
     Q6K_GROUP_QH, Q6K_GROUP_QL, Q6K_GROUP_SCALES, Q8_0_GROUP_BYTES, nibble_group_bytes, nibble_group_qh,
@@ -351,50 +350,25 @@ fn store_rows<const MR: usize>(acc: [__m512; MR]) -> [[f32; GROUP_ROWS]; MR] {
     out
 }
 
-/// Defines the group kernels of one packed type for one to four activation rows (`$name_1` to
-/// `$name_4`, from `$body::<MR>`) and `$set`, the set of them.
-macro_rules! group_kernels {
-    ($set:ident, $block:ty, $body:ident $(::<$($arg:tt),*>)?, [$one:ident, $two:ident, $three:ident, $four:ident]) => {
-        group_kernels!(@one $one, $block, $body $(::<$($arg),*>)?, 1);
-        group_kernels!(@one $two, $block, $body $(::<$($arg),*>)?, 2);
-        group_kernels!(@one $three, $block, $body $(::<$($arg),*>)?, 3);
-        group_kernels!(@one $four, $block, $body $(::<$($arg),*>)?, 4);
-        /// The kernels above, by activation rows.
-        pub(crate) const $set: GroupKernelSet<$block> =
-            GroupKernelSet { one: $one, two: $two, three: $three, four: $four };
-    };
-    (@one $name:ident, $block:ty, $body:ident $(::<$($arg:tt),*>)?, $mr:literal) => {
-        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-        fn $name(group: &[u8], acts: [&[$block]; $mr]) -> [[f32; GROUP_ROWS]; $mr] {
-            $body::<$mr $($(, $arg)*)?>(group, acts)
-        }
-    };
-}
-
-group_kernels!(Q4K_KERNELS, Q8KBlock, q4k_group, [q4k_group_1, q4k_group_2, q4k_group_3, q4k_group_4]);
-group_kernels!(Q6K_KERNELS, Q8KBlock, q6k_group, [q6k_group_1, q6k_group_2, q6k_group_3, q6k_group_4]);
-group_kernels!(Q8_0_KERNELS, Q8Block, q8_0_group, [q8_0_group_1, q8_0_group_2, q8_0_group_3, q8_0_group_4]);
 group_kernels!(
-    Q4_0_KERNELS,
-    Q8Block,
-    nibble_group::<{ nibble_group_bytes(false, false) }, false, false>,
-    [q4_0_group_1, q4_0_group_2, q4_0_group_3, q4_0_group_4]
+    "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
+    Q4K_KERNELS,
+    Q8KBlock,
+    q4k_group,
+    [q4k_group_1, q4k_group_2, q4k_group_3, q4k_group_4]
 );
 group_kernels!(
-    Q4_1_KERNELS,
-    Q8Block,
-    nibble_group::<{ nibble_group_bytes(true, false) }, true, false>,
-    [q4_1_group_1, q4_1_group_2, q4_1_group_3, q4_1_group_4]
+    "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
+    Q6K_KERNELS,
+    Q8KBlock,
+    q6k_group,
+    [q6k_group_1, q6k_group_2, q6k_group_3, q6k_group_4]
 );
 group_kernels!(
-    Q5_0_KERNELS,
+    "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
+    Q8_0_KERNELS,
     Q8Block,
-    nibble_group::<{ nibble_group_bytes(false, true) }, false, true>,
-    [q5_0_group_1, q5_0_group_2, q5_0_group_3, q5_0_group_4]
+    q8_0_group,
+    [q8_0_group_1, q8_0_group_2, q8_0_group_3, q8_0_group_4]
 );
-group_kernels!(
-    Q5_1_KERNELS,
-    Q8Block,
-    nibble_group::<{ nibble_group_bytes(true, true) }, true, true>,
-    [q5_1_group_1, q5_1_group_2, q5_1_group_3, q5_1_group_4]
-);
+nibble_kernel_sets!("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c");
