@@ -58,10 +58,13 @@ use crate::matmul::{
     MIN_CHUNK_BYTES, PREFILL_CHUNK_BYTES, Q8_SCRATCH, Q8K_SCRATCH, expect_len, for_each_row, guided_split, product,
     take_rows, weight_row_bytes, with_scratch,
 };
-use crate::quant::k_high::{Q4K_BYTES, Q6K_BYTES, k4_scales_mins, q6k_values};
-use crate::quant::legacy::{Q4_0_BYTES, Q4_1_BYTES, Q5_0_BYTES, Q5_1_BYTES, Q8_0_BYTES};
+use crate::quant::legacy::{Q4_0_BYTES, Q4_1_BYTES, Q5_0_BYTES, Q5_1_BYTES};
 use crate::spin_pool;
 use crate::{GgmlType, KernelError};
+
+mod pack_group;
+
+use pack_group::{pack_nibble_group, pack_q4k_group, pack_q6k_group, pack_q8_0_group};
 
 /// Weight rows interleaved in one group.
 pub(crate) const GROUP_ROWS: usize = 16;
@@ -307,108 +310,6 @@ pub(crate) fn pack_on(
         group_block_bytes: format.group_block_bytes,
         kernels: format.kernels,
     }))
-}
-
-/// Packs sixteen consecutive Q4_K rows (`rows`, `row_bytes` each) into `dst`.
-fn pack_q4k_group(rows: &[u8], row_bytes: usize, dst: &mut [u8]) {
-    for (i, out) in dst.chunks_exact_mut(Q4K_GROUP_BYTES).enumerate() {
-        for (r, row) in rows.chunks_exact(row_bytes).enumerate() {
-            let Some(src) = row.get(i * Q4K_BYTES..(i + 1) * Q4K_BYTES) else { continue };
-            out[2 * r..2 * r + 2].copy_from_slice(&src[0..2]);
-            out[Q4K_GROUP_DMIN + 2 * r..Q4K_GROUP_DMIN + 2 * r + 2].copy_from_slice(&src[2..4]);
-            let scales_mins = k4_scales_mins(&src[4..16]);
-            for s in 0..8 {
-                out[Q4K_GROUP_SCALES + 16 * s + r] = scales_mins[s];
-                out[Q4K_GROUP_MINS + 16 * s + r] = scales_mins[8 + s];
-            }
-            for c in 0..4 {
-                for t in 0..8 {
-                    let at = Q4K_GROUP_QS + (8 * c + t) * 64 + 4 * r;
-                    let from = 16 + 32 * c + 4 * t;
-                    out[at..at + 4].copy_from_slice(&src[from..from + 4]);
-                }
-            }
-        }
-    }
-}
-
-/// Packs sixteen consecutive Q6_K rows (`rows`, `row_bytes` each) into `dst`.
-fn pack_q6k_group(rows: &[u8], row_bytes: usize, dst: &mut [u8]) {
-    for (i, out) in dst.chunks_exact_mut(Q6K_GROUP_BYTES).enumerate() {
-        for (r, row) in rows.chunks_exact(row_bytes).enumerate() {
-            let Some(src) = row.get(i * Q6K_BYTES..(i + 1) * Q6K_BYTES) else { continue };
-            out[2 * r..2 * r + 2].copy_from_slice(&src[208..210]);
-            for s in 0..16 {
-                out[Q6K_GROUP_SCALES + 16 * s + r] = src[192 + s];
-            }
-            let q = q6k_values(src);
-            for c in 0..4 {
-                for t in 0..8 {
-                    for j in 0..4 {
-                        let e = 64 * c + 4 * t + j;
-                        out[Q6K_GROUP_QL + (8 * c + t) * 64 + 4 * r + j] = (q[e] & 0x0F) | ((q[e + 32] & 0x0F) << 4);
-                    }
-                }
-                for u in 0..4 {
-                    for j in 0..4 {
-                        let e = 64 * c + 8 * u + j;
-                        let high = [e, e + 32, e + 4, e + 36]
-                            .iter()
-                            .enumerate()
-                            .fold(0u8, |b, (i, &e)| b | ((q[e] >> 4) << (2 * i)));
-                        out[Q6K_GROUP_QH + (4 * c + u) * 64 + 4 * r + j] = high;
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Packs sixteen consecutive rows (`rows`, `row_bytes` each) of the nibble format with a
-/// minimum `MIN` and fifth bits `FIFTH` into `dst`.
-fn pack_nibble_group<const MIN: bool, const FIFTH: bool>(rows: &[u8], row_bytes: usize, dst: &mut [u8]) {
-    // The original block: d, then m, then the fifth bits as a little-endian u32, then the nibbles.
-    let src_qh = if MIN { 4 } else { 2 };
-    let src_qs = src_qh + if FIFTH { 4 } else { 0 };
-    let src_bytes = src_qs + 16;
-    let (qh_at, qs_at) = (nibble_group_qh(MIN), nibble_group_qs(MIN, FIFTH));
-    for (i, out) in dst.chunks_exact_mut(nibble_group_bytes(MIN, FIFTH)).enumerate() {
-        for (r, row) in rows.chunks_exact(row_bytes).enumerate() {
-            let Some(src) = row.get(i * src_bytes..(i + 1) * src_bytes) else { continue };
-            out[2 * r..2 * r + 2].copy_from_slice(&src[0..2]);
-            if MIN {
-                out[32 + 2 * r..32 + 2 * r + 2].copy_from_slice(&src[2..4]);
-            }
-            if FIFTH {
-                let qh = u32::from_le_bytes([src[src_qh], src[src_qh + 1], src[src_qh + 2], src[src_qh + 3]]);
-                let fifth = |e: usize| ((qh >> e) & 1) as u8;
-                for j in 0..4 {
-                    out[qh_at + 4 * r + j] =
-                        (0..4).fold(0, |b, t| b | fifth(4 * t + j) << (2 * t) | fifth(16 + 4 * t + j) << (2 * t + 1));
-                }
-            }
-            for t in 0..4 {
-                let at = qs_at + 64 * t + 4 * r;
-                out[at..at + 4].copy_from_slice(&src[src_qs + 4 * t..src_qs + 4 * t + 4]);
-            }
-        }
-    }
-}
-
-/// Packs sixteen consecutive Q8_0 rows (`rows`, `row_bytes` each) into `dst`.
-fn pack_q8_0_group(rows: &[u8], row_bytes: usize, dst: &mut [u8]) {
-    for (i, out) in dst.chunks_exact_mut(Q8_0_GROUP_BYTES).enumerate() {
-        for (r, row) in rows.chunks_exact(row_bytes).enumerate() {
-            let Some(src) = row.get(i * Q8_0_BYTES..(i + 1) * Q8_0_BYTES) else { continue };
-            out[2 * r..2 * r + 2].copy_from_slice(&src[0..2]);
-            for t in 0..8 {
-                let at = 32 + 64 * t + 4 * r;
-                for (o, &q) in out[at..at + 4].iter_mut().zip(&src[2 + 4 * t..6 + 4 * t]) {
-                    *o = q ^ 0x80;
-                }
-            }
-        }
-    }
 }
 
 impl PackedWeights {
