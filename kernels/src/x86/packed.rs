@@ -338,6 +338,7 @@ fn nibble_group<const MR: usize, const BYTES: usize, const MIN: bool, const FIFT
                 }
             }
             let d = unsafe { f16x8(b, 0, half) };
+            let m = if MIN { unsafe { f16x8(b, 32, half) } } else { _mm256_setzero_ps() };
             for a in 0..MR {
                 let act = &acts[a][i];
                 let pairs = _mm256_add_epi32(_mm256_madd_epi16(sums[a][0], ones), _mm256_madd_epi16(sums[a][1], ones));
@@ -345,7 +346,6 @@ fn nibble_group<const MR: usize, const BYTES: usize, const MIN: bool, const FIFT
                 let slot = &mut acc[a][half];
                 if MIN {
                     // d * d_act * sum(q * q_act) + m * d_act * sum(q_act), the second from the block's sum.
-                    let m = unsafe { f16x8(b, 32, half) };
                     *slot = _mm256_fmadd_ps(sum, _mm256_mul_ps(d, _mm256_set1_ps(act.d)), *slot);
                     *slot = _mm256_fmadd_ps(m, _mm256_set1_ps(act.sum), *slot);
                 } else {

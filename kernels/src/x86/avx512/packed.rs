@@ -1,5 +1,5 @@
-//! AVX-512 VNNI kernels for Q4_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 weights repacked sixteen rows at a time
-//! (`crate::packed`).
+//! AVX-512 VNNI kernels for Q4_K, Q6_K, Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 weights repacked sixteen
+//! rows at a time (`crate::packed`).
 //!
 //! In the packed layout one zmm load holds four consecutive quant bytes of each of sixteen rows,
 //! so one `vpdpbusd` against four activation quants broadcast to every lane gives sixteen rows
@@ -287,12 +287,12 @@ fn nibble_group<const MR: usize, const BYTES: usize, const MIN: bool, const FIFT
         }
         prefetch_rest::<_, 4>(b);
         let d = unsafe { f16x16(b, 0) };
+        let m = if MIN { unsafe { f16x16(b, 32) } } else { _mm512_setzero_ps() };
         for a in 0..MR {
             let act = &acts[a][i];
             let sum = _mm512_cvtepi32_ps(_mm512_add_epi32(sums[a][0], sums[a][1]));
             if MIN {
                 // d * d_act * sum(q * q_act) + m * d_act * sum(q_act), the second from the block's sum.
-                let m = unsafe { f16x16(b, 32) };
                 acc[a] = _mm512_fmadd_ps(sum, _mm512_mul_ps(d, _mm512_set1_ps(act.d)), acc[a]);
                 acc[a] = _mm512_fmadd_ps(m, _mm512_set1_ps(act.sum), acc[a]);
             } else {
