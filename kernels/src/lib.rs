@@ -53,6 +53,21 @@ pub fn matmul(
     matmul::matmul_on(cpu::detected(), ty, w, n, k, x, m, y)
 }
 
+/// Calls `f` on every item in parallel, for a step of the model over `rows` activation rows.
+///
+/// Decode-sized steps run on the helper threads that their matrix products spin on: on rayon,
+/// whose workers are separate threads, the work (a decode step's attention) ran beside helpers
+/// still spinning from the last product, three busy threads on two cores. Larger steps use rayon,
+/// as their products do.
+pub fn for_each_in_step<T: Send>(rows: usize, items: &mut [T], f: impl Fn(&mut T) + Sync) {
+    use rayon::prelude::*;
+    if rows <= packed::DECODE_ROWS {
+        spin_pool::for_each_mut(items, f);
+    } else {
+        items.par_iter_mut().for_each(&f);
+    }
+}
+
 /// "avx512+vnni", "avx2+fma", "neon+dotprod" or "scalar": which path matmul takes on this CPU.
 ///
 /// The best path the CPU supports, unless the environment variable `HEARTH_SIMD` names a lower one

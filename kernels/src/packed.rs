@@ -70,7 +70,7 @@ use pack_group::{pack_nibble_group, pack_q4k_group, pack_q6k_group, pack_q8_0_gr
 pub(crate) const GROUP_ROWS: usize = 16;
 /// Products with at most this many activation rows run as decode (`shared_input`): one pass of
 /// one tile over each chunk, which streams the weights once, as one row does.
-const DECODE_ROWS: usize = 4;
+pub(crate) const DECODE_ROWS: usize = 4;
 /// Bytes of one 256-element block of a group of packed Q4_K rows.
 pub(crate) const Q4K_GROUP_BYTES: usize = 2368;
 /// Offset of the rows' `dmin` in a packed Q4_K block.

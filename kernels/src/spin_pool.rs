@@ -86,6 +86,16 @@ pub(crate) fn for_each_with<T: Send, W: Sync>(items: Vec<T>, with: &[W], f: impl
     });
 }
 
+/// Calls `f` on every item, on as many threads as the current rayon pool has, through `run`.
+pub(crate) fn for_each_mut<T: Send>(items: &mut [T], f: impl Fn(&mut T) + Sync) {
+    // A lock per item hands each index its own `&mut T`; each is taken once, uncontended.
+    let items: Vec<Mutex<&mut T>> = items.iter_mut().map(Mutex::new).collect();
+    run(rayon::current_num_threads().max(1), items.len(), &|i| {
+        let mut item = items[i].lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut item);
+    });
+}
+
 /// Calls `f(i)` for every `i` in `0..total`, on the calling thread and on up to `threads - 1`
 /// spinning helpers. Falls back to rayon when another job is running (a nested or concurrent
 /// call), or when no helper can be started.

@@ -62,3 +62,13 @@ fn a_panicking_job_panics_the_caller_and_the_pool_keeps_working() {
     assert!(outcome.is_err());
     assert_eq!(counts(2, 64), vec![1; 64]);
 }
+
+#[test]
+fn a_step_of_any_size_visits_every_item_once() {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+    for rows in [1, 4, 5, 512] {
+        let mut items: Vec<(usize, usize)> = (0..37).map(|i| (i, 0)).collect();
+        pool.install(|| crate::for_each_in_step(rows, &mut items, |(i, seen)| *seen += *i + 1));
+        assert!(items.iter().all(|&(i, seen)| seen == i + 1), "{rows} rows");
+    }
+}

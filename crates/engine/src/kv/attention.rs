@@ -11,7 +11,6 @@
 use std::ops::Range;
 
 use half::slice::HalfFloatSliceExt;
-use rayon::prelude::*;
 
 use crate::kv::error::KvError;
 use crate::kv::layout::KvLayout;
@@ -122,10 +121,12 @@ fn attend_with(
     }
     let reps = rep_ranges(n_rep, spans.len(), rayon::current_num_threads());
     let tasks: Vec<_> = spans.iter().flat_map(|&span| reps.iter().map(move |reps| (span, reps.clone()))).collect();
-    let parts: Vec<Vec<f32>> = tasks
-        .par_iter()
-        .map(|&((s, h, r0, r1), ref reps)| tile(Tile { layer, seq: &seqs[s], h, rows: r0..r1, reps: reps.clone() }))
-        .collect::<Result<_, _>>()?;
+    let mut results: Vec<_> = tasks.iter().map(|task| (task, Ok(Vec::new()))).collect();
+    hearth_kernels::for_each_in_step(total_rows, &mut results, |(task, out)| {
+        let ((s, h, r0, r1), reps) = task;
+        *out = tile(Tile { layer, seq: &seqs[*s], h: *h, rows: *r0..*r1, reps: reps.clone() });
+    });
+    let parts = results.into_iter().map(|(_, part)| part).collect::<Result<Vec<_>, _>>()?;
     for (((s, h, r0, r1), reps), part) in tasks.iter().zip(&parts) {
         for r in *r0..*r1 {
             for (i, g) in reps.clone().enumerate() {
