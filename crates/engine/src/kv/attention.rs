@@ -1,7 +1,8 @@
 //! Attention read straight from the blocks of a paged cache: no per-step gather or
-//! concatenation of keys and values. Keys and values are stored in f16 and widened to f32 one
-//! block at a time; scores are accumulated with an online softmax (as in flash attention), so no
-//! score matrix is ever built.
+//! concatenation of keys and values. Keys and values are stored in f16 and read as f16: the
+//! AVX-512 steps widen each row in a register as they use it, so a block's keys and values
+//! are never copied out as f32. Scores are accumulated with an online softmax (as in flash
+//! attention), so no score matrix is ever built.
 //!
 //! The work on one block (scores, softmax update, weighted values) goes through [`BlockOps`]:
 //! plain loops in `portable.rs`, the reference, and AVX-512 in `avx512.rs`. Both do the same
@@ -26,14 +27,20 @@ mod tests;
 use portable::Portable;
 
 /// Rows of queries one task handles; small enough to spread a prompt over the thread pool,
-/// large enough that each widened block serves many queries.
+/// large enough that each block read serves many queries.
 const ROW_TILE: usize = 16;
+
+/// How many blocks ahead of the one being read the next planes are prefetched: one block's work
+/// is about a microsecond, shorter than the memory takes to deliver a plane.
+const PREFETCH_BLOCKS: usize = 2;
 
 /// Partial sums per score; the scores add them pairwise, so this is 4.
 const PARTS: usize = 4;
 
-/// Queries scored against a block together, so each widened key is loaded once for all of them.
-const GROUP: usize = 4;
+/// Queries scored against a block together, so each key row is loaded and widened once for all
+/// of them: a decode step's query heads of one key/value head (six for Qwen2.5-Coder-1.5B,
+/// seven for 0.5B) fit in one group.
+const GROUP: usize = 8;
 
 /// One sequence's share of a step: its block table for the layer's group, where its new
 /// positions start, and which rows of the step's activations are its.
@@ -142,7 +149,7 @@ fn attend_with(
 /// The query heads of one key/value head split into as many ranges as it takes for `spans` tasks
 /// (a decode step has one per key/value head) to give each of `threads` threads one: with two
 /// key/value heads and more threads, each head's queries are spread instead of leaving the other
-/// threads idle while attention runs. Each task widens the head's keys and values itself, so
+/// threads idle while attention runs. Each task reads the head's keys and values itself, so
 /// there is no split where the spans already fill the threads. A query's arithmetic does not
 /// depend on the queries beside it, so the split never changes a result.
 fn rep_ranges(n_rep: usize, spans: usize, threads: usize) -> Vec<Range<usize>> {
@@ -160,32 +167,31 @@ struct Tile<'a> {
     reps: Range<usize>,
 }
 
-/// One query's running state in the online softmax.
-struct Running<'a> {
-    /// The largest score seen so far (negative infinity before the first block).
-    max: &'a mut f32,
-    /// Per block slot: the sum of `exp(score - max)` over the blocks seen.
-    sums: &'a mut [f32],
-    /// The values weighted by `exp(score - max)`, summed: `head_dim` elements.
-    acc: &'a mut [f32],
-}
-
 /// The steps of attention over one block that have SIMD versions. Every implementation does the
 /// same operations in the same order for each lane, so all give bit-identical results.
 trait BlockOps {
-    /// Scores of the queries `qs` (each `head_dim` long) against the block's keys `kt` (stored
-    /// transposed, `head_dim` rows of `block` slots), times `scale`, into `out[i * block + j]`.
-    fn scores(&mut self, qs: &[&[f32]], kt: &[f32], block: usize, scale: f32, out: &mut [f32]);
+    /// Scores of the queries `qs` (each `head_dim` long, at most [`GROUP`]) against the block's
+    /// keys `kt` (stored transposed, `head_dim` rows of `block` slots), times `scale`, into
+    /// `out[i * block + j]`.
+    fn scores(&mut self, qs: &[&[f32]], kt: &[half::f16], block: usize, scale: f32, out: &mut [f32]);
 
     /// Folds one query's `scores` of a block, of which only the slots in `live` are visible, into
-    /// its running state; `vf` holds the block's values, `head_dim` per slot. Leaves the scores
-    /// overwritten.
-    fn accumulate(&mut self, run: Running<'_>, scores: &mut [f32], live: Range<usize>, vf: &[f32]);
+    /// its running maximum `max` and per-slot sums `sums`, and leaves in `scores` the weights of
+    /// the block's values. Returns the factor the query's weighted values must be scaled by
+    /// first, where the maximum grew.
+    fn softmax(&mut self, max: &mut f32, sums: &mut [f32], scores: &mut [f32], live: Range<usize>) -> Option<f32>;
 
-    /// The stored f16 keys or values `src` as f32 in `dst` (as long as `src`).
-    fn widen(&mut self, src: &[half::f16], dst: &mut [f32]) {
-        src.convert_to_f32_slice(dst);
-    }
+    /// For each of `n` queries that see the same slots `live` of a block: its weighted values
+    /// `acc[i * head_dim..]` scaled by `rescale[i]` (where given), then `weights[i * block + j] *
+    /// values[j]` added for each visible slot `j` in order. `values` holds `head_dim` per slot.
+    fn weigh(
+        &mut self,
+        acc: &mut [f32],
+        weights: &[f32],
+        rescale: &[Option<f32>],
+        live: Range<usize>,
+        values: &[half::f16],
+    );
 }
 
 /// Attention of one tile; returns `(rows, reps, head_dim)`. AVX-512 where the CPU has it and
@@ -244,7 +250,6 @@ fn attend_tile_with(ops: &mut impl BlockOps, t: Tile<'_>) -> Result<Vec<f32>, Kv
     let mut acc = vec![0f32; n_q * hd];
     let mut max = vec![f32::NEG_INFINITY; n_q];
     let mut sums = vec![0f32; n_q * bs];
-    let (mut kt, mut vf) = (vec![0f32; hd * bs], vec![0f32; bs * hd]);
     let mut scores = vec![0f32; GROUP * bs];
     let mut active = Vec::with_capacity(n_q);
     let (first_q, last_q) = (seq.past + rows.start, seq.past + rows.end - 1);
@@ -254,8 +259,12 @@ fn attend_tile_with(ops: &mut impl BlockOps, t: Tile<'_>) -> Result<Vec<f32>, Kv
         let (kp, vp) = (layout.plane(idx, false, h), layout.plane(idx, true, h));
         // Slots past the last query hold stale values: their scores are computed but masked.
         let used = (last_q + 1 - b * bs).min(bs);
-        ops.widen(&data[kp..kp + hd * bs], &mut kt);
-        ops.widen(&data[vp..vp + used * hd], &mut vf[..used * hd]);
+        let (keys, values) = (&data[kp..kp + hd * bs], &data[vp..vp + used * hd]);
+        if b + PREFETCH_BLOCKS <= last_q / bs {
+            let ahead = store.data(block_at(seq.table, g, (b + PREFETCH_BLOCKS) * bs, bs)?)?;
+            prefetch(&ahead[kp..kp + hd * bs]);
+            prefetch(&ahead[vp..vp + hd * bs]);
+        }
         active.clear();
         for r in rows.clone() {
             let qpos = seq.past + r;
@@ -276,14 +285,30 @@ fn attend_tile_with(ops: &mut impl BlockOps, t: Tile<'_>) -> Result<Vec<f32>, Kv
                 *slot = &q[a.qo..a.qo + hd];
             }
             let scores = &mut scores[..group.len() * bs];
-            ops.scores(&qs[..group.len()], &kt, bs, scale, scores);
-            for (a, s) in group.iter().zip(scores.chunks_exact_mut(bs)) {
-                let run = Running {
-                    max: &mut max[a.qi],
-                    sums: &mut sums[a.qi * bs..(a.qi + 1) * bs],
-                    acc: &mut acc[a.qi * hd..(a.qi + 1) * hd],
-                };
-                ops.accumulate(run, s, a.live.clone(), &vf);
+            ops.scores(&qs[..group.len()], keys, bs, scale, scores);
+            let mut rescale = [None; GROUP];
+            for ((a, s), c) in group.iter().zip(scores.chunks_exact_mut(bs)).zip(&mut rescale) {
+                *c = ops.softmax(&mut max[a.qi], &mut sums[a.qi * bs..(a.qi + 1) * bs], s, a.live.clone());
+            }
+            // The values are weighed for runs of queries that see the same slots and lie next
+            // to each other in `acc` (a decode step's whole group), each value row loaded once.
+            let mut start = 0;
+            while start < group.len() {
+                let first = &group[start];
+                let run = group[start..]
+                    .iter()
+                    .enumerate()
+                    .take_while(|(i, a)| a.live == first.live && a.qi == first.qi + i)
+                    .count();
+                let end = start + run;
+                ops.weigh(
+                    &mut acc[first.qi * hd..(first.qi + run) * hd],
+                    &scores[start * bs..end * bs],
+                    &rescale[start..end],
+                    first.live.clone(),
+                    values,
+                );
+                start = end;
             }
         }
     }
@@ -293,6 +318,23 @@ fn attend_tile_with(ops: &mut impl BlockOps, t: Tile<'_>) -> Result<Vec<f32>, Kv
         a.iter_mut().for_each(|x| *x *= inv);
     }
     Ok(acc)
+}
+
+/// Brings `data` into the L2 cache ahead of use. A layer's planes of consecutive blocks lie a
+/// whole block (every layer's keys and values) apart, each in pages of its own, and the hardware
+/// prefetchers, which follow streams within a page, stop at every plane: a decode step's
+/// attention, reading the cache from memory, spent half its time waiting there. Into L1 the
+/// requests queue behind its few outstanding misses; L2 takes them all.
+#[inline(always)]
+fn prefetch(data: &[half::f16]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in data.chunks(32) {
+        use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
+        // SAFETY: a prefetch only hints; it reads nothing and faults on no address.
+        unsafe { _mm_prefetch::<_MM_HINT_T1>(line.as_ptr().cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = data;
 }
 
 fn block_at(table: &[Option<BlockId>], group: usize, position: usize, block_size: usize) -> Result<BlockId, KvError> {

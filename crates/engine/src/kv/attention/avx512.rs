@@ -5,16 +5,14 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use half::slice::HalfFloatSliceExt;
-
 use super::portable::{EXP_MIN, EXP_POLY, LN2_HI, LN2_LO, ROUND, exp_neg};
-use super::{BlockOps, GROUP, PARTS, Running};
+use super::{BlockOps, GROUP, PARTS};
 
 /// Positions per block (and f32 lanes per register) this path handles.
 const LANES: usize = 16;
 
-/// Head dimensions of accumulated values held in registers at once (8 of the 32 registers).
-const VALUE_CHUNK: usize = 8 * LANES;
+/// Most queries scored in one pass: four partial sums each take 28 of the 32 registers.
+const SCORE_PASS: usize = 7;
 
 /// Proof that the CPU has AVX-512F; only [`Avx512::detect`] makes one.
 pub(super) struct Avx512(());
@@ -29,30 +27,21 @@ impl Avx512 {
 }
 
 impl BlockOps for Avx512 {
-    /// Sixteen values per instruction, inlined: `half`'s slice conversion calls a function per
-    /// eight values, and this conversion was a larger share of decode than the attention itself.
     #[inline(always)]
-    fn widen(&mut self, src: &[half::f16], dst: &mut [f32]) {
-        let (ins, in_rest) = src.as_chunks::<LANES>();
-        let (outs, out_rest) = dst.as_chunks_mut::<LANES>();
-        for (i, o) in ins.iter().zip(outs) {
-            // SAFETY: `Avx512` exists only where the CPU has AVX-512F; each chunk is sixteen f16
-            // (32 bytes) in and sixteen f32 out, and neither access needs alignment.
-            unsafe { _mm512_storeu_ps(o.as_mut_ptr(), _mm512_cvtph_ps(_mm256_loadu_si256(i.as_ptr().cast()))) };
-        }
-        in_rest.convert_to_f32_slice(out_rest);
-    }
-
-    #[inline(always)]
-    fn scores(&mut self, qs: &[&[f32]], kt: &[f32], bs: usize, scale: f32, out: &mut [f32]) {
+    fn scores(&mut self, qs: &[&[f32]], kt: &[half::f16], bs: usize, scale: f32, out: &mut [f32]) {
         let hd = kt.len() / LANES;
         // The kernels read through pointers: these are the bounds they rely on.
         assert!(bs == LANES && kt.len() == hd * LANES && hd.is_multiple_of(PARTS) && out.len() >= qs.len() * LANES);
-        assert!(qs.iter().all(|q| q.len() == hd));
-        for (qs, out) in qs.chunks(GROUP).zip(out.chunks_mut(GROUP * LANES)) {
+        assert!(qs.len() <= GROUP && qs.iter().all(|q| q.len() == hd));
+        // Passes of equal size: eight queries as four and four rather than seven and one.
+        let pass = qs.len().div_ceil(qs.len().div_ceil(SCORE_PASS).max(1)).max(1);
+        for (qs, out) in qs.chunks(pass).zip(out.chunks_mut(pass * LANES)) {
             // SAFETY: an `Avx512` exists only where the CPU has AVX-512F; lengths checked above.
             unsafe {
                 match *qs {
+                    [a, b, c, d, e, f, g] => scores_n([a, b, c, d, e, f, g], kt, scale, out),
+                    [a, b, c, d, e, f] => scores_n([a, b, c, d, e, f], kt, scale, out),
+                    [a, b, c, d, e] => scores_n([a, b, c, d, e], kt, scale, out),
                     [a, b, c, d] => scores_n([a, b, c, d], kt, scale, out),
                     [a, b, c] => scores_n([a, b, c], kt, scale, out),
                     [a, b] => scores_n([a, b], kt, scale, out),
@@ -64,27 +53,70 @@ impl BlockOps for Avx512 {
     }
 
     #[inline(always)]
-    fn accumulate(&mut self, run: Running<'_>, scores: &mut [f32], live: Range<usize>, vf: &[f32]) {
-        let hd = run.acc.len();
-        assert!(scores.len() == LANES && run.sums.len() == LANES && hd.is_multiple_of(LANES));
-        assert!(live.start < live.end && live.end <= LANES && vf.len() >= live.end * hd);
+    fn softmax(&mut self, max: &mut f32, sums: &mut [f32], scores: &mut [f32], live: Range<usize>) -> Option<f32> {
+        assert!(scores.len() == LANES && sums.len() == LANES && live.start < live.end && live.end <= LANES);
         // SAFETY: an `Avx512` exists only where the CPU has AVX-512F.
-        unsafe { accumulate(run, scores, live, vf) }
+        unsafe { softmax(max, sums, scores, live) }
+    }
+
+    #[inline(always)]
+    fn weigh(
+        &mut self,
+        acc: &mut [f32],
+        weights: &[f32],
+        rescale: &[Option<f32>],
+        live: Range<usize>,
+        values: &[half::f16],
+    ) {
+        let n = rescale.len();
+        let hd = acc.len() / n.max(1);
+        // The kernels read through pointers: these are the bounds they rely on.
+        assert!((1..=GROUP).contains(&n) && acc.len() == n * hd && hd.is_multiple_of(LANES));
+        assert!(
+            weights.len() == n * LANES && live.start < live.end && live.end <= LANES && values.len() >= live.end * hd
+        );
+        let w = Weigh { acc, weights, rescale, live, values, hd };
+        // SAFETY: an `Avx512` exists only where the CPU has AVX-512F; bounds checked above.
+        // Each query's registers per slot shrink as the queries grow, keeping eight to sixteen
+        // independent chains of adds: fewer wait on the adds' latency, more spill.
+        unsafe {
+            match n {
+                1 => weigh_n::<1, 8>(w),
+                2 => weigh_n::<2, 4>(w),
+                3 => weigh_n::<3, 4>(w),
+                4 => weigh_n::<4, 4>(w),
+                5 => weigh_n::<5, 2>(w),
+                6 => weigh_n::<6, 2>(w),
+                7 => weigh_n::<7, 2>(w),
+                _ => weigh_n::<8, 2>(w),
+            }
+        }
     }
 }
 
+/// Sixteen f16 at `p`, widened.
+///
+/// # Safety
+/// `p` must point at sixteen readable f16; the CPU must have AVX-512F.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn load_f16(p: *const half::f16) -> __m512 {
+    // SAFETY: by this function's contract; the load needs no alignment.
+    unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(p.cast())) }
+}
+
 /// Scores of `N` queries against a block: per query four partial sums over interleaved
-/// dimensions (16 registers for four queries), each key row loaded once for all of them.
+/// dimensions, each key row loaded and widened once for all of them.
 /// Needs `kt.len() == hd * 16`, every query `hd` long, `hd % 4 == 0`, `out.len() >= N * 16`.
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn scores_n<const N: usize>(qs: [&[f32]; N], kt: &[f32], scale: f32, out: &mut [f32]) {
+unsafe fn scores_n<const N: usize>(qs: [&[f32]; N], kt: &[half::f16], scale: f32, out: &mut [f32]) {
     let hd = kt.len() / LANES;
     let mut acc = [[_mm512_setzero_ps(); PARTS]; N];
     for d in (0..hd).step_by(PARTS) {
         for (p, lane) in (d..d + PARTS).enumerate() {
             // SAFETY: lane < hd, and kt holds hd rows of 16 (the caller's bounds).
-            let k = unsafe { _mm512_loadu_ps(kt.as_ptr().add(lane * LANES)) };
+            let k = unsafe { load_f16(kt.as_ptr().add(lane * LANES)) };
             for (a, q) in acc.iter_mut().zip(&qs) {
                 // SAFETY: each query is hd long.
                 let qd = unsafe { *q.get_unchecked(lane) };
@@ -101,81 +133,111 @@ unsafe fn scores_n<const N: usize>(qs: [&[f32]; N], kt: &[f32], scale: f32, out:
 }
 
 /// One query's online-softmax update for a block of 16 slots, of which `live` (not empty) are
-/// visible. Panics unless `hd % 16 == 0` and `vf` holds the live slots.
+/// visible; returns the factor its weighted values need where the maximum grew.
 #[target_feature(enable = "avx512f")]
 #[inline]
-fn accumulate(run: Running<'_>, scores: &mut [f32], live: Range<usize>, vf: &[f32]) {
-    let hd = run.acc.len();
-    let (scores, run_sums) = (&mut scores[..LANES], &mut run.sums[..LANES]);
+fn softmax(max: &mut f32, sums: &mut [f32], scores: &mut [f32], live: Range<usize>) -> Option<f32> {
+    let (scores, sums) = (&mut scores[..LANES], &mut sums[..LANES]);
     let mask = ((1u32 << live.end) - (1u32 << live.start)) as __mmask16;
     // SAFETY: both slices hold 16 elements.
-    let (s, sums) = unsafe { (_mm512_loadu_ps(scores.as_ptr()), _mm512_loadu_ps(run_sums.as_ptr())) };
+    let (s, old_sums) = unsafe { (_mm512_loadu_ps(scores.as_ptr()), _mm512_loadu_ps(sums.as_ptr())) };
     let s = _mm512_mask_mov_ps(_mm512_set1_ps(f32::NEG_INFINITY), mask, s);
     let block_max = _mm512_reduce_max_ps(s);
-    let old = *run.max;
+    let old = *max;
     let new_max = old.max(block_max);
     let c = (old > f32::NEG_INFINITY && new_max > old).then(|| exp_neg(old - new_max));
-    *run.max = new_max;
-    let sums = match c {
-        Some(c) => _mm512_mul_ps(sums, _mm512_set1_ps(c)),
-        None => sums,
+    *max = new_max;
+    let old_sums = match c {
+        Some(c) => _mm512_mul_ps(old_sums, _mm512_set1_ps(c)),
+        None => old_sums,
     };
     let p = exp_neg16(_mm512_sub_ps(s, _mm512_set1_ps(new_max)));
     // SAFETY: as above.
     unsafe {
-        _mm512_storeu_ps(run_sums.as_mut_ptr(), _mm512_add_ps(sums, p));
+        _mm512_storeu_ps(sums.as_mut_ptr(), _mm512_add_ps(old_sums, p));
         _mm512_storeu_ps(scores.as_mut_ptr(), p);
     }
-    // As many registers as the rest of the head fills: each is its own chain of dependent adds,
-    // one per visible slot, so heads of 64 dimensions taken one register at a time waited on
-    // the adds' latency (SmolLM2 and Qwen2.5-Coder-0.5B decoding after 2048 positions spent
-    // most of their time there).
+    c
+}
+
+/// The arguments of [`BlockOps::weigh`], with the head dimension; the bounds were checked.
+struct Weigh<'a> {
+    acc: &'a mut [f32],
+    weights: &'a [f32],
+    rescale: &'a [Option<f32>],
+    live: Range<usize>,
+    values: &'a [half::f16],
+    hd: usize,
+}
+
+/// [`BlockOps::weigh`] for `N` queries, `R` registers of dimensions at a time, then the rest of
+/// the head in halves of that.
+///
+/// # Safety
+/// The CPU must have AVX-512F; `w` must hold `N` queries within the bounds `weigh` checks.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn weigh_n<const N: usize, const R: usize>(mut w: Weigh<'_>) {
     let mut d0 = 0;
-    while d0 + VALUE_CHUNK <= hd {
-        weigh_values::<8>(run.acc, d0, scores, live.clone(), vf, c);
-        d0 += VALUE_CHUNK;
+    // SAFETY (each call): the dimensions d0.. stay inside the head, as the calls advance d0.
+    while d0 + R * LANES <= w.hd {
+        unsafe { weigh_dims::<N, R>(&mut w, d0) };
+        d0 += R * LANES;
     }
-    if d0 + 4 * LANES <= hd {
-        weigh_values::<4>(run.acc, d0, scores, live.clone(), vf, c);
+    if R > 4 && d0 + 4 * LANES <= w.hd {
+        unsafe { weigh_dims::<N, 4>(&mut w, d0) };
         d0 += 4 * LANES;
     }
-    if d0 + 2 * LANES <= hd {
-        weigh_values::<2>(run.acc, d0, scores, live.clone(), vf, c);
+    if R > 2 && d0 + 2 * LANES <= w.hd {
+        unsafe { weigh_dims::<N, 2>(&mut w, d0) };
         d0 += 2 * LANES;
     }
-    if d0 < hd {
-        weigh_values::<1>(run.acc, d0, scores, live.clone(), vf, c);
+    if R > 1 && d0 < w.hd {
+        unsafe { weigh_dims::<N, 1>(&mut w, d0) };
     }
 }
 
-/// Dimensions `d0..d0 + R * 16` of `acc`: rescaled by `c` when the maximum grew, then
-/// `acc += p[j] * v[j]` for each visible slot in order, kept in registers throughout.
-/// Panics unless `d0 + R * 16 <= acc.len()` and `vf` holds the live slots.
+/// Dimensions `d0..d0 + R * 16` of `N` queries' weighted values: each rescaled where its maximum
+/// grew, then `acc += p[j] * v[j]` for each visible slot in order, kept in registers throughout;
+/// each value row is loaded and widened once for all the queries.
+///
+/// # Safety
+/// The CPU must have AVX-512F; `d0 + R * 16 <= w.hd`; `w` within the bounds `weigh` checks.
 #[target_feature(enable = "avx512f")]
 #[inline]
-fn weigh_values<const R: usize>(acc: &mut [f32], d0: usize, p: &[f32], live: Range<usize>, vf: &[f32], c: Option<f32>) {
-    let hd = acc.len();
-    let at = acc[d0..d0 + R * LANES].as_mut_ptr();
-    let mut a = [_mm512_setzero_ps(); R];
-    for (r, a) in a.iter_mut().enumerate() {
-        // SAFETY: at points at R * 16 elements of acc.
-        *a = unsafe { _mm512_loadu_ps(at.add(r * LANES)) };
-        if let Some(c) = c {
-            *a = _mm512_mul_ps(*a, _mm512_set1_ps(c));
-        }
-    }
-    for j in live {
-        let pj = _mm512_set1_ps(p[j]);
-        let row = vf[j * hd + d0..j * hd + d0 + R * LANES].as_ptr();
+unsafe fn weigh_dims<const N: usize, const R: usize>(w: &mut Weigh<'_>, d0: usize) {
+    let hd = w.hd;
+    let at = w.acc.as_mut_ptr();
+    let mut a = [[_mm512_setzero_ps(); R]; N];
+    for (i, a) in a.iter_mut().enumerate() {
         for (r, a) in a.iter_mut().enumerate() {
-            // SAFETY: row points at R * 16 elements of vf.
-            let v = unsafe { _mm512_loadu_ps(row.add(r * LANES)) };
-            *a = _mm512_add_ps(*a, _mm512_mul_ps(pj, v));
+            // SAFETY: query i's dimensions d0..d0 + R * 16 lie inside acc.
+            *a = unsafe { _mm512_loadu_ps(at.add(i * hd + d0 + r * LANES)) };
+            if let Some(c) = w.rescale[i] {
+                *a = _mm512_mul_ps(*a, _mm512_set1_ps(c));
+            }
         }
     }
-    for (r, a) in a.iter().enumerate() {
-        // SAFETY: as above.
-        unsafe { _mm512_storeu_ps(at.add(r * LANES), *a) };
+    let vp = w.values.as_ptr();
+    for j in w.live.clone() {
+        let mut v = [_mm512_setzero_ps(); R];
+        for (r, v) in v.iter_mut().enumerate() {
+            // SAFETY: slot j < live.end is inside values, and so are its dimensions d0.. here.
+            *v = unsafe { load_f16(vp.add(j * hd + d0 + r * LANES)) };
+        }
+        for (i, a) in a.iter_mut().enumerate() {
+            // SAFETY: weights holds N rows of 16 and j < 16.
+            let pj = _mm512_set1_ps(unsafe { *w.weights.get_unchecked(i * LANES + j) });
+            for (a, v) in a.iter_mut().zip(&v) {
+                *a = _mm512_add_ps(*a, _mm512_mul_ps(pj, *v));
+            }
+        }
+    }
+    for (i, a) in a.iter().enumerate() {
+        for (r, a) in a.iter().enumerate() {
+            // SAFETY: as above.
+            unsafe { _mm512_storeu_ps(at.add(i * hd + d0 + r * LANES), *a) };
+        }
     }
 }
 

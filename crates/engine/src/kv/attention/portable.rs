@@ -3,7 +3,9 @@
 
 use std::ops::Range;
 
-use super::{BlockOps, PARTS, Running};
+use half::slice::HalfFloatSliceExt;
+
+use super::{BlockOps, PARTS};
 
 /// The reduction and polynomial of `e^x`, shared with the kernels crate's vector `exp`.
 pub(super) use hearth_kernels::exp::{EXP_POLY, LN2_HI, LN2_LO};
@@ -35,15 +37,39 @@ pub(super) fn exp_neg(x: f32) -> f32 {
     }
 }
 
-/// The portable steps; holds the partial sums of one query's scores.
+/// A block's keys or values widened to f32, with the slice they came from: within one tile the
+/// cache does not change, so the same slice need not be widened again for the next group.
+#[derive(Default)]
+struct Widened {
+    from: (usize, usize),
+    data: Vec<f32>,
+}
+
+impl Widened {
+    /// `src` as f32.
+    fn of(&mut self, src: &[half::f16]) -> &[f32] {
+        let from = (src.as_ptr() as usize, src.len());
+        if from != self.from || self.data.len() != src.len() {
+            self.data.resize(src.len(), 0.0);
+            src.convert_to_f32_slice(&mut self.data);
+            self.from = from;
+        }
+        &self.data
+    }
+}
+
+/// The portable steps; holds the partial sums of one query's scores and the widened block.
 #[derive(Default)]
 pub(super) struct Portable {
     parts: Vec<f32>,
+    keys: Widened,
+    values: Widened,
 }
 
 impl BlockOps for Portable {
     #[inline(always)]
-    fn scores(&mut self, qs: &[&[f32]], kt: &[f32], bs: usize, scale: f32, out: &mut [f32]) {
+    fn scores(&mut self, qs: &[&[f32]], kt: &[half::f16], bs: usize, scale: f32, out: &mut [f32]) {
+        let kt = self.keys.of(kt);
         for (q, out) in qs.iter().zip(out.chunks_exact_mut(bs)) {
             // Four partial sums over interleaved dimensions, added pairwise: a single running sum
             // over 256 dimensions (Gemma 3) loses enough precision to flip greedy choices.
@@ -63,8 +89,7 @@ impl BlockOps for Portable {
     }
 
     #[inline(always)]
-    fn accumulate(&mut self, run: Running<'_>, scores: &mut [f32], live: Range<usize>, vf: &[f32]) {
-        let hd = run.acc.len();
+    fn softmax(&mut self, max: &mut f32, sums: &mut [f32], scores: &mut [f32], live: Range<usize>) -> Option<f32> {
         let mut block_max = f32::NEG_INFINITY;
         for (j, s) in scores.iter_mut().enumerate() {
             if !live.contains(&j) {
@@ -72,21 +97,39 @@ impl BlockOps for Portable {
             }
             block_max = block_max.max(*s);
         }
-        let new_max = run.max.max(block_max);
-        if *run.max > f32::NEG_INFINITY && new_max > *run.max {
-            let c = exp_neg(*run.max - new_max);
-            run.sums.iter_mut().for_each(|x| *x *= c);
-            run.acc.iter_mut().for_each(|x| *x *= c);
+        let new_max = max.max(block_max);
+        let c = (*max > f32::NEG_INFINITY && new_max > *max).then(|| exp_neg(*max - new_max));
+        if let Some(c) = c {
+            sums.iter_mut().for_each(|x| *x *= c);
         }
-        *run.max = new_max;
-        for (s, sum) in scores.iter_mut().zip(run.sums.iter_mut()) {
+        *max = new_max;
+        for (s, sum) in scores.iter_mut().zip(sums.iter_mut()) {
             *s = exp_neg(*s - new_max);
             *sum += *s;
         }
-        for j in live {
-            let p = scores[j];
-            for (y, &x) in run.acc.iter_mut().zip(&vf[j * hd..(j + 1) * hd]) {
-                *y += p * x;
+        c
+    }
+
+    #[inline(always)]
+    fn weigh(
+        &mut self,
+        acc: &mut [f32],
+        weights: &[f32],
+        rescale: &[Option<f32>],
+        live: Range<usize>,
+        values: &[half::f16],
+    ) {
+        let vf = self.values.of(values);
+        let hd = acc.len() / rescale.len();
+        let bs = weights.len() / rescale.len();
+        for ((acc, p), c) in acc.chunks_exact_mut(hd).zip(weights.chunks_exact(bs)).zip(rescale) {
+            if let Some(c) = *c {
+                acc.iter_mut().for_each(|x| *x *= c);
+            }
+            for j in live.clone() {
+                for (y, &x) in acc.iter_mut().zip(&vf[j * hd..(j + 1) * hd]) {
+                    *y += p[j] * x;
+                }
             }
         }
     }
