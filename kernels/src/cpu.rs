@@ -58,6 +58,23 @@ pub(crate) fn detected() -> SimdPath {
     *PATH.get_or_init(|| choose(&available(), std::env::var("HEARTH_SIMD").ok().as_deref()))
 }
 
+/// Whether code that picks its own AVX-512F routines (the engine's attention) may: the CPU has
+/// AVX-512F and `HEARTH_SIMD` does not choose a lower path, so comparing paths covers it too.
+pub(crate) fn avx512f_allowed() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static ALLOWED: OnceLock<bool> = OnceLock::new();
+        *ALLOWED.get_or_init(|| {
+            let wanted = std::env::var("HEARTH_SIMD").ok();
+            let lower =
+                wanted.is_some_and(|w| available().iter().any(|p| p.name() == w.trim() && p.name() != "avx512+vnni"));
+            !lower && std::arch::is_x86_feature_detected!("avx512f")
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// The path named `wanted` if it is among `paths`, else the last (best) of `paths`.
 pub(crate) fn choose(paths: &[SimdPath], wanted: Option<&str>) -> SimdPath {
     let named = wanted.and_then(|name| paths.iter().copied().find(|p| p.name() == name.trim()));

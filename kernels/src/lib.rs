@@ -68,6 +68,12 @@ pub fn for_each_in_step<T: Send>(rows: usize, items: &mut [T], f: impl Fn(&mut T
     }
 }
 
+/// Whether SIMD code outside this crate may use AVX-512F: the CPU has it, and `HEARTH_SIMD` does
+/// not name a lower path (see [`simd_level`]).
+pub fn avx512f_allowed() -> bool {
+    cpu::avx512f_allowed()
+}
+
 /// "avx512+vnni", "avx2+fma", "neon+dotprod" or "scalar": which path matmul takes on this CPU.
 ///
 /// The best path the CPU supports, unless the environment variable `HEARTH_SIMD` names a lower one

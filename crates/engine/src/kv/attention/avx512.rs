@@ -18,11 +18,11 @@ const SCORE_PASS: usize = 7;
 pub(super) struct Avx512(());
 
 impl Avx512 {
-    /// The AVX-512 steps, where the CPU has them and blocks of `block` positions with heads of
-    /// `head_dim` dimensions fit them.
+    /// The AVX-512 steps, where the CPU has them (and `HEARTH_SIMD` names no lower path) and
+    /// blocks of `block` positions with heads of `head_dim` dimensions fit them.
     pub(super) fn detect(block: usize, head_dim: usize) -> Option<Self> {
         let fits = block == LANES && head_dim.is_multiple_of(LANES) && head_dim > 0;
-        (fits && std::arch::is_x86_feature_detected!("avx512f")).then_some(Self(()))
+        (fits && hearth_kernels::avx512f_allowed()).then_some(Self(()))
     }
 }
 
