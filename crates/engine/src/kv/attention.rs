@@ -18,6 +18,8 @@ use crate::kv::layout::KvLayout;
 use crate::kv::store::{BlockId, BlockStore};
 
 #[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
 mod avx512;
 pub mod bench;
 mod portable;
@@ -194,8 +196,9 @@ trait BlockOps {
     );
 }
 
-/// Attention of one tile; returns `(rows, reps, head_dim)`. AVX-512 where the CPU has it and
-/// the shape suits it, else the portable steps, compiled with AVX2 where the CPU has that.
+/// Attention of one tile; returns `(rows, reps, head_dim)`. AVX-512 or else AVX2 where the CPU
+/// has it and the shape suits it, else the portable steps, compiled with AVX2 where the CPU has
+/// that.
 fn attend_tile(t: Tile<'_>) -> Result<Vec<f32>, KvError> {
     #[cfg(target_arch = "x86_64")]
     {
@@ -203,6 +206,10 @@ fn attend_tile(t: Tile<'_>) -> Result<Vec<f32>, KvError> {
         if let Some(ops) = avx512::Avx512::detect(layout.block_size, layout.head_dim) {
             // SAFETY: `detect` found AVX-512F on this CPU.
             return unsafe { attend_tile_avx512(ops, t) };
+        }
+        if let Some(ops) = avx2::Avx2::detect(layout.block_size, layout.head_dim) {
+            // SAFETY: `detect` found AVX2 and F16C on this CPU.
+            return unsafe { attend_tile_avx2_steps(ops, t) };
         }
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2, checked just above.
@@ -215,6 +222,12 @@ fn attend_tile(t: Tile<'_>) -> Result<Vec<f32>, KvError> {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 fn attend_tile_avx512(mut ops: avx512::Avx512, t: Tile<'_>) -> Result<Vec<f32>, KvError> {
+    attend_tile_with(&mut ops, t)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,f16c")]
+fn attend_tile_avx2_steps(mut ops: avx2::Avx2, t: Tile<'_>) -> Result<Vec<f32>, KvError> {
     attend_tile_with(&mut ops, t)
 }
 

@@ -101,6 +101,26 @@ impl Case {
     fn attend_portable(&self, past: usize, q: &[f32]) -> Vec<f32> {
         self.attend_by(past, q, |t| attend_tile_with(&mut Portable::default(), t))
     }
+
+    /// The attention through the AVX2 steps, where this CPU and the shape allow them (on an
+    /// AVX-512 CPU `attend` takes the AVX-512 ones, so these would go untested otherwise).
+    fn attend_avx2(&self, past: usize, q: &[f32]) -> Option<Vec<f32>> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let (bs, hd) = (self.layout.block_size, self.layout.head_dim);
+            avx2::Avx2::detect(bs, hd)?;
+            Some(self.attend_by(past, q, |t| {
+                let ops = avx2::Avx2::detect(bs, hd).expect("detected above");
+                // SAFETY: `detect` found AVX2 and F16C on this CPU.
+                unsafe { attend_tile_avx2_steps(ops, t) }
+            }))
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (past, q);
+            None
+        }
+    }
 }
 
 fn check(window: Option<usize>, past: usize, rows: usize) {
@@ -111,7 +131,8 @@ fn check_dims(window: Option<usize>, past: usize, rows: usize, dims: (usize, usi
     let case = Case::new(window, past + rows, dims);
     let q = case.queries(rows);
     let want = reference(&q, &case.k, &case.v, dims.0, dims.1, dims.2, past, window);
-    for got in [case.attend(past, &q), case.attend_portable(past, &q)] {
+    let avx2 = case.attend_avx2(past, &q);
+    for got in [Some(case.attend(past, &q)), Some(case.attend_portable(past, &q)), avx2].into_iter().flatten() {
         for (a, b) in got.iter().zip(&want) {
             assert!((a - b).abs() < 2e-4, "{a} vs {b}");
         }
@@ -179,6 +200,9 @@ fn every_path_gives_the_same_bits() {
         let q = case.queries(rows);
         let (best, portable) = (case.attend(past, &q), case.attend_portable(past, &q));
         assert!(best.iter().zip(&portable).all(|(a, b)| a.to_bits() == b.to_bits()), "{dims:?}");
+        if let Some(avx2) = case.attend_avx2(past, &q) {
+            assert!(avx2.iter().zip(&portable).all(|(a, b)| a.to_bits() == b.to_bits()), "AVX2 {dims:?}");
+        }
     }
 }
 
