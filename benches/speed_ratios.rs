@@ -5,8 +5,11 @@
 //!
 //! ```text
 //! HEARTH_LLAMA_BENCH=/path/to/llama-bench cargo bench --bench speed_ratios -- \
-//!     [--models smollm2-135m,qwen2.5-coder-1.5b] [--threads 1,2] [--repetitions 5]
+//!     [--models smollm2-135m,qwen2.5-coder-1.5b] [--threads 1,2] [--repetitions 5] [--depth 0,4096]
 //! ```
+//!
+//! `--depth` runs the tests after that many cached tokens too (`hearth bench -d`), as an agent's
+//! later turns do, where attention takes a larger share of each token.
 //!
 //! Without `HEARTH_LLAMA_BENCH` only hearth's own speeds and ceiling shares are printed.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -28,6 +31,7 @@ fn main() -> ExitCode {
     let models = flag(&args, "--models", "smollm2-135m,qwen2.5-coder-1.5b");
     let threads = flag(&args, "--threads", "1,2");
     let repetitions = flag(&args, "--repetitions", "5");
+    let depth = flag(&args, "--depth", "0");
     let llama_bench = std::env::var("HEARTH_LLAMA_BENCH").ok().filter(|p| !p.is_empty());
     if llama_bench.is_none() {
         eprintln!("HEARTH_LLAMA_BENCH is not set: printing hearth's speeds only");
@@ -37,7 +41,7 @@ fn main() -> ExitCode {
     let mut failed = false;
     for model in models.split(',').filter(|m| !m.is_empty()) {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hearth"));
-        cmd.args(["bench", model, "-t", &threads, "-r", &repetitions, "--json"]);
+        cmd.args(["bench", model, "-t", &threads, "-r", &repetitions, "-d", &depth, "--json"]);
         if let Some(path) = &llama_bench {
             cmd.args(["--llama-bench", path]);
         }
