@@ -78,12 +78,8 @@ fn pool() -> &'static SpinPool {
 /// Calls `f` on each item with its partner `with[i]` (the two zipped, as rayon's `zip` would),
 /// on as many threads as the current rayon pool has, through `run`.
 pub(crate) fn for_each_with<T: Send, W: Sync>(items: Vec<T>, with: &[W], f: impl Fn(&mut T, &W) + Sync) {
-    // A lock per item hands each index its own `&mut T`; each is taken once, uncontended.
-    let items: Vec<Mutex<T>> = items.into_iter().map(Mutex::new).collect();
-    run(rayon::current_num_threads().max(1), items.len().min(with.len()), &|i| {
-        let mut item = items[i].lock().unwrap_or_else(PoisonError::into_inner);
-        f(&mut item, &with[i]);
-    });
+    let mut pairs: Vec<(T, &W)> = items.into_iter().zip(with).collect();
+    for_each_mut(&mut pairs, |(item, with)| f(item, with));
 }
 
 /// Calls `f` on every item, on as many threads as the current rayon pool has, through `run`.
