@@ -1,13 +1,13 @@
 //! Attention read straight from the blocks of a paged cache: no per-step gather or
-//! concatenation of keys and values. Keys and values are stored in f16 and read as f16: the
-//! AVX-512 steps widen each row in a register as they use it, so a block's keys and values
-//! are never copied out as f32. Scores are accumulated with an online softmax (as in flash
-//! attention), so no score matrix is ever built.
+//! concatenation of keys and values. Keys and values are stored in f16 and read as f16: the SIMD
+//! steps widen each row in a register as they use it, so a block's keys and values are never
+//! copied out as f32. Scores are accumulated with an online softmax (as in flash attention), so
+//! no score matrix is ever built.
 //!
 //! The work on one block (scores, softmax update, weighted values) goes through [`BlockOps`]:
-//! plain loops in `portable.rs`, the reference, and AVX-512 in `avx512.rs`. Both do the same
-//! operations in the same order lane by lane (no fused multiply-add, one exponential), so results
-//! do not depend on the CPU's features.
+//! plain loops in `portable.rs`, the reference, and AVX-512 and AVX2 in `avx512.rs` and
+//! `avx2.rs`. All do the same operations in the same order lane by lane (no fused multiply-add,
+//! one exponential), so results do not depend on the CPU's features.
 
 use std::ops::Range;
 
@@ -183,17 +183,35 @@ trait BlockOps {
     /// first, where the maximum grew.
     fn softmax(&mut self, max: &mut f32, sums: &mut [f32], scores: &mut [f32], live: Range<usize>) -> Option<f32>;
 
-    /// For each of `n` queries that see the same slots `live` of a block: its weighted values
-    /// `acc[i * head_dim..]` scaled by `rescale[i]` (where given), then `weights[i * block + j] *
-    /// values[j]` added for each visible slot `j` in order. `values` holds `head_dim` per slot.
-    fn weigh(
-        &mut self,
-        acc: &mut [f32],
-        weights: &[f32],
-        rescale: &[Option<f32>],
-        live: Range<usize>,
-        values: &[half::f16],
-    );
+    /// For each query of `run`: its weighted values scaled by its `rescale` (where given), then
+    /// each visible slot's weight times the slot's values added, slot by slot in order.
+    fn weigh(&mut self, run: ValueRun<'_>);
+}
+
+/// A block's values to weigh for a run of queries that see the same slots.
+struct ValueRun<'a> {
+    /// The queries' weighted values so far, `head_dim` each.
+    acc: &'a mut [f32],
+    /// Each query's weights of the block's slots, one block of them per query.
+    weights: &'a [f32],
+    /// Per query, the factor its weighted values are scaled by first, where its maximum grew.
+    rescale: &'a [Option<f32>],
+    /// The slots the queries see.
+    live: Range<usize>,
+    /// The block's values, `head_dim` per slot, at least up to the last visible slot.
+    values: &'a [half::f16],
+}
+
+impl ValueRun<'_> {
+    /// How many queries the run holds.
+    fn queries(&self) -> usize {
+        self.rescale.len()
+    }
+
+    /// Elements of each query's weighted values.
+    fn head_dim(&self) -> usize {
+        self.acc.len() / self.queries().max(1)
+    }
 }
 
 /// Attention of one tile; returns `(rows, reps, head_dim)`. AVX-512 or else AVX2 where the CPU
@@ -314,13 +332,13 @@ fn attend_tile_with(ops: &mut impl BlockOps, t: Tile<'_>) -> Result<Vec<f32>, Kv
                     .take_while(|(i, a)| a.live == first.live && a.qi == first.qi + i)
                     .count();
                 let end = start + run;
-                ops.weigh(
-                    &mut acc[first.qi * hd..(first.qi + run) * hd],
-                    &scores[start * bs..end * bs],
-                    &rescale[start..end],
-                    first.live.clone(),
+                ops.weigh(ValueRun {
+                    acc: &mut acc[first.qi * hd..(first.qi + run) * hd],
+                    weights: &scores[start * bs..end * bs],
+                    rescale: &rescale[start..end],
+                    live: first.live.clone(),
                     values,
-                );
+                });
                 start = end;
             }
         }

@@ -8,7 +8,7 @@ use std::arch::x86_64::*;
 use std::ops::Range;
 
 use super::portable::{EXP_MIN, EXP_POLY, LN2_HI, LN2_LO, ROUND, exp_neg};
-use super::{BlockOps, GROUP, PARTS};
+use super::{BlockOps, GROUP, PARTS, ValueRun};
 
 /// Positions per block this path handles.
 const BLOCK: usize = 16;
@@ -65,30 +65,20 @@ impl BlockOps for Avx2 {
     }
 
     #[inline(always)]
-    fn weigh(
-        &mut self,
-        acc: &mut [f32],
-        weights: &[f32],
-        rescale: &[Option<f32>],
-        live: Range<usize>,
-        values: &[half::f16],
-    ) {
-        let n = rescale.len();
-        let hd = acc.len() / n.max(1);
+    fn weigh(&mut self, run: ValueRun<'_>) {
+        let (n, hd) = (run.queries(), run.head_dim());
         // The kernels read through pointers: these are the bounds they rely on.
-        assert!((1..=GROUP).contains(&n) && acc.len() == n * hd && hd.is_multiple_of(LANES));
-        assert!(
-            weights.len() == n * BLOCK && live.start < live.end && live.end <= BLOCK && values.len() >= live.end * hd
-        );
+        assert!((1..=GROUP).contains(&n) && run.acc.len() == n * hd && hd.is_multiple_of(LANES));
+        assert!(run.weights.len() == n * BLOCK && run.live.start < run.live.end && run.live.end <= BLOCK);
+        assert!(run.values.len() >= run.live.end * hd);
         for start in (0..n).step_by(WEIGH_PASS) {
             let end = (start + WEIGH_PASS).min(n);
-            let w = Weigh {
-                acc: &mut acc[start * hd..end * hd],
-                weights: &weights[start * BLOCK..end * BLOCK],
-                rescale: &rescale[start..end],
-                live: live.clone(),
-                values,
-                hd,
+            let w = ValueRun {
+                acc: &mut run.acc[start * hd..end * hd],
+                weights: &run.weights[start * BLOCK..end * BLOCK],
+                rescale: &run.rescale[start..end],
+                live: run.live.clone(),
+                values: run.values,
             };
             // SAFETY: an `Avx2` exists only where the CPU has AVX2 and F16C; bounds checked above.
             // Eight independent chains of adds where the queries allow, to cover their latency.
@@ -196,16 +186,6 @@ fn softmax(max: &mut f32, sums: &mut [f32], scores: &mut [f32], live: Range<usiz
     c
 }
 
-/// The arguments of [`BlockOps::weigh`] for one pass, with the head dimension; bounds checked.
-struct Weigh<'a> {
-    acc: &'a mut [f32],
-    weights: &'a [f32],
-    rescale: &'a [Option<f32>],
-    live: Range<usize>,
-    values: &'a [half::f16],
-    hd: usize,
-}
-
 /// [`BlockOps::weigh`] for `N` queries, `R` registers of dimensions at a time, then the rest of
 /// the head in halves of that.
 ///
@@ -213,22 +193,23 @@ struct Weigh<'a> {
 /// The CPU must have AVX2 and F16C; `w` must hold `N` queries within the bounds `weigh` checks.
 #[target_feature(enable = "avx2,f16c")]
 #[inline]
-unsafe fn weigh_n<const N: usize, const R: usize>(mut w: Weigh<'_>) {
+unsafe fn weigh_n<const N: usize, const R: usize>(mut w: ValueRun<'_>) {
+    let hd = w.head_dim();
     let mut d0 = 0;
     // SAFETY (each call): the dimensions d0.. stay inside the head, as the calls advance d0.
-    while d0 + R * LANES <= w.hd {
+    while d0 + R * LANES <= hd {
         unsafe { weigh_dims::<N, R>(&mut w, d0) };
         d0 += R * LANES;
     }
-    if R > 4 && d0 + 4 * LANES <= w.hd {
+    if R > 4 && d0 + 4 * LANES <= hd {
         unsafe { weigh_dims::<N, 4>(&mut w, d0) };
         d0 += 4 * LANES;
     }
-    if R > 2 && d0 + 2 * LANES <= w.hd {
+    if R > 2 && d0 + 2 * LANES <= hd {
         unsafe { weigh_dims::<N, 2>(&mut w, d0) };
         d0 += 2 * LANES;
     }
-    if R > 1 && d0 < w.hd {
+    if R > 1 && d0 < hd {
         unsafe { weigh_dims::<N, 1>(&mut w, d0) };
     }
 }
@@ -238,11 +219,11 @@ unsafe fn weigh_n<const N: usize, const R: usize>(mut w: Weigh<'_>) {
 /// each value register is widened once for all the queries.
 ///
 /// # Safety
-/// The CPU must have AVX2 and F16C; `d0 + R * 8 <= w.hd`; `w` within the bounds `weigh` checks.
+/// The CPU must have AVX2 and F16C; `d0 + R * 8 <= w.head_dim()`; `w` within the bounds `weigh` checks.
 #[target_feature(enable = "avx2,f16c")]
 #[inline]
-unsafe fn weigh_dims<const N: usize, const R: usize>(w: &mut Weigh<'_>, d0: usize) {
-    let hd = w.hd;
+unsafe fn weigh_dims<const N: usize, const R: usize>(w: &mut ValueRun<'_>, d0: usize) {
+    let hd = w.head_dim();
     let at = w.acc.as_mut_ptr();
     let mut a = [[_mm256_setzero_ps(); R]; N];
     for (i, a) in a.iter_mut().enumerate() {

@@ -6,7 +6,7 @@ use std::arch::x86_64::*;
 use std::ops::Range;
 
 use super::portable::{EXP_MIN, EXP_POLY, LN2_HI, LN2_LO, ROUND, exp_neg};
-use super::{BlockOps, GROUP, PARTS};
+use super::{BlockOps, GROUP, PARTS, ValueRun};
 
 /// Positions per block (and f32 lanes per register) this path handles.
 const LANES: usize = 16;
@@ -60,22 +60,12 @@ impl BlockOps for Avx512 {
     }
 
     #[inline(always)]
-    fn weigh(
-        &mut self,
-        acc: &mut [f32],
-        weights: &[f32],
-        rescale: &[Option<f32>],
-        live: Range<usize>,
-        values: &[half::f16],
-    ) {
-        let n = rescale.len();
-        let hd = acc.len() / n.max(1);
+    fn weigh(&mut self, w: ValueRun<'_>) {
+        let (n, hd) = (w.queries(), w.head_dim());
         // The kernels read through pointers: these are the bounds they rely on.
-        assert!((1..=GROUP).contains(&n) && acc.len() == n * hd && hd.is_multiple_of(LANES));
-        assert!(
-            weights.len() == n * LANES && live.start < live.end && live.end <= LANES && values.len() >= live.end * hd
-        );
-        let w = Weigh { acc, weights, rescale, live, values, hd };
+        assert!((1..=GROUP).contains(&n) && w.acc.len() == n * hd && hd.is_multiple_of(LANES));
+        assert!(w.weights.len() == n * LANES && w.live.start < w.live.end && w.live.end <= LANES);
+        assert!(w.values.len() >= w.live.end * hd);
         // SAFETY: an `Avx512` exists only where the CPU has AVX-512F; bounds checked above.
         // Each query's registers per slot shrink as the queries grow, keeping eight to sixteen
         // independent chains of adds: fewer wait on the adds' latency, more spill.
@@ -160,16 +150,6 @@ fn softmax(max: &mut f32, sums: &mut [f32], scores: &mut [f32], live: Range<usiz
     c
 }
 
-/// The arguments of [`BlockOps::weigh`], with the head dimension; the bounds were checked.
-struct Weigh<'a> {
-    acc: &'a mut [f32],
-    weights: &'a [f32],
-    rescale: &'a [Option<f32>],
-    live: Range<usize>,
-    values: &'a [half::f16],
-    hd: usize,
-}
-
 /// [`BlockOps::weigh`] for `N` queries, `R` registers of dimensions at a time, then the rest of
 /// the head in halves of that.
 ///
@@ -177,22 +157,23 @@ struct Weigh<'a> {
 /// The CPU must have AVX-512F; `w` must hold `N` queries within the bounds `weigh` checks.
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn weigh_n<const N: usize, const R: usize>(mut w: Weigh<'_>) {
+unsafe fn weigh_n<const N: usize, const R: usize>(mut w: ValueRun<'_>) {
+    let hd = w.head_dim();
     let mut d0 = 0;
     // SAFETY (each call): the dimensions d0.. stay inside the head, as the calls advance d0.
-    while d0 + R * LANES <= w.hd {
+    while d0 + R * LANES <= hd {
         unsafe { weigh_dims::<N, R>(&mut w, d0) };
         d0 += R * LANES;
     }
-    if R > 4 && d0 + 4 * LANES <= w.hd {
+    if R > 4 && d0 + 4 * LANES <= hd {
         unsafe { weigh_dims::<N, 4>(&mut w, d0) };
         d0 += 4 * LANES;
     }
-    if R > 2 && d0 + 2 * LANES <= w.hd {
+    if R > 2 && d0 + 2 * LANES <= hd {
         unsafe { weigh_dims::<N, 2>(&mut w, d0) };
         d0 += 2 * LANES;
     }
-    if R > 1 && d0 < w.hd {
+    if R > 1 && d0 < hd {
         unsafe { weigh_dims::<N, 1>(&mut w, d0) };
     }
 }
@@ -202,11 +183,11 @@ unsafe fn weigh_n<const N: usize, const R: usize>(mut w: Weigh<'_>) {
 /// each value row is loaded and widened once for all the queries.
 ///
 /// # Safety
-/// The CPU must have AVX-512F; `d0 + R * 16 <= w.hd`; `w` within the bounds `weigh` checks.
+/// The CPU must have AVX-512F; `d0 + R * 16 <= w.head_dim()`; `w` within the bounds `weigh` checks.
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn weigh_dims<const N: usize, const R: usize>(w: &mut Weigh<'_>, d0: usize) {
-    let hd = w.hd;
+unsafe fn weigh_dims<const N: usize, const R: usize>(w: &mut ValueRun<'_>, d0: usize) {
+    let hd = w.head_dim();
     let at = w.acc.as_mut_ptr();
     let mut a = [[_mm512_setzero_ps(); R]; N];
     for (i, a) in a.iter_mut().enumerate() {

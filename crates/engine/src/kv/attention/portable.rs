@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use half::slice::HalfFloatSliceExt;
 
-use super::{BlockOps, PARTS};
+use super::{BlockOps, PARTS, ValueRun};
 
 /// The reduction and polynomial of `e^x`, shared with the kernels crate's vector `exp`.
 pub(super) use hearth_kernels::exp::{EXP_POLY, LN2_HI, LN2_LO};
@@ -49,7 +49,7 @@ impl Widened {
     /// `src` as f32.
     fn of(&mut self, src: &[half::f16]) -> &[f32] {
         let from = (src.as_ptr() as usize, src.len());
-        if from != self.from || self.data.len() != src.len() {
+        if from != self.from {
             self.data.resize(src.len(), 0.0);
             src.convert_to_f32_slice(&mut self.data);
             self.from = from;
@@ -111,22 +111,15 @@ impl BlockOps for Portable {
     }
 
     #[inline(always)]
-    fn weigh(
-        &mut self,
-        acc: &mut [f32],
-        weights: &[f32],
-        rescale: &[Option<f32>],
-        live: Range<usize>,
-        values: &[half::f16],
-    ) {
-        let vf = self.values.of(values);
-        let hd = acc.len() / rescale.len();
-        let bs = weights.len() / rescale.len();
-        for ((acc, p), c) in acc.chunks_exact_mut(hd).zip(weights.chunks_exact(bs)).zip(rescale) {
+    fn weigh(&mut self, run: ValueRun<'_>) {
+        let hd = run.head_dim();
+        let bs = run.weights.len() / run.queries();
+        let vf = self.values.of(run.values);
+        for ((acc, p), c) in run.acc.chunks_exact_mut(hd).zip(run.weights.chunks_exact(bs)).zip(run.rescale) {
             if let Some(c) = *c {
                 acc.iter_mut().for_each(|x| *x *= c);
             }
-            for j in live.clone() {
+            for j in run.live.clone() {
                 for (y, &x) in acc.iter_mut().zip(&vf[j * hd..(j + 1) * hd]) {
                     *y += p[j] * x;
                 }
