@@ -58,21 +58,72 @@ pub(crate) fn detected() -> SimdPath {
     *PATH.get_or_init(|| choose(&available(), std::env::var("HEARTH_SIMD").ok().as_deref()))
 }
 
-/// Whether code that picks its own AVX-512F routines (the engine's attention) may: the CPU has
-/// AVX-512F and `HEARTH_SIMD` does not choose a lower path, so comparing paths covers it too.
-pub(crate) fn avx512f_allowed() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static ALLOWED: OnceLock<bool> = OnceLock::new();
-        *ALLOWED.get_or_init(|| {
-            let wanted = std::env::var("HEARTH_SIMD").ok();
-            let lower =
-                wanted.is_some_and(|w| available().iter().any(|p| p.name() == w.trim() && p.name() != "avx512+vnni"));
-            !lower && std::arch::is_x86_feature_detected!("avx512f")
-        })
+/// Instruction sets that SIMD code outside this crate (the engine's attention) picks from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstructionSet {
+    /// x86-64 AVX-512F.
+    Avx512f,
+    /// x86-64 AVX2 with F16C.
+    Avx2F16c,
+    /// aarch64 NEON (every aarch64 CPU has it).
+    Neon,
+}
+
+impl InstructionSet {
+    /// Where the set stands among the matmul paths (see [`SimdPath::rank`]): a `HEARTH_SIMD` path ranked below it turns
+    /// the set off too, so comparing paths covers code outside this crate.
+    pub(crate) fn rank(self) -> u8 {
+        match self {
+            InstructionSet::Avx512f => 2,
+            InstructionSet::Avx2F16c | InstructionSet::Neon => 1,
+        }
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
+
+    /// Whether this CPU has the set.
+    fn on_this_cpu(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            InstructionSet::Avx512f => std::arch::is_x86_feature_detected!("avx512f"),
+            #[cfg(target_arch = "x86_64")]
+            InstructionSet::Avx2F16c => {
+                std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c")
+            }
+            #[cfg(target_arch = "aarch64")]
+            InstructionSet::Neon => true,
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+}
+
+impl SimdPath {
+    /// The rank [`InstructionSet::rank`] compares with.
+    pub(crate) fn rank(self) -> u8 {
+        match self {
+            SimdPath::Scalar => 0,
+            #[cfg(target_arch = "x86_64")]
+            SimdPath::Avx2(_) => 1,
+            #[cfg(target_arch = "x86_64")]
+            SimdPath::Avx512(_) => 2,
+            #[cfg(target_arch = "aarch64")]
+            SimdPath::Neon(_) => 1,
+        }
+    }
+}
+
+/// Whether code outside this crate may use `set`: the CPU has it, and `HEARTH_SIMD` does not
+/// name a lower path this CPU has.
+pub(crate) fn simd_allowed(set: InstructionSet) -> bool {
+    static CAP: OnceLock<Option<u8>> = OnceLock::new();
+    let cap = *CAP.get_or_init(|| rank_cap(&available(), std::env::var("HEARTH_SIMD").ok().as_deref()));
+    set.on_this_cpu() && cap.is_none_or(|cap| set.rank() <= cap)
+}
+
+/// The rank of the path named `wanted` among `paths`, the highest an instruction set outside
+/// this crate may have; none where `wanted` names none of them.
+pub(crate) fn rank_cap(paths: &[SimdPath], wanted: Option<&str>) -> Option<u8> {
+    let wanted = wanted?.trim();
+    paths.iter().find(|p| p.name() == wanted).map(|p| p.rank())
 }
 
 /// The path named `wanted` if it is among `paths`, else the last (best) of `paths`.

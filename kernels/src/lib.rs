@@ -24,6 +24,7 @@ mod x86;
 #[cfg(test)]
 mod tests;
 
+pub use cpu::InstructionSet;
 pub use error::KernelError;
 pub use gate::{gelu_tanh_mul, silu_mul};
 pub use huge::{ArenaBytes, PackArena};
@@ -68,10 +69,10 @@ pub fn for_each_in_step<T: Send>(rows: usize, items: &mut [T], f: impl Fn(&mut T
     }
 }
 
-/// Whether SIMD code outside this crate may use AVX-512F: the CPU has it, and `HEARTH_SIMD` does
-/// not name a lower path (see [`simd_level`]).
-pub fn avx512f_allowed() -> bool {
-    cpu::avx512f_allowed()
+/// Whether SIMD code outside this crate may use `set`: the CPU has it, and `HEARTH_SIMD` does not
+/// name a lower path (see [`simd_level`]).
+pub fn simd_allowed(set: InstructionSet) -> bool {
+    cpu::simd_allowed(set)
 }
 
 /// "avx512+vnni", "avx2+fma", "neon+dotprod" or "scalar": which path matmul takes on this CPU.

@@ -7,6 +7,8 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
+use hearth_kernels::InstructionSet;
+
 use super::portable::{EXP_MIN, EXP_POLY, LN2_HI, LN2_LO, ROUND, exp_neg};
 use super::{BlockOps, GROUP, PARTS, ValueRun};
 
@@ -26,12 +28,11 @@ const WEIGH_PASS: usize = 4;
 pub(super) struct Avx2(());
 
 impl Avx2 {
-    /// The AVX2 steps, where the CPU has them (and `HEARTH_SIMD` does not name the scalar path)
+    /// The AVX2 steps, where the CPU has them (and `HEARTH_SIMD` names no lower path)
     /// and blocks of `block` positions with heads of `head_dim` dimensions fit them.
     pub(super) fn detect(block: usize, head_dim: usize) -> Option<Self> {
         let fits = block == BLOCK && head_dim.is_multiple_of(LANES) && head_dim > 0;
-        let cpu = std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c");
-        (fits && cpu && hearth_kernels::simd_level() != "scalar").then_some(Self(()))
+        (fits && hearth_kernels::simd_allowed(InstructionSet::Avx2F16c)).then_some(Self(()))
     }
 }
 

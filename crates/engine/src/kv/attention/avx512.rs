@@ -5,6 +5,8 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
+use hearth_kernels::InstructionSet;
+
 use super::portable::{EXP_MIN, EXP_POLY, LN2_HI, LN2_LO, ROUND, exp_neg};
 use super::{BlockOps, GROUP, PARTS, ValueRun};
 
@@ -22,7 +24,7 @@ impl Avx512 {
     /// blocks of `block` positions with heads of `head_dim` dimensions fit them.
     pub(super) fn detect(block: usize, head_dim: usize) -> Option<Self> {
         let fits = block == LANES && head_dim.is_multiple_of(LANES) && head_dim > 0;
-        (fits && hearth_kernels::avx512f_allowed()).then_some(Self(()))
+        (fits && hearth_kernels::simd_allowed(InstructionSet::Avx512f)).then_some(Self(()))
     }
 }
 
