@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds hearth-kernels for aarch64 Linux and runs its tests under qemu user-mode emulation, so the
-# NEON kernels are checked against the scalar reference on an x86-64 machine.
+# Builds hearth-kernels and hearth-engine for aarch64 Linux and runs their unit tests under qemu
+# user-mode emulation, so the NEON kernels and attention steps are checked against the scalar
+# reference on an x86-64 machine.
 #
 # Needs the aarch64 Rust std (`rustup target add aarch64-unknown-linux-gnu`), a linker and qemu
 # (Debian: `apt-get install gcc-aarch64-linux-gnu qemu-user`). Extra arguments go to `cargo test`.
@@ -13,4 +14,6 @@ set -euo pipefail
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER="${CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER:-aarch64-linux-gnu-gcc}"
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -cpu ${QEMU_CPU:-max} -L /usr/aarch64-linux-gnu"
 
-exec cargo test -p hearth-kernels --target aarch64-unknown-linux-gnu "$@"
+export CC_aarch64_unknown_linux_gnu="${CC_aarch64_unknown_linux_gnu:-aarch64-linux-gnu-gcc}"
+
+exec cargo test -p hearth-kernels -p hearth-engine --lib --target aarch64-unknown-linux-gnu "$@"

@@ -24,6 +24,8 @@ mod x86;
 #[cfg(test)]
 mod tests;
 
+#[cfg(target_arch = "aarch64")]
+pub use aarch64::f16x4_to_f32;
 pub use cpu::InstructionSet;
 pub use error::KernelError;
 pub use gate::{gelu_tanh_mul, silu_mul};

@@ -112,7 +112,7 @@ fn f16_le(lo: u8, hi: u8) -> f32 {
 
 /// Widens four f16 (as their bits) to f32 lanes (`fcvtl`, base Armv8 like `f16_le`).
 #[inline(always)]
-fn f16x4_to_f32(bits: uint16x4_t) -> float32x4_t {
+pub fn f16x4_to_f32(bits: uint16x4_t) -> float32x4_t {
     let out: float32x4_t;
     // SAFETY: pure register arithmetic, no memory access.
     unsafe {

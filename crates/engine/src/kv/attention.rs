@@ -5,8 +5,8 @@
 //! no score matrix is ever built.
 //!
 //! The work on one block (scores, softmax update, weighted values) goes through [`BlockOps`]:
-//! plain loops in `portable.rs`, the reference, and AVX-512 and AVX2 in `avx512.rs` and
-//! `avx2.rs`. All do the same operations in the same order lane by lane (no fused multiply-add,
+//! plain loops in `portable.rs`, the reference; AVX-512 and AVX2 in `avx512.rs` and `avx2.rs`;
+//! NEON in `neon.rs`. All do the same operations in the same order lane by lane (no fused multiply-add,
 //! one exponential), so results do not depend on the CPU's features.
 
 use std::ops::Range;
@@ -22,6 +22,8 @@ mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 pub mod bench;
+#[cfg(target_arch = "aarch64")]
+mod neon;
 mod portable;
 #[cfg(test)]
 mod tests;
@@ -215,8 +217,8 @@ impl ValueRun<'_> {
 }
 
 /// Attention of one tile; returns `(rows, reps, head_dim)`. AVX-512 or else AVX2 where the CPU
-/// has it and the shape suits it, else the portable steps, compiled with AVX2 where the CPU has
-/// that.
+/// has it and the shape suits it, NEON on aarch64 where the shape suits it, else the portable
+/// steps, compiled with AVX2 where the CPU has that.
 fn attend_tile(t: Tile<'_>) -> Result<Vec<f32>, KvError> {
     #[cfg(target_arch = "x86_64")]
     {
@@ -233,6 +235,10 @@ fn attend_tile(t: Tile<'_>) -> Result<Vec<f32>, KvError> {
             // SAFETY: the CPU supports AVX2, checked just above.
             return unsafe { attend_tile_avx2(t) };
         }
+    }
+    #[cfg(target_arch = "aarch64")]
+    if let Some(mut ops) = neon::Neon::detect(t.layer.layout.block_size, t.layer.layout.head_dim) {
+        return attend_tile_with(&mut ops, t);
     }
     attend_tile_with(&mut Portable::default(), t)
 }

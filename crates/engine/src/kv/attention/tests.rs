@@ -206,6 +206,20 @@ fn every_path_gives_the_same_bits() {
     }
 }
 
+/// Every model's head size runs on the NEON steps (so `every_path_gives_the_same_bits` checks
+/// them against the portable ones), unless `HEARTH_SIMD` asks for the scalar path.
+#[cfg(target_arch = "aarch64")]
+#[test]
+fn neon_steps_take_every_model_shape() {
+    if std::env::var("HEARTH_SIMD").is_ok_and(|s| s.trim() == "scalar") {
+        return;
+    }
+    for hd in [48, 64, 128, 240, 256] {
+        assert!(neon::Neon::detect(16, hd).is_some(), "head_dim {hd}");
+    }
+    assert!(neon::Neon::detect(8, 64).is_none());
+}
+
 #[test]
 fn a_row_does_not_depend_on_the_rows_beside_it() {
     let (n_head, hd) = (12, 128);
