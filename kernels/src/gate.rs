@@ -4,10 +4,10 @@
 //! Decode runs it on one row of the feed-forward width per layer (8960 values on a 1.5B model)
 //! between two products, on one thread while the others wait, so a libm `expf` per value was a
 //! measurable share of a token; GELU through libm's `tanhf` was 15% of Gemma 3's prefill. The
-//! x86 path evaluates `exp` eight lanes at a time. Both activations are `g / (1 + exp(-u))`:
-//! `u = g` for SiLU, and for GELU `0.5 g (1 + tanh(z)) = g / (1 + exp(-2 z))` with
-//! `z = sqrt(2 / pi) (g + 0.044715 g^3)`, a form that, unlike `1 + tanh(z)`, does not cancel for
-//! negative `g`.
+//! x86 path evaluates `exp` eight lanes at a time, the aarch64 path four. Both activations are
+//! `g / (1 + exp(-u))`: `u = g` for SiLU, and for GELU `0.5 g (1 + tanh(z)) = g / (1 + exp(-2 z))`
+//! with `z = sqrt(2 / pi) (g + 0.044715 g^3)`, a form that, unlike `1 + tanh(z)`, does not cancel
+//! for negative `g`.
 
 use crate::KernelError;
 use crate::cpu;
@@ -38,6 +38,11 @@ fn gate_mul<const GELU: bool>(gate: &mut [f32], up: &[f32]) -> Result<(), Kernel
             expected: gate.len(),
             actual: up.len(),
         });
+    }
+    #[cfg(target_arch = "aarch64")]
+    if cpu::simd_allowed(crate::InstructionSet::Neon) {
+        crate::aarch64::gate::gate_mul::<GELU>(gate, up);
+        return Ok(());
     }
     match cpu::detected() {
         // SAFETY: both paths exist only once AVX2 and FMA were detected.

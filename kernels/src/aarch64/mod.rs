@@ -16,6 +16,7 @@
 //! (featureless) core adapter, and the inner loop would call a function per block.
 
 mod float;
+pub(crate) mod gate;
 mod k_quants;
 mod legacy;
 
