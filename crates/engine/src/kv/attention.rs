@@ -204,7 +204,7 @@ struct ValueRun<'a> {
     values: &'a [half::f16],
 }
 
-impl ValueRun<'_> {
+impl<'a> ValueRun<'a> {
     /// How many queries the run holds.
     fn queries(&self) -> usize {
         self.rescale.len()
@@ -214,6 +214,48 @@ impl ValueRun<'_> {
     fn head_dim(&self) -> usize {
         self.acc.len() / self.queries().max(1)
     }
+
+    /// Panics unless the run fits SIMD steps for blocks of `block` slots with `lanes` f32 a
+    /// register: they read through pointers, and these are the bounds they rely on.
+    #[allow(dead_code, reason = "only the SIMD steps check, and some targets have none")]
+    fn assert_fits(&self, block: usize, lanes: usize) {
+        let (n, hd) = (self.queries(), self.head_dim());
+        assert!((1..=GROUP).contains(&n) && self.acc.len() == n * hd && hd.is_multiple_of(lanes));
+        assert!(self.weights.len() == n * block && self.live.start < self.live.end && self.live.end <= block);
+        assert!(self.values.len() >= self.live.end * hd);
+    }
+
+    /// The run in runs of at most `most` queries, in order.
+    #[allow(dead_code, reason = "only the SIMD steps split runs, and some targets have none")]
+    fn passes(self, most: usize) -> impl Iterator<Item = ValueRun<'a>> {
+        let (hd, block) = (self.head_dim(), self.weights.len() / self.queries().max(1));
+        let (live, values) = (self.live, self.values);
+        let parts = self.acc.chunks_mut(most * hd).zip(self.weights.chunks(most * block));
+        parts.zip(self.rescale.chunks(most)).map(move |((acc, weights), rescale)| ValueRun {
+            acc,
+            weights,
+            rescale,
+            live: live.clone(),
+            values,
+        })
+    }
+}
+
+/// Panics unless the scores of `qs` against keys `kt` in blocks of `bs` slots into `out` fit
+/// SIMD steps for blocks of `block` slots: they read through pointers, and these are the bounds
+/// they rely on.
+#[allow(dead_code, reason = "only the SIMD steps check, and some targets have none")]
+fn assert_scores_fit(qs: &[&[f32]], kt: &[half::f16], bs: usize, block: usize, out: &[f32]) {
+    let hd = kt.len() / block;
+    assert!(bs == block && kt.len() == hd * block && hd.is_multiple_of(PARTS) && out.len() >= qs.len() * block);
+    assert!(qs.len() <= GROUP && qs.iter().all(|q| q.len() == hd));
+}
+
+/// The size of passes that split `n` queries as evenly as passes of at most `most` can: eight
+/// queries as four and four rather than seven and one.
+#[allow(dead_code, reason = "only the SIMD steps split, and some targets have none")]
+fn even_pass(n: usize, most: usize) -> usize {
+    n.div_ceil(n.div_ceil(most).max(1)).max(1)
 }
 
 /// Attention of one tile; returns `(rows, reps, head_dim)`. AVX-512 or else AVX2 where the CPU

@@ -10,7 +10,7 @@ use std::ops::Range;
 use hearth_kernels::InstructionSet;
 
 use super::portable::{EXP_MIN, EXP_POLY, LN2_HI, LN2_LO, ROUND, exp_neg};
-use super::{BlockOps, GROUP, PARTS, ValueRun};
+use super::{BlockOps, PARTS, ValueRun, assert_scores_fit};
 
 /// Positions per block this path handles.
 const BLOCK: usize = 16;
@@ -39,10 +39,7 @@ impl Avx2 {
 impl BlockOps for Avx2 {
     #[inline(always)]
     fn scores(&mut self, qs: &[&[f32]], kt: &[half::f16], bs: usize, scale: f32, out: &mut [f32]) {
-        let hd = kt.len() / BLOCK;
-        // The kernels read through pointers: these are the bounds they rely on.
-        assert!(bs == BLOCK && kt.len() == hd * BLOCK && hd.is_multiple_of(PARTS) && out.len() >= qs.len() * BLOCK);
-        assert!(qs.len() <= GROUP && qs.iter().all(|q| q.len() == hd));
+        assert_scores_fit(qs, kt, bs, BLOCK, out);
         for (qs, out) in qs.chunks(SCORE_PASS).zip(out.chunks_mut(SCORE_PASS * BLOCK)) {
             for half in 0..2 {
                 // SAFETY: a `Avx2` exists only where the CPU has AVX2 and F16C; lengths checked above.
@@ -67,24 +64,12 @@ impl BlockOps for Avx2 {
 
     #[inline(always)]
     fn weigh(&mut self, run: ValueRun<'_>) {
-        let (n, hd) = (run.queries(), run.head_dim());
-        // The kernels read through pointers: these are the bounds they rely on.
-        assert!((1..=GROUP).contains(&n) && run.acc.len() == n * hd && hd.is_multiple_of(LANES));
-        assert!(run.weights.len() == n * BLOCK && run.live.start < run.live.end && run.live.end <= BLOCK);
-        assert!(run.values.len() >= run.live.end * hd);
-        for start in (0..n).step_by(WEIGH_PASS) {
-            let end = (start + WEIGH_PASS).min(n);
-            let w = ValueRun {
-                acc: &mut run.acc[start * hd..end * hd],
-                weights: &run.weights[start * BLOCK..end * BLOCK],
-                rescale: &run.rescale[start..end],
-                live: run.live.clone(),
-                values: run.values,
-            };
+        run.assert_fits(BLOCK, LANES);
+        for w in run.passes(WEIGH_PASS) {
             // SAFETY: an `Avx2` exists only where the CPU has AVX2 and F16C; bounds checked above.
             // Eight independent chains of adds where the queries allow, to cover their latency.
             unsafe {
-                match end - start {
+                match w.queries() {
                     1 => weigh_n::<1, 8>(w),
                     2 => weigh_n::<2, 4>(w),
                     3 => weigh_n::<3, 2>(w),

@@ -8,7 +8,7 @@ use std::ops::Range;
 use hearth_kernels::InstructionSet;
 
 use super::portable::{EXP_MIN, EXP_POLY, LN2_HI, LN2_LO, ROUND, exp_neg};
-use super::{BlockOps, GROUP, PARTS, ValueRun};
+use super::{BlockOps, PARTS, ValueRun, assert_scores_fit, even_pass};
 
 /// Positions per block (and f32 lanes per register) this path handles.
 const LANES: usize = 16;
@@ -31,12 +31,8 @@ impl Avx512 {
 impl BlockOps for Avx512 {
     #[inline(always)]
     fn scores(&mut self, qs: &[&[f32]], kt: &[half::f16], bs: usize, scale: f32, out: &mut [f32]) {
-        let hd = kt.len() / LANES;
-        // The kernels read through pointers: these are the bounds they rely on.
-        assert!(bs == LANES && kt.len() == hd * LANES && hd.is_multiple_of(PARTS) && out.len() >= qs.len() * LANES);
-        assert!(qs.len() <= GROUP && qs.iter().all(|q| q.len() == hd));
-        // Passes of equal size: eight queries as four and four rather than seven and one.
-        let pass = qs.len().div_ceil(qs.len().div_ceil(SCORE_PASS).max(1)).max(1);
+        assert_scores_fit(qs, kt, bs, LANES, out);
+        let pass = even_pass(qs.len(), SCORE_PASS);
         for (qs, out) in qs.chunks(pass).zip(out.chunks_mut(pass * LANES)) {
             // SAFETY: an `Avx512` exists only where the CPU has AVX-512F; lengths checked above.
             unsafe {
@@ -63,16 +59,12 @@ impl BlockOps for Avx512 {
 
     #[inline(always)]
     fn weigh(&mut self, w: ValueRun<'_>) {
-        let (n, hd) = (w.queries(), w.head_dim());
-        // The kernels read through pointers: these are the bounds they rely on.
-        assert!((1..=GROUP).contains(&n) && w.acc.len() == n * hd && hd.is_multiple_of(LANES));
-        assert!(w.weights.len() == n * LANES && w.live.start < w.live.end && w.live.end <= LANES);
-        assert!(w.values.len() >= w.live.end * hd);
+        w.assert_fits(LANES, LANES);
         // SAFETY: an `Avx512` exists only where the CPU has AVX-512F; bounds checked above.
         // Each query's registers per slot shrink as the queries grow, keeping eight to sixteen
         // independent chains of adds: fewer wait on the adds' latency, more spill.
         unsafe {
-            match n {
+            match w.queries() {
                 1 => weigh_n::<1, 8>(w),
                 2 => weigh_n::<2, 4>(w),
                 3 => weigh_n::<3, 4>(w),

@@ -11,7 +11,7 @@ use std::ops::Range;
 use hearth_kernels::{InstructionSet, f16x4_to_f32};
 
 use super::portable::{EXP_MIN, EXP_POLY, LN2_HI, LN2_LO, ROUND, exp_neg};
-use super::{BlockOps, GROUP, PARTS, ValueRun};
+use super::{BlockOps, PARTS, ValueRun, assert_scores_fit, even_pass};
 
 /// Positions per block this path handles.
 const BLOCK: usize = 16;
@@ -40,12 +40,8 @@ impl Neon {
 impl BlockOps for Neon {
     #[inline(always)]
     fn scores(&mut self, qs: &[&[f32]], kt: &[half::f16], bs: usize, scale: f32, out: &mut [f32]) {
-        let hd = kt.len() / BLOCK;
-        // The kernels read through pointers: these are the bounds they rely on.
-        assert!(bs == BLOCK && kt.len() == hd * BLOCK && hd.is_multiple_of(PARTS) && out.len() >= qs.len() * BLOCK);
-        assert!(qs.len() <= GROUP && qs.iter().all(|q| q.len() == hd));
-        // Passes of equal size: eight queries as four and four rather than six and two.
-        let pass = qs.len().div_ceil(qs.len().div_ceil(SCORE_PASS).max(1)).max(1);
+        assert_scores_fit(qs, kt, bs, BLOCK, out);
+        let pass = even_pass(qs.len(), SCORE_PASS);
         for (qs, out) in qs.chunks(pass).zip(out.chunks_mut(pass * BLOCK)) {
             for quarter in 0..BLOCK / LANES {
                 // SAFETY: lengths checked above.
@@ -72,24 +68,12 @@ impl BlockOps for Neon {
 
     #[inline(always)]
     fn weigh(&mut self, run: ValueRun<'_>) {
-        let (n, hd) = (run.queries(), run.head_dim());
-        // The kernels read through pointers: these are the bounds they rely on.
-        assert!((1..=GROUP).contains(&n) && run.acc.len() == n * hd && hd.is_multiple_of(LANES));
-        assert!(run.weights.len() == n * BLOCK && run.live.start < run.live.end && run.live.end <= BLOCK);
-        assert!(run.values.len() >= run.live.end * hd);
-        for start in (0..n).step_by(WEIGH_PASS) {
-            let end = (start + WEIGH_PASS).min(n);
-            let w = ValueRun {
-                acc: &mut run.acc[start * hd..end * hd],
-                weights: &run.weights[start * BLOCK..end * BLOCK],
-                rescale: &run.rescale[start..end],
-                live: run.live.clone(),
-                values: run.values,
-            };
+        run.assert_fits(BLOCK, LANES);
+        for w in run.passes(WEIGH_PASS) {
             // SAFETY: bounds checked above. Eight independent chains of adds where the queries
             // allow, to cover their latency.
             unsafe {
-                match end - start {
+                match w.queries() {
                     1 => weigh_n::<1, 8>(w),
                     2 => weigh_n::<2, 8>(w),
                     3 => weigh_n::<3, 4>(w),
