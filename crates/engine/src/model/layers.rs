@@ -62,7 +62,7 @@ impl QMatMul {
         device: &Device,
     ) -> Result<Self> {
         let through_candle = match device {
-            Device::Cpu => candle_matmul::requested_on_cpu(),
+            Device::Cpu => candle_matmul::requested_on_cpu()?,
             #[cfg(feature = "cuda")]
             Device::Cuda(cuda) => {
                 let device_weights = Some(crate::cuda::DeviceWeights::upload(cuda, bytes.bytes())?);
