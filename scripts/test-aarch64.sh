@@ -7,7 +7,8 @@
 # (Debian: `apt-get install gcc-aarch64-linux-gnu qemu-user`). Extra arguments go to `cargo test`.
 #
 # QEMU_CPU picks the emulated CPU: `max` (the default) has dotprod, so the NEON path is tested;
-# `cortex-a72` has none, which checks that such a CPU falls back to the scalar path.
+# `cortex-a72` has none, which checks that such a CPU falls back to the scalar products (attention
+# and the gate need only base NEON) and that nothing else issues `sdot` there.
 # Timings under emulation say nothing about speed on real hardware.
 set -euo pipefail
 
