@@ -58,7 +58,8 @@ pub(crate) fn detected() -> SimdPath {
     *PATH.get_or_init(|| choose(&available(), std::env::var("HEARTH_SIMD").ok().as_deref()))
 }
 
-/// Instruction sets that SIMD code outside this crate (the engine's attention) picks from.
+/// Instruction sets that SIMD code picking its own routines (the engine's attention, the NEON
+/// gate) asks [`simd_allowed`] about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InstructionSet {
     /// x86-64 AVX-512F.
@@ -70,8 +71,8 @@ pub enum InstructionSet {
 }
 
 impl InstructionSet {
-    /// Where the set stands among the matmul paths (see [`SimdPath::rank`]): a `HEARTH_SIMD` path ranked below it turns
-    /// the set off too, so comparing paths covers code outside this crate.
+    /// Where the set stands among the matmul paths (see [`SimdPath::rank`]): a `HEARTH_SIMD` path
+    /// ranked below it turns the set off too, so comparing paths covers the code that asks.
     pub(crate) fn rank(self) -> u8 {
         match self {
             InstructionSet::Avx512f => 2,
@@ -90,7 +91,6 @@ impl InstructionSet {
             }
             #[cfg(target_arch = "aarch64")]
             InstructionSet::Neon => true,
-            #[allow(unreachable_patterns)]
             _ => false,
         }
     }
@@ -111,16 +111,16 @@ impl SimdPath {
     }
 }
 
-/// Whether code outside this crate may use `set`: the CPU has it, and `HEARTH_SIMD` does not
-/// name a lower path this CPU has.
+/// Whether code may use `set`: the CPU has it, and `HEARTH_SIMD` does not name a lower path this
+/// CPU has.
 pub(crate) fn simd_allowed(set: InstructionSet) -> bool {
     static CAP: OnceLock<Option<u8>> = OnceLock::new();
     let cap = *CAP.get_or_init(|| rank_cap(&available(), std::env::var("HEARTH_SIMD").ok().as_deref()));
     set.on_this_cpu() && cap.is_none_or(|cap| set.rank() <= cap)
 }
 
-/// The rank of the path named `wanted` among `paths`, the highest an instruction set outside
-/// this crate may have; none where `wanted` names none of them.
+/// The rank of the path named `wanted` among `paths`, the highest an instruction set may have;
+/// none where `wanted` names none of them.
 pub(crate) fn rank_cap(paths: &[SimdPath], wanted: Option<&str>) -> Option<u8> {
     let wanted = wanted?.trim();
     paths.iter().find(|p| p.name() == wanted).map(|p| p.rank())

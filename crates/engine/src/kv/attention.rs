@@ -6,8 +6,8 @@
 //!
 //! The work on one block (scores, softmax update, weighted values) goes through [`BlockOps`]:
 //! plain loops in `portable.rs`, the reference; AVX-512 and AVX2 in `avx512.rs` and `avx2.rs`;
-//! NEON in `neon.rs`. All do the same operations in the same order lane by lane (no fused multiply-add,
-//! one exponential), so results do not depend on the CPU's features.
+//! NEON in `neon.rs`. All do the same operations in the same order lane by lane (no fused
+//! multiply-add, one exponential), so results do not depend on the CPU's features.
 
 use std::ops::Range;
 
@@ -217,7 +217,7 @@ impl<'a> ValueRun<'a> {
 
     /// Panics unless the run fits SIMD steps for blocks of `block` slots with `lanes` f32 a
     /// register: they read through pointers, and these are the bounds they rely on.
-    #[allow(dead_code, reason = "only the SIMD steps check, and some targets have none")]
+    #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))]
     fn assert_fits(&self, block: usize, lanes: usize) {
         let (n, hd) = (self.queries(), self.head_dim());
         assert!((1..=GROUP).contains(&n) && self.acc.len() == n * hd && hd.is_multiple_of(lanes));
@@ -225,8 +225,8 @@ impl<'a> ValueRun<'a> {
         assert!(self.values.len() >= self.live.end * hd);
     }
 
-    /// The run in runs of at most `most` queries, in order.
-    #[allow(dead_code, reason = "only the SIMD steps split runs, and some targets have none")]
+    /// The run cut into runs of at most `most` queries, in order.
+    #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))]
     fn passes(self, most: usize) -> impl Iterator<Item = ValueRun<'a>> {
         let (hd, block) = (self.head_dim(), self.weights.len() / self.queries().max(1));
         let (live, values) = (self.live, self.values);
@@ -244,7 +244,7 @@ impl<'a> ValueRun<'a> {
 /// Panics unless the scores of `qs` against keys `kt` in blocks of `bs` slots into `out` fit
 /// SIMD steps for blocks of `block` slots: they read through pointers, and these are the bounds
 /// they rely on.
-#[allow(dead_code, reason = "only the SIMD steps check, and some targets have none")]
+#[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))]
 fn assert_scores_fit(qs: &[&[f32]], kt: &[half::f16], bs: usize, block: usize, out: &[f32]) {
     let hd = kt.len() / block;
     assert!(bs == block && kt.len() == hd * block && hd.is_multiple_of(PARTS) && out.len() >= qs.len() * block);
@@ -253,7 +253,7 @@ fn assert_scores_fit(qs: &[&[f32]], kt: &[half::f16], bs: usize, block: usize, o
 
 /// The size of passes that split `n` queries as evenly as passes of at most `most` can: eight
 /// queries as four and four rather than seven and one.
-#[allow(dead_code, reason = "only the SIMD steps split, and some targets have none")]
+#[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))]
 fn even_pass(n: usize, most: usize) -> usize {
     n.div_ceil(n.div_ceil(most).max(1)).max(1)
 }
