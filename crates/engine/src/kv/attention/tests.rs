@@ -195,6 +195,9 @@ fn every_path_gives_the_same_bits() {
         (None, 3, 30, (4, 1, 256, 16)),
         (None, 5, 33, (6, 3, 48, 16)),
         (None, 19, 9, (4, 2, 240, 16)),
+        // Heads of 28 and 20 dimensions: the NEON steps' tails of 16, 8 and 4 dimensions.
+        (None, 7, 20, (6, 2, 28, 16)),
+        (None, 30, 1, (8, 2, 20, 16)),
     ] {
         let case = Case::new(window, past + rows, dims);
         let q = case.queries(rows);
