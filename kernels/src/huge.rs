@@ -169,6 +169,12 @@ impl std::fmt::Debug for ArenaBytes {
 }
 
 impl PackArena {
+    /// `len` zero bytes in this arena's memory, every page of them already faulted in: memory
+    /// backed as packed weights are, for a probe to stream.
+    pub fn zeroes(&self, len: usize) -> Result<ArenaBytes, KernelError> {
+        Ok(ArenaBytes(self.zeroed(len)?))
+    }
+
     /// A copy of `bytes` in this arena's memory.
     pub fn copy(&self, bytes: &[u8]) -> Result<ArenaBytes, KernelError> {
         let mut buffer = self.zeroed(bytes.len())?;

@@ -17,6 +17,7 @@ mod matmul;
 mod packed;
 mod quant;
 mod spin_pool;
+mod stream;
 mod types;
 #[cfg(target_arch = "x86_64")]
 mod x86;
@@ -54,6 +55,13 @@ pub fn matmul(
     y: &mut [f32],
 ) -> Result<(), KernelError> {
     matmul::matmul_on(cpu::detected(), ty, w, n, k, x, m, y)
+}
+
+/// The wrapping sum of the native-endian 8-byte words of `bytes`, then of its last
+/// `bytes.len() % 8` bytes, read with the widest loads this CPU has: a probe of how fast one
+/// thread can read memory.
+pub fn stream_sum(bytes: &[u8]) -> u64 {
+    stream::sum(bytes)
 }
 
 /// Calls `f` on every item in parallel, for a step of the model over `rows` activation rows.
