@@ -53,6 +53,16 @@ fn scale_for(x: &[f32]) -> (f32, f32) {
 
 /// Quantizes `x` (`32 * out.len()` values) into `out`.
 pub(crate) fn quantize_q8(x: &[f32], out: &mut [Q8Block]) {
+    match crate::cpu::detected() {
+        // SAFETY: both paths exist only once AVX2 and FMA were detected.
+        #[cfg(target_arch = "x86_64")]
+        crate::cpu::SimdPath::Avx2(_) | crate::cpu::SimdPath::Avx512(_) => unsafe { crate::x86::quantize_q8(x, out) },
+        _ => quantize_q8_scalar(x, out),
+    }
+}
+
+/// The portable `quantize_q8`, also the reference the x86 one must match bit for bit.
+pub(crate) fn quantize_q8_scalar(x: &[f32], out: &mut [Q8Block]) {
     for (xs, block) in x.as_chunks::<32>().0.iter().zip(out.iter_mut()) {
         let (d, id) = scale_for(xs);
         let mut sum = 0i32;
@@ -146,13 +156,12 @@ mod tests {
         }
     }
 
-    #[test]
-    fn q8k_on_this_cpu_matches_the_portable_quants_bit_for_bit() {
+    /// Six blocks of 256 values: random, then exact halves after scaling (127 / 127 * k + 0.5
+    /// ties), zeros, one with a NaN, one with an infinity, and subnormals.
+    fn awkward_input() -> Vec<f32> {
         use rand::Rng;
         let mut rng = crate::tests::rng(11);
         let mut x: Vec<f32> = (0..256 * 6).map(|_| rng.random_range(-3.0f32..3.0)).collect();
-        // Block 1: exact halves after scaling (127 / 127 * k + 0.5 ties); block 2: zeros;
-        // block 3: a NaN; block 4: an infinity; block 5: subnormals.
         for (i, v) in x[256..512].iter_mut().enumerate() {
             *v = (i as f32 - 128.0) + 0.5;
         }
@@ -163,6 +172,12 @@ mod tests {
         for v in &mut x[1280..1536] {
             *v *= 1e-40;
         }
+        x
+    }
+
+    #[test]
+    fn q8k_on_this_cpu_matches_the_portable_quants_bit_for_bit() {
+        let x = awkward_input();
         let mut want = vec![Q8KBlock::ZERO; 6];
         quantize_q8k_scalar(&x, &mut want);
         let mut got = vec![Q8KBlock::ZERO; 6];
@@ -172,6 +187,20 @@ mod tests {
             assert_eq!(w.bsums, g.bsums, "block {i}");
             assert_eq!(w.d.to_bits(), g.d.to_bits(), "block {i}");
             assert_eq!(w.scaled_sums_32.map(f32::to_bits), g.scaled_sums_32.map(f32::to_bits), "block {i}");
+        }
+    }
+
+    #[test]
+    fn q8_on_this_cpu_matches_the_portable_quants_bit_for_bit() {
+        let x = awkward_input();
+        let mut want = vec![Q8Block::ZERO; 48];
+        quantize_q8_scalar(&x, &mut want);
+        let mut got = vec![Q8Block::ZERO; 48];
+        quantize_q8(&x, &mut got);
+        for (i, (w, g)) in want.iter().zip(&got).enumerate() {
+            assert_eq!(w.qs, g.qs, "block {i}");
+            assert_eq!(w.d.to_bits(), g.d.to_bits(), "block {i}");
+            assert_eq!(w.sum.to_bits(), g.sum.to_bits(), "block {i}");
         }
     }
 

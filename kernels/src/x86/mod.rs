@@ -76,7 +76,7 @@ use crate::packed::GroupKernels;
 
 pub(crate) use avx512::{avx512_dot, avx512_packed};
 pub(crate) use gate::gate_mul;
-pub(crate) use quantize::quantize_q8k;
+pub(crate) use quantize::{quantize_q8, quantize_q8k};
 
 /// How far ahead decode asks for weights. Rows lie back to back, so this runs into the rows the
 /// following calls read: with one activation row each block is read once, and its load would
