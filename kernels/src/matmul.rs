@@ -278,17 +278,20 @@ pub(crate) fn guided_chunk(
     want.div_ceil(unit_bytes.max(1)).next_multiple_of(multiple.max(1)).clamp(1, units_left.max(1))
 }
 
-/// Splits one matrix of a decode job into chunks of `guided_chunk`'s sizes and passes each
-/// chunk's weights and outputs to `push`: the weights `w` are units of `unit_bytes` (a row, or a
-/// packed group) giving `unit_rows` outputs each, in whole `multiple`s of units; `ys` holds one
-/// output row per activation row, and each chunk gets its columns of every one. `left` is the
-/// job's weight bytes from this matrix on; it is reduced by this matrix's.
+/// Splits one matrix of a decode job into chunks of `guided_chunk`'s sizes: the weights `w` are
+/// units of `unit_bytes` (a row, or a packed group) giving `unit_rows` outputs each, in whole
+/// `multiple`s of units; `ys` holds one output row per activation row. Each chunk passes its
+/// weights to `push` and appends its columns of every row of `ys`, in order, to `outs`; `ys` is
+/// left with what no chunk took. `left` is the job's weight bytes from this matrix on; it is
+/// reduced by this matrix's. Decode runs hundreds of these a token, so nothing here allocates
+/// but `outs`, which the caller sizes.
 pub(crate) fn guided_split<'w, 'y>(
     mut w: &'w [u8],
-    mut ys: Vec<&'y mut [f32]>,
+    ys: &mut [&'y mut [f32]],
     (unit_bytes, unit_rows, multiple): (usize, usize, usize),
     left: &mut usize,
-    mut push: impl FnMut(&'w [u8], Vec<&'y mut [f32]>),
+    outs: &mut Vec<&'y mut [f32]>,
+    mut push: impl FnMut(&'w [u8]),
 ) {
     let threads = rayon::current_num_threads().max(1);
     let mut outputs = ys.iter().map(|y| y.len()).min().unwrap_or(0);
@@ -296,10 +299,14 @@ pub(crate) fn guided_split<'w, 'y>(
         let units = guided_chunk(*left, unit_bytes, w.len() / unit_bytes, threads, multiple);
         let (w_chunk, w_rest) = w.split_at(units.saturating_mul(unit_bytes).min(w.len()));
         let rows = units.saturating_mul(unit_rows).min(outputs);
-        let (chunk, rest): (Vec<_>, Vec<_>) = ys.into_iter().map(|y| y.split_at_mut(rows)).unzip();
-        push(w_chunk, chunk);
+        for y in ys.iter_mut() {
+            let (chunk, rest) = std::mem::take(y).split_at_mut(rows);
+            outs.push(chunk);
+            *y = rest;
+        }
+        push(w_chunk);
         *left = left.saturating_sub(w_chunk.len());
-        (w, ys, outputs) = (w_rest, rest, outputs - rows);
+        (w, outputs) = (w_rest, outputs - rows);
     }
 }
 
@@ -317,11 +324,8 @@ fn rows_per_chunk(s: Shape) -> usize {
 fn run_rows<A: Sync>(s: Shape, w: &[u8], acts: &[A], act_len: usize, y: &mut [f32], kernel: RowKernel<A>) {
     if s.m == 1 {
         // Decode: one short product among hundreds a step, on the spinning helpers.
-        let (mut ys, mut ws) = (Vec::new(), Vec::new());
-        guided_split(w, vec![y], (s.row_bytes, 1, DECODE_TILE), &mut w.len(), |w, y| {
-            ws.push(w);
-            ys.extend(y);
-        });
+        let (mut ys, mut ws) = (Vec::with_capacity(64), Vec::with_capacity(64));
+        guided_split(w, &mut [y], (s.row_bytes, 1, DECODE_TILE), &mut w.len(), &mut ys, |w| ws.push(w));
         if let ([w], [y]) = (ws.as_slice(), ys.as_mut_slice()) {
             one_activation_row(s.row_bytes, w, acts, y, kernel);
         } else {

@@ -393,8 +393,8 @@ impl PackedWeights {
     }
 
     /// Appends the chunks of a product with few activation rows into `y` (`m` rows of `n`) to
-    /// `outs` and `ws`: each chunk's columns of every output row, and its weights with their group
-    /// size and kernels. `left` is the weight bytes the job has from this matrix on; it is reduced
+    /// `outs` and `ws`: each chunk's columns of every output row (one entry per row, in order), and
+    /// its weights with their group size and kernels. `left` is the weight bytes the job has from this matrix on; it is reduced
     /// by this matrix's. Chunk sizes shrink as the job runs out (`guided_split`).
     fn decode_chunks<'s, 'y, B>(
         &'s self,
@@ -402,13 +402,17 @@ impl PackedWeights {
         y: &'y mut [f32],
         kernels: GroupKernelSet<B>,
         left: &mut usize,
-        outs: &mut Vec<Vec<&'y mut [f32]>>,
+        outs: &mut Vec<&'y mut [f32]>,
         ws: &mut Vec<DecodeChunk<'s, B>>,
     ) {
         let group_bytes = blocks * self.group_block_bytes;
-        let rows = y.chunks_exact_mut(self.n.max(1)).collect();
-        guided_split(self.bytes(), rows, (group_bytes, GROUP_ROWS, 1), left, |chunk, out| {
-            outs.push(out);
+        let mut rows: [&mut [f32]; DECODE_ROWS] = Default::default();
+        let mut m = 0;
+        for (slot, row) in rows.iter_mut().zip(y.chunks_exact_mut(self.n.max(1))) {
+            *slot = row;
+            m += 1;
+        }
+        guided_split(self.bytes(), &mut rows[..m], (group_bytes, GROUP_ROWS, 1), left, outs, |chunk| {
             ws.push(DecodeChunk { ws: chunk, group_bytes, kernels });
         });
     }
@@ -450,12 +454,13 @@ fn shared_input<B: Copy + Send + Sync + 'static>(
             // products among hundreds a step, bound by reading the weights, on the spinning
             // helpers. On rayon, whose idle workers sleep, two-row products ran at half the
             // speed of one-row ones, with the helpers spinning beside rayon's threads.
-            let (mut outs, mut ws) = (Vec::new(), Vec::new());
+            let (mut outs, mut ws) = (Vec::with_capacity(64 * m), Vec::with_capacity(64));
             let mut left = parts.iter().map(|p| p.bytes().len()).sum();
             for ((p, y), &kernels) in parts.iter().zip(ys.iter_mut()).zip(sets) {
                 p.decode_chunks(blocks, y, kernels, &mut left, &mut outs, &mut ws);
             }
-            spin_pool::for_each_with(outs, &ws, |out, c| {
+            // Chunk i's outputs are its pieces of the m output rows: `outs[m * i..m * (i + 1)]`.
+            spin_pool::for_each_with(outs.chunks_mut(m).collect(), &ws, |out, c| {
                 chunk_all_rows(c.ws, c.group_bytes, acts, blocks, out, c.kernels)
             });
         } else {

@@ -78,8 +78,14 @@ fn pool() -> &'static SpinPool {
 /// Calls `f` on each item with its partner `with[i]` (the two zipped, as rayon's `zip` would),
 /// on as many threads as the current rayon pool has, through `run`.
 pub(crate) fn for_each_with<T: Send, W: Sync>(items: Vec<T>, with: &[W], f: impl Fn(&mut T, &W) + Sync) {
-    let mut pairs: Vec<(T, &W)> = items.into_iter().zip(with).collect();
-    for_each_mut(&mut pairs, |(item, with)| f(item, with));
+    // As in `for_each_mut`, with the pairs built in their locks: one allocation per call, as
+    // decode makes hundreds of these calls a token.
+    let pairs: Vec<Mutex<(T, &W)>> = items.into_iter().zip(with).map(Mutex::new).collect();
+    run(rayon::current_num_threads().max(1), pairs.len(), &|i| {
+        let mut pair = pairs[i].lock().unwrap_or_else(PoisonError::into_inner);
+        let (item, with) = &mut *pair;
+        f(item, with);
+    });
 }
 
 /// Calls `f` on every item, on as many threads as the current rayon pool has, through `run`.
