@@ -13,7 +13,7 @@ use crate::kv::error::KvError;
 use crate::kv::pool::{KvPool, PoolState};
 use crate::kv::sequence::KvCache;
 use crate::kv::store::BlockId;
-use crate::model::layers::Rotary;
+use crate::model::layers::{Rotary, RotaryTable};
 
 struct StepSeq {
     tables: Vec<Vec<Option<BlockId>>>,
@@ -28,6 +28,9 @@ pub struct ForwardStep<'p> {
     state: MutexGuard<'p, PoolState>,
     seqs: Vec<StepSeq>,
     positions: Vec<usize>,
+    /// The rotations to `positions` the layers asked for so far, one per [`Rotary`] (Gemma 3
+    /// has two).
+    rotations: Vec<RotaryTable>,
     #[cfg(feature = "cuda")]
     device: crate::cuda::DeviceStepState,
 }
@@ -54,6 +57,7 @@ impl<'p> ForwardStep<'p> {
             state,
             seqs,
             positions,
+            rotations: Vec::new(),
             #[cfg(feature = "cuda")]
             device: crate::cuda::DeviceStepState::default(),
         })
@@ -88,8 +92,9 @@ impl<'p> ForwardStep<'p> {
         let mut q = q.flatten_all()?.to_vec1::<f32>()?;
         let mut k = k.flatten_all()?.to_vec1::<f32>()?;
         let v = v.flatten_all()?.to_vec1::<f32>()?;
-        rotary.apply_rows(&mut q, n_head, &self.positions);
-        rotary.apply_rows(&mut k, layout.n_kv_head, &self.positions);
+        let rotation = self.rotation(rotary);
+        rotation.apply(&mut q, n_head);
+        rotation.apply(&mut k, layout.n_kv_head);
         let (g, _) = layout.slot_of(il);
         let seqs: Vec<SeqRows<'_>> = self
             .seqs
@@ -100,6 +105,18 @@ impl<'p> ForwardStep<'p> {
         let out = attention::attend(&self.state.store, layout, il, &seqs, &q, n_head, scale)?;
         // On Metal the activations came from, and go back to, the device.
         Ok(Tensor::from_vec(out, (rows, n_head * hd), q_device)?)
+    }
+
+    /// `rotary`'s table at this pass's positions, made on first use.
+    fn rotation(&mut self, rotary: &Rotary) -> &RotaryTable {
+        let at = match self.rotations.iter().position(|t| t.is_for(rotary)) {
+            Some(at) => at,
+            None => {
+                self.rotations.push(rotary.table(&self.positions));
+                self.rotations.len() - 1
+            }
+        };
+        &self.rotations[at]
     }
 
     /// [`Self::attention`] for activations on a CUDA device, over the pool's device arena.

@@ -10,7 +10,7 @@ use hearth_kernels::GgmlType;
 use crate::error::{EngineError, Result};
 use crate::gguf::{GgufFile, TensorBytes};
 use crate::model::candle_matmul::{self, CandleMatMul};
-use crate::model::config::RopeStyle;
+pub use crate::model::rotary::{Rotary, RotaryTable};
 
 /// A weight matrix of `n_out` rows of `k_in` elements, read in place from the GGUF map.
 #[derive(Debug, Clone)]
@@ -336,58 +336,6 @@ impl RmsNorm {
     /// Normalises over the last dimension.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         Ok(candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps)?)
-    }
-}
-
-/// Rotary position embedding for one base frequency.
-#[derive(Debug, Clone)]
-pub struct Rotary {
-    inv_freq: Vec<f32>,
-    style: RopeStyle,
-}
-
-impl Rotary {
-    /// Rotary embedding over heads of `head_dim` with base `base`.
-    pub fn new(head_dim: usize, base: f32, style: RopeStyle) -> Self {
-        let inv_freq = (0..head_dim / 2).map(|i| 1.0 / base.powf(2.0 * i as f32 / head_dim as f32)).collect();
-        Self { inv_freq, style }
-    }
-
-    /// The frequency of each pair of dimensions (`head_dim / 2` of them).
-    pub fn inv_freq(&self) -> &[f32] {
-        &self.inv_freq
-    }
-
-    /// Which dimensions are rotated together.
-    pub fn style(&self) -> RopeStyle {
-        self.style
-    }
-
-    /// Rotates `x`, rows of `heads * head_dim` values, row `i` to position `positions[i]`.
-    pub fn apply_rows(&self, x: &mut [f32], heads: usize, positions: &[usize]) {
-        let half = self.inv_freq.len();
-        let hd = 2 * half;
-        let (mut cos, mut sin) = (vec![0f32; half], vec![0f32; half]);
-        for (row, &p) in x.chunks_exact_mut(heads * hd).zip(positions) {
-            for ((c, s), &f) in cos.iter_mut().zip(&mut sin).zip(&self.inv_freq) {
-                // f64 keeps large positions accurate; in f32 the angle loses digits past a few
-                // thousand tokens.
-                let theta = p as f64 * f as f64;
-                *c = theta.cos() as f32;
-                *s = theta.sin() as f32;
-            }
-            for head in row.chunks_exact_mut(hd) {
-                for i in 0..half {
-                    let (a, b) = match self.style {
-                        RopeStyle::Interleaved => (2 * i, 2 * i + 1),
-                        RopeStyle::Neox => (i, i + half),
-                    };
-                    let (x0, x1) = (head[a], head[b]);
-                    head[a] = x0 * cos[i] - x1 * sin[i];
-                    head[b] = x0 * sin[i] + x1 * cos[i];
-                }
-            }
-        }
     }
 }
 

@@ -7,6 +7,7 @@ pub mod gemma3;
 pub mod layers;
 pub mod llama;
 pub mod qwen2;
+pub mod rotary;
 
 use candle_core::{Device, Tensor};
 
