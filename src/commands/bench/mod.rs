@@ -144,7 +144,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                     // The ceiling counts the weights only: past a depth, decode also reads the
                     // cached keys and values, so no share of it is given there.
                     if probe && !test.is_prompt && test.depth == 0 {
-                        m.bandwidth.push(bandwidth::read_bandwidth(weight_bytes as usize)?);
+                        m.bandwidth.push(
+                            bandwidth::read_bandwidth(weight_bytes as usize)
+                                .context("allocating the buffer the bandwidth probe streams")?,
+                        );
                     }
                     // An untimed pass warms caches and the page cache of the mapped weights.
                     let warm = Test { n: if test.is_prompt { test.n.min(32) } else { 1 }, depth: 0, ..test };
