@@ -278,6 +278,11 @@ pub(crate) fn guided_chunk(
     want.div_ceil(unit_bytes.max(1)).next_multiple_of(multiple.max(1)).clamp(1, units_left.max(1))
 }
 
+/// Chunks a decode job is split into, about: `guided_split` shrinks chunks by a quarter each down
+/// to `MIN_CHUNK_BYTES`, some twenty for a matrix of several MiB. Sizes the lists of chunks up
+/// front, so they are not regrown during the split.
+pub(crate) const DECODE_CHUNKS: usize = 64;
+
 /// Splits one matrix of a decode job into chunks of `guided_chunk`'s sizes: the weights `w` are
 /// units of `unit_bytes` (a row, or a packed group) giving `unit_rows` outputs each, in whole
 /// `multiple`s of units; `ys` holds one output row per activation row. Each chunk passes its
@@ -324,7 +329,7 @@ fn rows_per_chunk(s: Shape) -> usize {
 fn run_rows<A: Sync>(s: Shape, w: &[u8], acts: &[A], act_len: usize, y: &mut [f32], kernel: RowKernel<A>) {
     if s.m == 1 {
         // Decode: one short product among hundreds a step, on the spinning helpers.
-        let (mut ys, mut ws) = (Vec::with_capacity(64), Vec::with_capacity(64));
+        let (mut ys, mut ws) = (Vec::with_capacity(DECODE_CHUNKS), Vec::with_capacity(DECODE_CHUNKS));
         guided_split(w, &mut [y], (s.row_bytes, 1, DECODE_TILE), &mut w.len(), &mut ys, |w| ws.push(w));
         if let ([w], [y]) = (ws.as_slice(), ys.as_mut_slice()) {
             one_activation_row(s.row_bytes, w, acts, y, kernel);

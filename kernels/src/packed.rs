@@ -55,8 +55,8 @@ use crate::activation::{Q8Block, Q8KBlock, quantize_q8, quantize_q8k};
 use crate::cpu::{self, SimdPath};
 use crate::huge::{HugeBuffer, PackArena};
 use crate::matmul::{
-    MIN_CHUNK_BYTES, PREFILL_CHUNK_BYTES, Q8_SCRATCH, Q8K_SCRATCH, expect_len, for_each_row, guided_split, product,
-    take_rows, weight_row_bytes, with_scratch,
+    DECODE_CHUNKS, MIN_CHUNK_BYTES, PREFILL_CHUNK_BYTES, Q8_SCRATCH, Q8K_SCRATCH, expect_len, for_each_row,
+    guided_split, product, take_rows, weight_row_bytes, with_scratch,
 };
 use crate::quant::legacy::{Q4_0_BYTES, Q4_1_BYTES, Q5_0_BYTES, Q5_1_BYTES};
 use crate::spin_pool;
@@ -454,7 +454,7 @@ fn shared_input<B: Copy + Send + Sync + 'static>(
             // products among hundreds a step, bound by reading the weights, on the spinning
             // helpers. On rayon, whose idle workers sleep, two-row products ran at half the
             // speed of one-row ones, with the helpers spinning beside rayon's threads.
-            let (mut outs, mut ws) = (Vec::with_capacity(64 * m), Vec::with_capacity(64));
+            let (mut outs, mut ws) = (Vec::with_capacity(DECODE_CHUNKS * m), Vec::with_capacity(DECODE_CHUNKS));
             let mut left = parts.iter().map(|p| p.bytes().len()).sum();
             for ((p, y), &kernels) in parts.iter().zip(ys.iter_mut()).zip(sets) {
                 p.decode_chunks(blocks, y, kernels, &mut left, &mut outs, &mut ws);

@@ -78,20 +78,21 @@ fn pool() -> &'static SpinPool {
 /// Calls `f` on each item with its partner `with[i]` (the two zipped, as rayon's `zip` would),
 /// on as many threads as the current rayon pool has, through `run`.
 pub(crate) fn for_each_with<T: Send, W: Sync>(items: Vec<T>, with: &[W], f: impl Fn(&mut T, &W) + Sync) {
-    // As in `for_each_mut`, with the pairs built in their locks: one allocation per call, as
-    // decode makes hundreds of these calls a token.
+    // The pairs are built in their locks: one allocation per call, as decode makes hundreds of
+    // these calls a token.
     let pairs: Vec<Mutex<(T, &W)>> = items.into_iter().zip(with).map(Mutex::new).collect();
-    run(rayon::current_num_threads().max(1), pairs.len(), &|i| {
-        let mut pair = pairs[i].lock().unwrap_or_else(PoisonError::into_inner);
-        let (item, with) = &mut *pair;
-        f(item, with);
-    });
+    for_each_locked(&pairs, |(item, with)| f(item, with));
 }
 
 /// Calls `f` on every item, on as many threads as the current rayon pool has, through `run`.
 pub(crate) fn for_each_mut<T: Send>(items: &mut [T], f: impl Fn(&mut T) + Sync) {
-    // A lock per item hands each index its own `&mut T`; each is taken once, uncontended.
     let items: Vec<Mutex<&mut T>> = items.iter_mut().map(Mutex::new).collect();
+    for_each_locked(&items, |item| f(item));
+}
+
+/// Calls `f` on the content of every lock, through `run`. A lock per item hands each index its
+/// own `&mut T`; each is taken once, uncontended.
+fn for_each_locked<T: Send>(items: &[Mutex<T>], f: impl Fn(&mut T) + Sync) {
     run(rayon::current_num_threads().max(1), items.len(), &|i| {
         let mut item = items[i].lock().unwrap_or_else(PoisonError::into_inner);
         f(&mut item);
