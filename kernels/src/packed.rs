@@ -393,9 +393,10 @@ impl PackedWeights {
     }
 
     /// Appends the chunks of a product with few activation rows into `y` (`m` rows of `n`) to
-    /// `outs` and `ws`: each chunk's columns of every output row (one entry per row, in order), and
-    /// its weights with their group size and kernels. `left` is the weight bytes the job has from this matrix on; it is reduced
-    /// by this matrix's. Chunk sizes shrink as the job runs out (`guided_split`).
+    /// `outs` and `ws`: each chunk's columns of every output row (one entry per row, in order),
+    /// and its weights with their group size and kernels. `left` is the weight bytes the job has
+    /// from this matrix on; it is reduced by this matrix's. Chunk sizes shrink as the job runs out
+    /// (`guided_split`).
     fn decode_chunks<'s, 'y, B>(
         &'s self,
         blocks: usize,

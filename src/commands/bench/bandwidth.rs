@@ -2,11 +2,10 @@
 //! parts of a buffer as large as the model's weights, front to back, with the widest loads the CPU
 //! has (`hearth_kernels::stream_sum`), as the decode kernels read their packed weights. The buffer
 //! lies where packed weights do, on huge pages (`PackArena`): on 4 KiB pages the probe measured
-//! less than decoding reached. Decoding
-//! one token reads (nearly) all weights once, so bandwidth divided by those bytes is the ceiling on
-//! tokens per second. The buffer has the weights' size so that caches help the probe exactly as
-//! much as they help decoding: a last-level cache of hundreds of MiB keeps part of a smaller model
-//! between tokens.
+//! less than decoding reached. Decoding one token reads (nearly) all weights once, so bandwidth
+//! divided by those bytes is the ceiling on tokens per second. The buffer has the weights' size so
+//! that caches help the probe exactly as much as they help decoding: a last-level cache of
+//! hundreds of MiB keeps part of a smaller model between tokens.
 
 use std::time::Instant;
 
