@@ -7,6 +7,10 @@
 //! 2 MiB range of memory advised for it, so a matrix allocated on its own keeps its last partial
 //! 2 MiB (all of it, if smaller) on small pages: with Qwen2.5-Coder-1.5B that was a quarter of the
 //! weights. Matrices placed one after another in big slabs leave only each slab's end.
+//!
+//! The engine's key/value blocks come from an arena too: a decode step reads one 4 KiB plane per
+//! block and layer, each on a page of its own, and on small pages every one of them missed the
+//! TLB.
 
 use std::alloc::{Layout, alloc, dealloc};
 use std::ptr::NonNull;
@@ -41,7 +45,7 @@ impl Slab {
         let layout = Self::layout(cap)?;
         // SAFETY: the layout has a non-zero size.
         let ptr = NonNull::new(unsafe { alloc(layout) }).ok_or_else(|| KernelError::Overflow {
-            what: "packed weights allocation",
+            what: "huge-page allocation",
             detail: format!("{cap} bytes could not be allocated"),
         })?;
         #[cfg(target_os = "linux")]
@@ -54,10 +58,8 @@ impl Slab {
     }
 
     fn layout(cap: usize) -> Result<Layout, KernelError> {
-        Layout::from_size_align(cap, HUGE_PAGE).map_err(|e| KernelError::Overflow {
-            what: "packed weights allocation",
-            detail: format!("{cap} bytes: {e}"),
-        })
+        Layout::from_size_align(cap, HUGE_PAGE)
+            .map_err(|e| KernelError::Overflow { what: "huge-page allocation", detail: format!("{cap} bytes: {e}") })
     }
 }
 
@@ -106,6 +108,25 @@ impl HugeBuffer {
         // SAFETY: as in `as_slice`; `&mut self` makes the access exclusive, and no other buffer
         // reaches this range.
         unsafe { std::slice::from_raw_parts_mut(self.start(), self.len) }
+    }
+}
+
+impl Drop for HugeBuffer {
+    /// Hands the whole pages of a buffer back to the system while other buffers keep its slab
+    /// alive: the arena never reuses a range, and a key/value store that replaces a block would
+    /// otherwise keep the old one's memory for as long as the slab lives.
+    fn drop(&mut self) {
+        #[cfg(target_os = "linux")]
+        if Arc::strong_count(&self.slab) > 1 {
+            let start = self.start() as usize;
+            let (first, end) = (start.next_multiple_of(REGION_ALIGN), (start + self.len) / REGION_ALIGN * REGION_ALIGN);
+            if end > first {
+                // SAFETY: the whole pages `first..end` lie inside this buffer's range, which no
+                // other buffer holds and nothing reaches once it is dropped; MADV_DONTNEED on
+                // private anonymous memory only releases them (they would read back as zeroes).
+                let _ = unsafe { libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_DONTNEED) };
+            }
+        }
     }
 }
 
@@ -159,6 +180,11 @@ impl ArenaBytes {
     /// The bytes.
     pub fn as_slice(&self) -> &[u8] {
         self.0.as_slice()
+    }
+
+    /// The bytes, to write.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        self.0.as_mut_slice()
     }
 }
 
@@ -226,6 +252,20 @@ mod tests {
         let copy = arena.copy(&bytes).unwrap();
         assert_eq!(copy.as_slice(), &bytes[..]);
         assert!(std::sync::Arc::ptr_eq(&packed.slab, &copy.0.slab));
+    }
+
+    #[test]
+    fn dropping_a_buffer_leaves_its_neighbours_bytes() {
+        let arena = PackArena::new();
+        // Lengths off the page size: only the middle one's whole pages may go.
+        let mut before = arena.zeroes(5000).unwrap();
+        let middle = arena.zeroes(3 * REGION_ALIGN + 100).unwrap();
+        let mut after = arena.zeroes(7000).unwrap();
+        before.as_mut_slice().fill(1);
+        after.as_mut_slice().fill(3);
+        drop(middle);
+        assert!(before.as_slice().iter().all(|&x| x == 1));
+        assert!(after.as_slice().iter().all(|&x| x == 3));
     }
 
     #[test]

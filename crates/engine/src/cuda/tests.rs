@@ -126,7 +126,7 @@ fn check_attention(window: Option<usize>, dims: (usize, usize, usize, usize), to
     let layout = KvLayout::new(2, n_kv, hd, bs, vec![LayerGroup { layers: vec![0, 1], window }]);
     let il = 1;
     let mut store = BlockStore::new(layout.clone(), 1 << 30);
-    let table: Vec<Option<BlockId>> = (0..layout.blocks_for(total)).map(|_| store.allocate(0)).collect();
+    let table: Vec<Option<BlockId>> = (0..layout.blocks_for(total)).map(|_| store.allocate(0).unwrap()).collect();
     let ids: Vec<BlockId> = table.iter().map(|id| id.unwrap()).collect();
     let row = n_kv * hd;
     let k: Vec<f32> = (0..total * row).map(|i| 3.0 * noise(i, 1)).collect();

@@ -43,6 +43,8 @@ pub enum KvError {
     BlockLength { expected: usize, actual: usize },
     #[error("KV cache on the device: {0}")]
     Device(String),
+    #[error("KV cache in host memory: {0}")]
+    HostMemory(String),
 }
 
 /// Bytes as MiB with one decimal.

@@ -22,7 +22,7 @@ impl PoolState {
     /// is reached.
     pub(crate) fn allocate(&mut self, g: usize) -> Result<BlockId, KvError> {
         loop {
-            if let Some(id) = self.store.allocate(g) {
+            if let Some(id) = self.store.allocate(g)? {
                 return Ok(id);
             }
             if !self.tree.evict_one(&mut self.store) {

@@ -228,7 +228,7 @@ mod tests {
     fn lookup_finds_the_longest_cached_prefix_of_whole_blocks() {
         let mut s = store(8, false);
         let mut tree = PrefixTree::new(2);
-        let ids: Vec<Vec<Option<BlockId>>> = (0..3).map(|_| vec![s.allocate(0)]).collect();
+        let ids: Vec<Vec<Option<BlockId>>> = (0..3).map(|_| vec![s.allocate(0).unwrap()]).collect();
         tree.insert(&mut s, &[1, 2, 3, 4, 5, 6], &ids);
         assert_eq!(tree.len(), 3);
         assert_eq!(tree.lookup(&[1, 2, 3, 4, 9, 9, 9]).len(), 2);
@@ -243,8 +243,8 @@ mod tests {
     fn eviction_takes_unreferenced_leaves_least_recently_used_first() {
         let mut s = store(8, false);
         let mut tree = PrefixTree::new(2);
-        let a: Vec<Vec<Option<BlockId>>> = (0..2).map(|_| vec![s.allocate(0)]).collect();
-        let b: Vec<Vec<Option<BlockId>>> = vec![a[0].clone(), vec![s.allocate(0)]];
+        let a: Vec<Vec<Option<BlockId>>> = (0..2).map(|_| vec![s.allocate(0).unwrap()]).collect();
+        let b: Vec<Vec<Option<BlockId>>> = vec![a[0].clone(), vec![s.allocate(0).unwrap()]];
         tree.insert(&mut s, &[1, 1, 2, 2], &a);
         tree.insert(&mut s, &[1, 1, 3, 3], &b);
         // The sequences let go of their blocks: only the tree references them now.
@@ -264,7 +264,7 @@ mod tests {
     fn referenced_blocks_are_not_evicted() {
         let mut s = store(8, false);
         let mut tree = PrefixTree::new(2);
-        let a = vec![vec![s.allocate(0)]];
+        let a = vec![vec![s.allocate(0).unwrap()]];
         tree.insert(&mut s, &[1, 1], &a);
         assert!(!tree.evict_one(&mut s), "a sequence still holds the block");
     }
@@ -273,7 +273,8 @@ mod tests {
     fn windowed_blocks_are_dropped_before_their_nodes() {
         let mut s = store(8, true);
         let mut tree = PrefixTree::new(2);
-        let ids: Vec<Vec<Option<BlockId>>> = (0..2).map(|_| vec![s.allocate(0), s.allocate(1)]).collect();
+        let ids: Vec<Vec<Option<BlockId>>> =
+            (0..2).map(|_| vec![s.allocate(0).unwrap(), s.allocate(1).unwrap()]).collect();
         tree.insert(&mut s, &[1, 1, 2, 2], &ids);
         // The sequence keeps its first full-attention block only.
         s.release(ids[0][1].unwrap());

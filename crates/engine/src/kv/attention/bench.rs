@@ -39,7 +39,7 @@ impl AttentionBench {
         let total = past + rows;
         let blocks = layout.blocks_for(total);
         let mut store = BlockStore::new(layout.clone(), blocks * layout.block_bytes(0));
-        let table: Vec<Option<BlockId>> = (0..blocks).map(|_| store.allocate(0)).collect();
+        let table: Vec<Option<BlockId>> = (0..blocks).map(|_| store.allocate(0)).collect::<Result<_, _>>()?;
         let val = |i: usize, salt: f32| (i as f32 * 0.37 + salt).sin();
         let k: Vec<f32> = (0..total * n_kv * head_dim).map(|i| val(i, 0.1)).collect();
         let v: Vec<f32> = (0..total * n_kv * head_dim).map(|i| val(i, 1.7)).collect();

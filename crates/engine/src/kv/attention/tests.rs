@@ -66,7 +66,7 @@ impl Case {
         let (n_head, n_kv, hd, bs) = dims;
         let layout = KvLayout::new(1, n_kv, hd, bs, vec![LayerGroup { layers: vec![0], window }]);
         let mut store = BlockStore::new(layout.clone(), (layout.blocks_for(total) + 1) * layout.block_bytes(0));
-        let table: Vec<Option<BlockId>> = (0..layout.blocks_for(total)).map(|_| store.allocate(0)).collect();
+        let table: Vec<Option<BlockId>> = (0..layout.blocks_for(total)).map(|_| store.allocate(0).unwrap()).collect();
         let amp = if hd >= 64 { 6.0 } else { 2.0 };
         let k = round_f16(&(0..total * n_kv * hd).map(|i| val(i, 0.1, amp)).collect::<Vec<_>>());
         let v = round_f16(&(0..total * n_kv * hd).map(|i| val(i, 1.7, amp)).collect::<Vec<_>>());
