@@ -64,8 +64,8 @@ pub(crate) fn detected() -> SimdPath {
 pub enum InstructionSet {
     /// x86-64 AVX-512F.
     Avx512f,
-    /// x86-64 AVX2 with F16C.
-    Avx2F16c,
+    /// x86-64 AVX2 with F16C and FMA.
+    Avx2F16cFma,
     /// aarch64 NEON (every aarch64 CPU has it).
     Neon,
 }
@@ -76,7 +76,7 @@ impl InstructionSet {
     pub(crate) fn rank(self) -> u8 {
         match self {
             InstructionSet::Avx512f => 2,
-            InstructionSet::Avx2F16c | InstructionSet::Neon => 1,
+            InstructionSet::Avx2F16cFma | InstructionSet::Neon => 1,
         }
     }
 
@@ -86,8 +86,10 @@ impl InstructionSet {
             #[cfg(target_arch = "x86_64")]
             InstructionSet::Avx512f => std::arch::is_x86_feature_detected!("avx512f"),
             #[cfg(target_arch = "x86_64")]
-            InstructionSet::Avx2F16c => {
-                std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c")
+            InstructionSet::Avx2F16cFma => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("f16c")
+                    && std::arch::is_x86_feature_detected!("fma")
             }
             #[cfg(target_arch = "aarch64")]
             InstructionSet::Neon => true,

@@ -170,16 +170,16 @@ fn hearth_simd_may_only_pick_an_available_path() {
 
 #[test]
 fn a_lower_hearth_simd_path_turns_off_the_sets_above_it() {
-    use crate::InstructionSet::{Avx2F16c, Avx512f, Neon};
+    use crate::InstructionSet::{Avx2F16cFma, Avx512f, Neon};
     let paths = cpu::available();
     let cap = |wanted| cpu::rank_cap(&paths, wanted);
     assert_eq!(cap(None), None);
     assert_eq!(cap(Some("no-such-path")), None);
     let scalar = cap(Some(" scalar\n")).unwrap();
-    assert!([Avx512f, Avx2F16c, Neon].iter().all(|set| set.rank() > scalar));
+    assert!([Avx512f, Avx2F16cFma, Neon].iter().all(|set| set.rank() > scalar));
     #[cfg(target_arch = "x86_64")]
     if let Some(avx2) = cap(Some("avx2+fma")) {
-        assert!(Avx2F16c.rank() <= avx2 && Avx512f.rank() > avx2);
+        assert!(Avx2F16cFma.rank() <= avx2 && Avx512f.rank() > avx2);
     }
     #[cfg(target_arch = "aarch64")]
     if let Some(neon) = cap(Some("neon+dotprod")) {

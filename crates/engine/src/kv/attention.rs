@@ -6,8 +6,10 @@
 //!
 //! The work on one block (scores, softmax update, weighted values) goes through [`BlockOps`]:
 //! plain loops in `portable.rs`, the reference; AVX-512 and AVX2 in `avx512.rs` and `avx2.rs`;
-//! NEON in `neon.rs`. All do the same operations in the same order lane by lane (no fused
-//! multiply-add, one exponential), so results do not depend on the CPU's features.
+//! NEON in `neon.rs`. All do the same operations in the same order lane by lane, so results do
+//! not depend on the CPU's features: the dot products and the weighted sums of values are fused
+//! multiply-adds, whose one rounding every path computes exactly (`f32::mul_add` in the plain
+//! loops); everything else, the exponential included, is separate multiplies and adds.
 
 use std::ops::Range;
 
@@ -260,7 +262,8 @@ fn even_pass(n: usize, most: usize) -> usize {
 
 /// Attention of one tile; returns `(rows, reps, head_dim)`. AVX-512 or else AVX2 where the CPU
 /// has it and the shape suits it, NEON on aarch64 where the shape suits it, else the portable
-/// steps, compiled with AVX2 where the CPU has that.
+/// steps, compiled with AVX2 and FMA where the CPU has them (elsewhere `f32::mul_add` may be a
+/// slow library call on x86-64, the price of results that do not depend on the CPU).
 fn attend_tile(t: Tile<'_>) -> Result<Vec<f32>, KvError> {
     #[cfg(target_arch = "x86_64")]
     {
@@ -270,11 +273,11 @@ fn attend_tile(t: Tile<'_>) -> Result<Vec<f32>, KvError> {
             return unsafe { attend_tile_avx512(ops, t) };
         }
         if let Some(ops) = avx2::Avx2::detect(layout.block_size, layout.head_dim) {
-            // SAFETY: `detect` found AVX2 and F16C on this CPU.
+            // SAFETY: `detect` found AVX2, F16C and FMA on this CPU.
             return unsafe { attend_tile_avx2_steps(ops, t) };
         }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports AVX2 and FMA, checked just above.
             return unsafe { attend_tile_avx2(t) };
         }
     }
@@ -292,13 +295,13 @@ fn attend_tile_avx512(mut ops: avx512::Avx512, t: Tile<'_>) -> Result<Vec<f32>, 
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,f16c")]
+#[target_feature(enable = "avx2,f16c,fma")]
 fn attend_tile_avx2_steps(mut ops: avx2::Avx2, t: Tile<'_>) -> Result<Vec<f32>, KvError> {
     attend_tile_with(&mut ops, t)
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 fn attend_tile_avx2(t: Tile<'_>) -> Result<Vec<f32>, KvError> {
     attend_tile_with(&mut Portable::default(), t)
 }

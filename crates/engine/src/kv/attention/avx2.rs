@@ -1,4 +1,4 @@
-//! The block steps with AVX2 and F16C, for blocks of 16 positions (two registers of scores per
+//! The block steps with AVX2, F16C and FMA, for blocks of 16 positions (two registers of scores per
 //! query) and head dimensions divisible by 8: what most laptops run. Each step does, lane by
 //! lane, exactly the operations of `portable.rs` in the same order, so the two give bit-identical
 //! results. With 16 registers, scores take three queries a pass over one half of the block, and
@@ -24,7 +24,7 @@ const SCORE_PASS: usize = 3;
 /// Most queries whose values are weighed in one pass.
 const WEIGH_PASS: usize = 4;
 
-/// Proof that the CPU has AVX2 and F16C; only [`Avx2::detect`] makes one.
+/// Proof that the CPU has AVX2, F16C and FMA; only [`Avx2::detect`] makes one.
 pub(super) struct Avx2(());
 
 impl Avx2 {
@@ -32,7 +32,7 @@ impl Avx2 {
     /// and blocks of `block` positions with heads of `head_dim` dimensions fit them.
     pub(super) fn detect(block: usize, head_dim: usize) -> Option<Self> {
         let fits = block == BLOCK && head_dim.is_multiple_of(LANES) && head_dim > 0;
-        (fits && hearth_kernels::simd_allowed(InstructionSet::Avx2F16c)).then_some(Self(()))
+        (fits && hearth_kernels::simd_allowed(InstructionSet::Avx2F16cFma)).then_some(Self(()))
     }
 }
 
@@ -42,7 +42,7 @@ impl BlockOps for Avx2 {
         assert_scores_fit(qs, kt, bs, BLOCK, out);
         for (qs, out) in qs.chunks(SCORE_PASS).zip(out.chunks_mut(SCORE_PASS * BLOCK)) {
             for half in 0..2 {
-                // SAFETY: a `Avx2` exists only where the CPU has AVX2 and F16C; lengths checked above.
+                // SAFETY: a `Avx2` exists only where the CPU has AVX2, F16C and FMA; lengths checked above.
                 unsafe {
                     match *qs {
                         [a, b, c] => scores_n([a, b, c], kt, half, scale, out),
@@ -66,7 +66,7 @@ impl BlockOps for Avx2 {
     fn weigh(&mut self, run: ValueRun<'_>) {
         run.assert_fits(BLOCK, LANES);
         for w in run.passes(WEIGH_PASS) {
-            // SAFETY: an `Avx2` exists only where the CPU has AVX2 and F16C; bounds checked above.
+            // SAFETY: an `Avx2` exists only where the CPU has AVX2, F16C and FMA; bounds checked above.
             // Eight independent chains of adds where the queries allow, to cover their latency.
             unsafe {
                 match w.queries() {
@@ -94,7 +94,7 @@ unsafe fn load_f16(p: *const half::f16) -> __m256 {
 /// Scores of `N` queries against half `half` of a block (slots `8 * half..`): per query four
 /// partial sums over interleaved dimensions, each key row half widened once for all of them.
 /// Needs `kt.len() == hd * 16`, every query `hd` long, `hd % 4 == 0`, `out.len() >= N * 16`.
-#[target_feature(enable = "avx2,f16c")]
+#[target_feature(enable = "avx2,f16c,fma")]
 #[inline]
 unsafe fn scores_n<const N: usize>(qs: [&[f32]; N], kt: &[half::f16], half: usize, scale: f32, out: &mut [f32]) {
     let hd = kt.len() / BLOCK;
@@ -107,7 +107,7 @@ unsafe fn scores_n<const N: usize>(qs: [&[f32]; N], kt: &[half::f16], half: usiz
             for (a, q) in acc.iter_mut().zip(&qs) {
                 // SAFETY: each query is hd long.
                 let qd = unsafe { *q.get_unchecked(lane) };
-                a[p] = _mm256_add_ps(a[p], _mm256_mul_ps(_mm256_set1_ps(qd), k));
+                a[p] = _mm256_fmadd_ps(_mm256_set1_ps(qd), k, a[p]);
             }
         }
     }
@@ -176,8 +176,8 @@ fn softmax(max: &mut f32, sums: &mut [f32], scores: &mut [f32], live: Range<usiz
 /// the head in halves of that.
 ///
 /// # Safety
-/// The CPU must have AVX2 and F16C; `w` must hold `N` queries within the bounds `weigh` checks.
-#[target_feature(enable = "avx2,f16c")]
+/// The CPU must have AVX2, F16C and FMA; `w` must hold `N` queries within the bounds `weigh` checks.
+#[target_feature(enable = "avx2,f16c,fma")]
 #[inline]
 unsafe fn weigh_n<const N: usize, const R: usize>(mut w: ValueRun<'_>) {
     let hd = w.head_dim();
@@ -205,8 +205,8 @@ unsafe fn weigh_n<const N: usize, const R: usize>(mut w: ValueRun<'_>) {
 /// each value register is widened once for all the queries.
 ///
 /// # Safety
-/// The CPU must have AVX2 and F16C; `d0 + R * 8 <= w.head_dim()`; `w` within the bounds `weigh` checks.
-#[target_feature(enable = "avx2,f16c")]
+/// The CPU must have AVX2, F16C and FMA; `d0 + R * 8 <= w.head_dim()`; `w` within the bounds `weigh` checks.
+#[target_feature(enable = "avx2,f16c,fma")]
 #[inline]
 unsafe fn weigh_dims<const N: usize, const R: usize>(w: &mut ValueRun<'_>, d0: usize) {
     let hd = w.head_dim();
@@ -232,7 +232,7 @@ unsafe fn weigh_dims<const N: usize, const R: usize>(w: &mut ValueRun<'_>, d0: u
             // SAFETY: slot j < live.end is inside values, and so are its dimensions d0.. here.
             let v = unsafe { load_f16(vp.add(j * hd + d0 + r * LANES)) };
             for (a, p) in a.iter_mut().zip(&p) {
-                a[r] = _mm256_add_ps(a[r], _mm256_mul_ps(*p, v));
+                a[r] = _mm256_fmadd_ps(*p, v, a[r]);
             }
         }
     }

@@ -104,7 +104,7 @@ unsafe fn scores_n<const N: usize>(qs: [&[f32]; N], kt: &[half::f16], scale: f32
             for (a, q) in acc.iter_mut().zip(&qs) {
                 // SAFETY: each query is hd long.
                 let qd = unsafe { *q.get_unchecked(lane) };
-                a[p] = _mm512_add_ps(a[p], _mm512_mul_ps(_mm512_set1_ps(qd), k));
+                a[p] = _mm512_fmadd_ps(_mm512_set1_ps(qd), k, a[p]);
             }
         }
     }
@@ -204,7 +204,7 @@ unsafe fn weigh_dims<const N: usize, const R: usize>(w: &mut ValueRun<'_>, d0: u
             // SAFETY: weights holds N rows of 16 and j < 16.
             let pj = _mm512_set1_ps(unsafe { *w.weights.get_unchecked(i * LANES + j) });
             for (a, v) in a.iter_mut().zip(&v) {
-                *a = _mm512_add_ps(*a, _mm512_mul_ps(pj, *v));
+                *a = _mm512_fmadd_ps(pj, *v, *a);
             }
         }
     }

@@ -1,7 +1,7 @@
 //! The block steps with NEON, for blocks of 16 positions (four registers of scores per query)
 //! and head dimensions divisible by 4: what Apple Silicon and other aarch64 machines run. Each
-//! step does, lane by lane, exactly the operations of `portable.rs` in the same order (separate
-//! multiplies and adds, never fused), so the two give bit-identical results. With 32 registers,
+//! step does, lane by lane, exactly the operations of `portable.rs` in the same order (fused where
+//! it fuses, separate elsewhere), so the two give bit-identical results. With 32 registers,
 //! scores take up to six queries a pass over one quarter of the block, and values up to four
 //! queries a pass; keys and values are widened in registers (`fcvtl`) as they are read.
 
@@ -117,10 +117,10 @@ unsafe fn scores_n<const N: usize>(qs: [&[f32]; N], kt: &[half::f16], quarter: u
             // SAFETY: each query is hd long, and d + 4 <= hd.
             unsafe {
                 let qv = vld1q_f32(q.as_ptr().add(d));
-                a[0] = vaddq_f32(a[0], vmulq_laneq_f32::<0>(k[0], qv));
-                a[1] = vaddq_f32(a[1], vmulq_laneq_f32::<1>(k[1], qv));
-                a[2] = vaddq_f32(a[2], vmulq_laneq_f32::<2>(k[2], qv));
-                a[3] = vaddq_f32(a[3], vmulq_laneq_f32::<3>(k[3], qv));
+                a[0] = vfmaq_laneq_f32::<0>(a[0], k[0], qv);
+                a[1] = vfmaq_laneq_f32::<1>(a[1], k[1], qv);
+                a[2] = vfmaq_laneq_f32::<2>(a[2], k[2], qv);
+                a[3] = vfmaq_laneq_f32::<3>(a[3], k[3], qv);
             }
         }
     }
@@ -243,7 +243,7 @@ unsafe fn weigh_dims<const N: usize, const R: usize>(w: &mut ValueRun<'_>, d0: u
             let v = unsafe { load_f16(vp.add(j * hd + d0 + r * LANES)) };
             for (a, &p) in a.iter_mut().zip(&p) {
                 // SAFETY: register arithmetic.
-                a[r] = unsafe { vaddq_f32(a[r], vmulq_n_f32(v, p)) };
+                a[r] = unsafe { vfmaq_n_f32(a[r], v, p) };
             }
         }
     }

@@ -78,7 +78,7 @@ impl BlockOps for Portable {
             for (d, (&qd, kd)) in q.iter().zip(kt.chunks_exact(bs)).enumerate() {
                 let part = &mut self.parts[(d % PARTS) * bs..(d % PARTS + 1) * bs];
                 for (s, &k) in part.iter_mut().zip(kd) {
-                    *s += qd * k;
+                    *s = qd.mul_add(k, *s);
                 }
             }
             let (p01, p23) = self.parts.split_at(2 * bs);
@@ -121,7 +121,7 @@ impl BlockOps for Portable {
             }
             for j in run.live.clone() {
                 for (y, &x) in acc.iter_mut().zip(&vf[j * hd..(j + 1) * hd]) {
-                    *y += p[j] * x;
+                    *y = p[j].mul_add(x, *y);
                 }
             }
         }

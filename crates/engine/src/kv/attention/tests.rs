@@ -111,7 +111,7 @@ impl Case {
             avx2::Avx2::detect(bs, hd)?;
             Some(self.attend_by(past, q, |t| {
                 let ops = avx2::Avx2::detect(bs, hd).expect("detected above");
-                // SAFETY: `detect` found AVX2 and F16C on this CPU.
+                // SAFETY: `detect` found AVX2, F16C and FMA on this CPU.
                 unsafe { attend_tile_avx2_steps(ops, t) }
             }))
         }
