@@ -10,6 +10,11 @@
 //! not depend on the CPU's features: the dot products and the weighted sums of values are fused
 //! multiply-adds, whose one rounding every path computes exactly (`f32::mul_add` in the plain
 //! loops); everything else, the exponential included, is separate multiplies and adds.
+//!
+//! A long cache is attended in segments of `SEGMENT_BLOCKS` blocks, each its own task, whose
+//! states are merged in order (`partial.rs`): a decode step then has as many tasks as its heads
+//! have segments, however few key/value heads the model has. Segments are fixed by position, not
+//! by thread count or batch, so every query's result still depends only on its own position.
 
 use std::ops::Range;
 
@@ -26,15 +31,22 @@ mod avx512;
 pub mod bench;
 #[cfg(target_arch = "aarch64")]
 mod neon;
+mod partial;
 mod portable;
 #[cfg(test)]
 mod tests;
 
+use partial::Partial;
 use portable::Portable;
 
 /// Rows of queries one task handles; small enough to spread a prompt over the thread pool,
 /// large enough that each block read serves many queries.
 const ROW_TILE: usize = 16;
+
+/// Blocks per segment of the cache (see the module documentation): 512 positions of 16-slot
+/// blocks. A segment is long enough that merging its state costs little beside reading it, and
+/// short enough that a few thousand cached positions give two threads a dozen tasks.
+const SEGMENT_BLOCKS: usize = 32;
 
 /// How many blocks ahead of the one being read the next planes are prefetched: one block's work
 /// is about a microsecond, shorter than the memory takes to deliver a plane.
@@ -118,29 +130,61 @@ pub(crate) fn attend(
 fn attend_with(
     layer: &Layer<'_>,
     seqs: &[SeqRows<'_>],
-    tile: impl Fn(Tile<'_>) -> Result<Vec<f32>, KvError> + Sync,
+    tile: impl Fn(Tile<'_>) -> Result<Vec<Partial>, KvError> + Sync,
 ) -> Result<Vec<f32>, KvError> {
     let (hd, n_head) = (layer.layout.head_dim, layer.n_head);
     let n_rep = n_head / layer.layout.n_kv_head;
     let total_rows: usize = seqs.iter().map(|s| s.rows).sum();
     let mut out = vec![0f32; total_rows * n_head * hd];
+    let (bs, threads) = (layer.layout.block_size.max(1), rayon::current_num_threads());
+    let (g, _) = layer.layout.slot_of(layer.il);
     let mut spans = Vec::new();
     for (s, seq) in seqs.iter().enumerate() {
         for h in 0..layer.layout.n_kv_head {
             for r0 in (0..seq.rows).step_by(ROW_TILE) {
-                spans.push((s, h, r0, (r0 + ROW_TILE).min(seq.rows)));
+                let r1 = (r0 + ROW_TILE).min(seq.rows);
+                let first = layer.layout.first_visible(g, seq.past + r0) / bs;
+                spans.push(((s, h, r0, r1), first..(seq.past + r1 - 1) / bs + 1));
             }
         }
     }
-    let reps = rep_ranges(n_rep, spans.len(), rayon::current_num_threads());
-    let tasks: Vec<_> = spans.iter().flat_map(|&span| reps.iter().map(move |reps| (span, reps.clone()))).collect();
+    // Each span's blocks in `pieces` runs of whole segments.
+    let mut runs = Vec::with_capacity(spans.len());
+    for (span, blocks) in spans.iter().cloned() {
+        let segments = (blocks.start / SEGMENT_BLOCKS)..(blocks.end - 1) / SEGMENT_BLOCKS + 1;
+        let pieces = segment_pieces(spans.len(), threads, segments.len());
+        for i in 0..pieces {
+            let from = segments.start + i * segments.len() / pieces;
+            let to = segments.start + (i + 1) * segments.len() / pieces;
+            runs.push((span, (from * SEGMENT_BLOCKS).max(blocks.start)..(to * SEGMENT_BLOCKS).min(blocks.end)));
+        }
+    }
+    let reps = rep_ranges(n_rep, runs.len(), threads);
+    // A span's runs stay next to each other, in order, for each range of query heads.
+    let mut tasks = Vec::with_capacity(runs.len() * reps.len());
+    for group in runs.chunk_by(|a, b| a.0 == b.0) {
+        for r in &reps {
+            tasks.extend(group.iter().map(|(span, blocks)| (*span, r.clone(), blocks.clone())));
+        }
+    }
     let mut results: Vec<_> = tasks.iter().map(|task| (task, Ok(Vec::new()))).collect();
     hearth_kernels::for_each_in_step(total_rows, &mut results, |(task, out)| {
-        let ((s, h, r0, r1), reps) = task;
-        *out = tile(Tile { layer, seq: &seqs[*s], h: *h, rows: *r0..*r1, reps: reps.clone() });
+        let ((s, h, r0, r1), reps, blocks) = task;
+        *out = tile(Tile { layer, seq: &seqs[*s], h: *h, rows: *r0..*r1, reps: reps.clone(), blocks: blocks.clone() });
     });
     let parts = results.into_iter().map(|(_, part)| part).collect::<Result<Vec<_>, _>>()?;
-    for (((s, h, r0, r1), reps), part) in tasks.iter().zip(&parts) {
+    let mut at = 0;
+    while at < tasks.len() {
+        let ((s, h, r0, r1), reps, _) = &tasks[at];
+        let count = tasks[at..].iter().take_while(|(span, r, _)| span == &tasks[at].0 && r == reps).count();
+        // Segment by segment, left to right, however the runs split them.
+        let mut segments = parts[at..at + count].iter().flatten();
+        let mut whole = segments.next().cloned().unwrap_or_default();
+        for later in segments {
+            whole.merge(later);
+        }
+        at += count;
+        let part = whole.finish();
         for r in *r0..*r1 {
             for (i, g) in reps.clone().enumerate() {
                 let dst = (seqs[*s].row0 + r) * n_head * hd + (h * n_rep + g) * hd;
@@ -150,6 +194,24 @@ fn attend_with(
         }
     }
     Ok(out)
+}
+
+/// Runs of whole segments one span's blocks are split into, so that `spans` spans make a
+/// multiple of `threads` tasks: on two threads a decode step of SmolLM2's three key/value heads
+/// left one thread idle for a third of its attention. Each run reads its own blocks, so unlike
+/// splitting query heads this reads the cache no more often. Spans several times the threads
+/// (a prompt) are split no further, nor beyond their `segments`.
+fn segment_pieces(spans: usize, threads: usize, segments: usize) -> usize {
+    if spans == 0 || spans >= 4 * threads {
+        return 1;
+    }
+    let gcd = |mut a: usize, mut b: usize| {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    };
+    (threads / gcd(spans, threads).max(1)).clamp(1, segments.max(1))
 }
 
 /// The query heads of one key/value head split into as many ranges as it takes for `spans` tasks
@@ -164,13 +226,14 @@ fn rep_ranges(n_rep: usize, spans: usize, threads: usize) -> Vec<Range<usize>> {
 }
 
 /// The arguments of one task: rows `rows` of one sequence, for the query heads `reps` of those
-/// sharing key/value head `h`.
+/// sharing key/value head `h`, over the cache's blocks `blocks` (one segment's, or part of it).
 struct Tile<'a> {
     layer: &'a Layer<'a>,
     seq: &'a SeqRows<'a>,
     h: usize,
     rows: Range<usize>,
     reps: Range<usize>,
+    blocks: Range<usize>,
 }
 
 /// The steps of attention over one block that have SIMD versions. Every implementation does the
@@ -264,7 +327,7 @@ fn even_pass(n: usize, most: usize) -> usize {
 /// has it and the shape suits it, NEON on aarch64 where the shape suits it, else the portable
 /// steps, compiled with AVX2 and FMA where the CPU has them (elsewhere `f32::mul_add` may be a
 /// slow library call on x86-64, the price of results that do not depend on the CPU).
-fn attend_tile(t: Tile<'_>) -> Result<Vec<f32>, KvError> {
+fn attend_tile(t: Tile<'_>) -> Result<Vec<Partial>, KvError> {
     #[cfg(target_arch = "x86_64")]
     {
         let layout = t.layer.layout;
@@ -290,19 +353,19 @@ fn attend_tile(t: Tile<'_>) -> Result<Vec<f32>, KvError> {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn attend_tile_avx512(mut ops: avx512::Avx512, t: Tile<'_>) -> Result<Vec<f32>, KvError> {
+fn attend_tile_avx512(mut ops: avx512::Avx512, t: Tile<'_>) -> Result<Vec<Partial>, KvError> {
     attend_tile_with(&mut ops, t)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,f16c,fma")]
-fn attend_tile_avx2_steps(mut ops: avx2::Avx2, t: Tile<'_>) -> Result<Vec<f32>, KvError> {
+fn attend_tile_avx2_steps(mut ops: avx2::Avx2, t: Tile<'_>) -> Result<Vec<Partial>, KvError> {
     attend_tile_with(&mut ops, t)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn attend_tile_avx2(t: Tile<'_>) -> Result<Vec<f32>, KvError> {
+fn attend_tile_avx2(t: Tile<'_>) -> Result<Vec<Partial>, KvError> {
     attend_tile_with(&mut Portable::default(), t)
 }
 
@@ -322,8 +385,8 @@ struct Active {
 /// the block boundaries, never on which other queries share its tile or group, which keeps
 /// cached, batched and fresh runs bit-identical.
 #[inline(always)]
-fn attend_tile_with(ops: &mut impl BlockOps, t: Tile<'_>) -> Result<Vec<f32>, KvError> {
-    let Tile { layer, seq, h, rows, reps } = t;
+fn attend_tile_with(ops: &mut impl BlockOps, t: Tile<'_>) -> Result<Vec<Partial>, KvError> {
+    let Tile { layer, seq, h, rows, reps, blocks } = t;
     let Layer { store, layout, il, q, n_head, scale } = *layer;
     let (g, idx) = layout.slot_of(il);
     let (hd, bs) = (layout.head_dim, layout.block_size);
@@ -336,12 +399,23 @@ fn attend_tile_with(ops: &mut impl BlockOps, t: Tile<'_>) -> Result<Vec<f32>, Kv
     let mut active = Vec::with_capacity(n_q);
     let (first_q, last_q) = (seq.past + rows.start, seq.past + rows.end - 1);
     let first_key = layout.first_visible(g, first_q);
-    for b in first_key / bs..=last_q / bs {
+    let mut done = Vec::new();
+    let range = (first_key / bs).max(blocks.start)..(last_q / bs + 1).min(blocks.end);
+    for b in range.clone() {
+        if b % SEGMENT_BLOCKS == 0 && b > range.start {
+            // A segment ends: its state is kept as it is, and the next starts afresh.
+            done.push(Partial {
+                acc: std::mem::replace(&mut acc, vec![0.0; n_q * hd]),
+                max: std::mem::replace(&mut max, vec![f32::NEG_INFINITY; n_q]),
+                sums: std::mem::replace(&mut sums, vec![0.0; n_q * bs]),
+            });
+        }
         let data = store.data(block_at(seq.table, g, b * bs, bs)?)?;
         let (kp, vp) = (layout.plane(idx, false, h), layout.plane(idx, true, h));
         // Slots past the last query hold stale values: their scores are computed but masked.
         let used = (last_q + 1 - b * bs).min(bs);
         let (keys, values) = (&data[kp..kp + hd * bs], &data[vp..vp + used * hd]);
+        // Past the segment's end too: the next segment is often this thread's next task.
         if b + PREFETCH_BLOCKS <= last_q / bs {
             let ahead = store.data(block_at(seq.table, g, (b + PREFETCH_BLOCKS) * bs, bs)?)?;
             prefetch(&ahead[kp..kp + hd * bs]);
@@ -394,12 +468,8 @@ fn attend_tile_with(ops: &mut impl BlockOps, t: Tile<'_>) -> Result<Vec<f32>, Kv
             }
         }
     }
-    for (a, lanes) in acc.chunks_exact_mut(hd).zip(sums.chunks_exact(bs)) {
-        let s = lanes.iter().fold(0f32, |t, &x| t + x);
-        let inv = if s > 0.0 { 1.0 / s } else { 0.0 };
-        a.iter_mut().for_each(|x| *x *= inv);
-    }
-    Ok(acc)
+    done.push(Partial { acc, max, sums });
+    Ok(done)
 }
 
 /// Brings `data` into the L2 cache ahead of use. A layer's planes of consecutive blocks lie a

@@ -86,7 +86,7 @@ impl Case {
         &self,
         past: usize,
         q: &[f32],
-        tile: impl Fn(Tile<'_>) -> Result<Vec<f32>, KvError> + Sync,
+        tile: impl Fn(Tile<'_>) -> Result<Vec<Partial>, KvError> + Sync,
     ) -> Vec<f32> {
         let rows = q.len() / (self.n_head * self.layout.head_dim);
         let seq = SeqRows { table: &self.table, past, row0: 0, rows };
@@ -198,6 +198,9 @@ fn every_path_gives_the_same_bits() {
         // Heads of 28 and 20 dimensions: the NEON steps' tails of 16, 8 and 4 dimensions.
         (None, 7, 20, (6, 2, 28, 16)),
         (None, 30, 1, (8, 2, 20, 16)),
+        // Several segments of the cache, merged.
+        (None, 700, 2, (12, 2, 128, 16)),
+        (Some(100), 1000, 20, (8, 2, 64, 16)),
     ] {
         let case = Case::new(window, past + rows, dims);
         let q = case.queries(rows);
@@ -250,17 +253,66 @@ fn query_heads_split_only_where_the_spans_leave_threads_idle() {
 }
 
 #[test]
-fn splitting_query_heads_over_threads_gives_the_same_bits() {
-    for (past, rows, dims) in [(100, 1, (12, 2, 128, 16)), (37, 1, (4, 1, 256, 16)), (19, 3, (14, 2, 64, 16))] {
+fn segments_split_only_to_fill_the_threads() {
+    // Qwen2.5-Coder-1.5B's two key/value heads already fill two threads; SmolLM2's three do not.
+    assert_eq!(segment_pieces(2, 2, 9), 1);
+    assert_eq!(segment_pieces(3, 2, 9), 2);
+    assert_eq!(segment_pieces(2, 8, 9), 4);
+    assert_eq!(segment_pieces(3, 8, 2), 2, "no more runs than segments");
+    assert_eq!(segment_pieces(3, 2, 1), 1);
+    assert_eq!(segment_pieces(64, 2, 9), 1, "a prompt's many tiles");
+    assert_eq!(segment_pieces(0, 2, 9), 1);
+}
+
+#[test]
+fn splitting_query_heads_or_segments_over_threads_gives_the_same_bits() {
+    for (past, rows, dims) in [
+        (100, 1, (12, 2, 128, 16)),
+        (37, 1, (4, 1, 256, 16)),
+        (19, 3, (14, 2, 64, 16)),
+        // Three segments of the cache per head, in runs of one and two on two threads and one
+        // each on eight.
+        (1100, 1, (9, 3, 64, 16)),
+        (1100, 1, (8, 2, 64, 16)),
+    ] {
         let case = Case::new(None, past + rows, dims);
         let q = case.queries(rows);
         let on = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             pool.install(|| case.attend(past, &q))
         };
-        let (one, many) = (on(1), on(8));
+        let (one, two, many) = (on(1), on(2), on(8));
         assert!(one.iter().zip(&many).all(|(a, b)| a.to_bits() == b.to_bits()), "{dims:?}");
+        assert!(one.iter().zip(&two).all(|(a, b)| a.to_bits() == b.to_bits()), "{dims:?}");
         let want = reference(&q, &case.k, &case.v, dims.0, dims.1, dims.2, past, None);
         assert!(many.iter().zip(&want).all(|(a, b)| (a - b).abs() < 2e-4), "{dims:?}");
+    }
+}
+
+#[test]
+fn segments_of_a_long_cache_merge_to_plain_softmax_attention() {
+    // Decode steps two and three segments deep; prompt tiles across a segment's end (512
+    // positions with 16-slot blocks, 128 with 4-slot ones).
+    check_dims(None, 600, 1, (6, 3, 64, 16));
+    check_dims(None, 1100, 2, (12, 2, 128, 16));
+    check_dims(None, 500, 40, (4, 2, 32, 16));
+    check(None, 200, 30);
+    check(None, 0, 300);
+    // Sliding windows that start inside an earlier segment, or leave it out.
+    check(Some(40), 300, 20);
+    check_dims(Some(100), 1000, 5, (8, 2, 64, 16));
+    check_dims(Some(600), 1000, 3, (8, 2, 64, 16));
+}
+
+#[test]
+fn a_row_deep_in_the_cache_does_not_depend_on_the_rows_beside_it() {
+    let (n_head, hd, total) = (4, 32, 1100);
+    let case = Case::new(None, total, (n_head, 2, hd, 16));
+    let q = case.queries(total);
+    let row = n_head * hd;
+    let all = case.attend(0, &q);
+    for past in [500, 1000, total - 1] {
+        let tail = case.attend(past, &q[past * row..]);
+        assert!(tail.iter().zip(&all[past * row..]).all(|(a, b)| a.to_bits() == b.to_bits()), "from {past}");
     }
 }
