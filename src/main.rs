@@ -3,6 +3,7 @@
 // Printing results is this binary's job; the lint keeps the library crates quiet.
 #![allow(clippy::print_stdout)]
 
+mod allocator;
 mod commands;
 
 use clap::{Parser, Subcommand};
@@ -52,6 +53,7 @@ struct ResumeArgs {
 }
 
 fn main() -> std::process::ExitCode {
+    allocator::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         None => commands::chat::run(cli.chat),
