@@ -172,16 +172,16 @@ fn attend_with(
         let ((s, h, r0, r1), reps, blocks) = task;
         *out = tile(Tile { layer, seq: &seqs[*s], h: *h, rows: *r0..*r1, reps: reps.clone(), blocks: blocks.clone() });
     });
-    let parts = results.into_iter().map(|(_, part)| part).collect::<Result<Vec<_>, _>>()?;
+    let mut parts = results.into_iter().map(|(_, part)| part).collect::<Result<Vec<_>, _>>()?;
     let mut at = 0;
     while at < tasks.len() {
         let ((s, h, r0, r1), reps, _) = &tasks[at];
         let count = tasks[at..].iter().take_while(|(span, r, _)| span == &tasks[at].0 && r == reps).count();
         // Segment by segment, left to right, however the runs split them.
-        let mut segments = parts[at..at + count].iter().flatten();
-        let mut whole = segments.next().cloned().unwrap_or_default();
+        let mut segments = parts[at..at + count].iter_mut().flat_map(std::mem::take);
+        let mut whole = segments.next().unwrap_or_default();
         for later in segments {
-            whole.merge(later);
+            whole.merge(&later);
         }
         at += count;
         let part = whole.finish();
@@ -323,7 +323,8 @@ fn even_pass(n: usize, most: usize) -> usize {
     n.div_ceil(n.div_ceil(most).max(1)).max(1)
 }
 
-/// Attention of one tile; returns `(rows, reps, head_dim)`. AVX-512 or else AVX2 where the CPU
+/// Attention of one tile: the state of its `(rows, reps)` queries over each segment its blocks
+/// reach, in order. AVX-512 or else AVX2 where the CPU
 /// has it and the shape suits it, NEON on aarch64 where the shape suits it, else the portable
 /// steps, compiled with AVX2 and FMA where the CPU has them (elsewhere `f32::mul_add` may be a
 /// slow library call on x86-64, the price of results that do not depend on the CPU).

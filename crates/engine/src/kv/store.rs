@@ -2,12 +2,14 @@
 //! memory budget. Freed blocks keep their memory for reuse; the budget counts them too, so the
 //! pool's footprint never exceeds it.
 //!
-//! The blocks live in host memory, each a buffer of a huge-page arena, or, for a model on a CUDA
-//! device, in one device arena allocated up front for the whole budget. On the host, consecutive
-//! blocks share 2 MiB pages: a decode step reads a 4 KiB plane of every block for every layer, and
-//! with a page per plane attention spent a fifth of its time waiting on the TLB. The arena gives every block the same
-//! stride, the size of the largest group's block, so a freed block serves any group without
-//! moving memory; such a store counts every block at that size.
+//! In host memory each block is a buffer of a huge-page arena, so consecutive blocks share 2 MiB
+//! pages: a decode step reads a 4 KiB plane of every block for every layer, and with a page per
+//! plane attention spent a fifth of its time waiting on the TLB.
+//!
+//! For a model on a CUDA device the blocks live in one device arena allocated up front for the
+//! whole budget. It gives every block the same stride, the size of the largest group's block, so
+//! a freed block serves any group without moving memory; such a store counts every block at that
+//! size.
 
 use half::f16;
 use hearth_kernels::{ArenaBytes, PackArena};
