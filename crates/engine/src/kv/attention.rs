@@ -172,18 +172,15 @@ fn attend_with(
         let ((s, h, r0, r1), reps, blocks) = task;
         *out = tile(Tile { layer, seq: &seqs[*s], h: *h, rows: *r0..*r1, reps: reps.clone(), blocks: blocks.clone() });
     });
-    let mut parts = results.into_iter().map(|(_, part)| part).collect::<Result<Vec<_>, _>>()?;
-    let mut at = 0;
-    while at < tasks.len() {
-        let ((s, h, r0, r1), reps, _) = &tasks[at];
-        let count = tasks[at..].iter().take_while(|(span, r, _)| span == &tasks[at].0 && r == reps).count();
+    let mut parts = results.into_iter().map(|(_, part)| part).collect::<Result<Vec<_>, _>>()?.into_iter();
+    for group in tasks.chunk_by(|a, b| a.0 == b.0 && a.1 == b.1) {
+        let ((s, h, r0, r1), reps, _) = &group[0];
         // Segment by segment, left to right, however the runs split them.
-        let mut segments = parts[at..at + count].iter_mut().flat_map(std::mem::take);
+        let mut segments = parts.by_ref().take(group.len()).flatten();
         let mut whole = segments.next().unwrap_or_default();
         for later in segments {
             whole.merge(&later);
         }
-        at += count;
         let part = whole.finish();
         for r in *r0..*r1 {
             for (i, g) in reps.clone().enumerate() {
@@ -226,7 +223,8 @@ fn rep_ranges(n_rep: usize, spans: usize, threads: usize) -> Vec<Range<usize>> {
 }
 
 /// The arguments of one task: rows `rows` of one sequence, for the query heads `reps` of those
-/// sharing key/value head `h`, over the cache's blocks `blocks` (one segment's, or part of it).
+/// sharing key/value head `h`, over the cache's blocks `blocks`: those the rows see, or a run of
+/// whole segments of them.
 struct Tile<'a> {
     layer: &'a Layer<'a>,
     seq: &'a SeqRows<'a>,
@@ -324,10 +322,10 @@ fn even_pass(n: usize, most: usize) -> usize {
 }
 
 /// Attention of one tile: the state of its `(rows, reps)` queries over each segment its blocks
-/// reach, in order. AVX-512 or else AVX2 where the CPU
-/// has it and the shape suits it, NEON on aarch64 where the shape suits it, else the portable
-/// steps, compiled with AVX2 and FMA where the CPU has them (elsewhere `f32::mul_add` may be a
-/// slow library call on x86-64, the price of results that do not depend on the CPU).
+/// reach, in order. AVX-512 or else AVX2 where the CPU has it and the shape suits it, NEON on
+/// aarch64 where the shape suits it, else the portable steps, compiled with AVX2 and FMA where
+/// the CPU has them (elsewhere `f32::mul_add` may be a slow library call on x86-64, the price of
+/// results that do not depend on the CPU).
 fn attend_tile(t: Tile<'_>) -> Result<Vec<Partial>, KvError> {
     #[cfg(target_arch = "x86_64")]
     {
@@ -398,12 +396,10 @@ fn attend_tile_with(ops: &mut impl BlockOps, t: Tile<'_>) -> Result<Vec<Partial>
     let mut sums = vec![0f32; n_q * bs];
     let mut scores = vec![0f32; GROUP * bs];
     let mut active = Vec::with_capacity(n_q);
-    let (first_q, last_q) = (seq.past + rows.start, seq.past + rows.end - 1);
-    let first_key = layout.first_visible(g, first_q);
+    let last_q = seq.past + rows.end - 1;
     let mut done = Vec::new();
-    let range = (first_key / bs).max(blocks.start)..(last_q / bs + 1).min(blocks.end);
-    for b in range.clone() {
-        if b % SEGMENT_BLOCKS == 0 && b > range.start {
+    for b in blocks.clone() {
+        if b % SEGMENT_BLOCKS == 0 && b > blocks.start {
             // A segment ends: its state is kept as it is, and the next starts afresh.
             done.push(Partial {
                 acc: std::mem::replace(&mut acc, vec![0.0; n_q * hd]),
