@@ -7,11 +7,13 @@
 //! repacked Q4_K, with a layout of our own for AVX-512 VNNI. The AVX2 kernels read the same layout
 //! half a run (eight rows, one ymm register) at a time; see `RepackChoice` for when they are used.
 //!
-//! Packed Q4_K, per group of sixteen rows and per 256-element block (`Q4K_GROUP_BYTES`):
+//! Packed Q4_K, per group of sixteen rows and per 256-element block (`Q4K_GROUP_BYTES`, the same
+//! bytes as sixteen original blocks, so a token streams no more than the file holds):
 //! - bytes 0..32: the sixteen rows' `d` (f16), then 32..64 their `dmin`;
-//! - 64..192: scale of sub-block s for row r at `64 + 16 s + r` (the 6-bit values as bytes);
-//! - 192..320: the mins, laid out the same way;
-//! - 320..2368: quants. Run `8 c + t` (c = 0..4, t = 0..8) is 64 bytes: row r's original quant
+//! - 64..256: byte j (j = 0..12) of row r's twelve bytes of 6-bit scales and mins at
+//!   `64 + 16 j + r`, in the file's own encoding, which `x86::q4k_scales_mins` decodes for all
+//!   sixteen rows at once (a few byte operations per sub-block);
+//! - 256..2304: quants. Run `8 c + t` (c = 0..4, t = 0..8) is 64 bytes: row r's original quant
 //!   bytes `32 c + 4 t .. 32 c + 4 t + 4` at `4 r`. Their low nibbles are elements
 //!   `64 c + 4 t ..+4` (sub-block 2c), their high nibbles elements `64 c + 32 + 4 t ..+4`.
 //!
@@ -72,15 +74,13 @@ pub(crate) const GROUP_ROWS: usize = 16;
 /// one tile over each chunk, which streams the weights once, as one row does.
 pub(crate) const DECODE_ROWS: usize = 4;
 /// Bytes of one 256-element block of a group of packed Q4_K rows.
-pub(crate) const Q4K_GROUP_BYTES: usize = 2368;
+pub(crate) const Q4K_GROUP_BYTES: usize = 2304;
 /// Offset of the rows' `dmin` in a packed Q4_K block.
 pub(crate) const Q4K_GROUP_DMIN: usize = 32;
-/// Offset of the sub-block scales in a packed Q4_K block.
+/// Offset of the rows' encoded sub-block scales and mins in a packed Q4_K block.
 pub(crate) const Q4K_GROUP_SCALES: usize = 64;
-/// Offset of the sub-block mins in a packed Q4_K block.
-pub(crate) const Q4K_GROUP_MINS: usize = 192;
 /// Offset of the quants in a packed Q4_K block.
-pub(crate) const Q4K_GROUP_QS: usize = 320;
+pub(crate) const Q4K_GROUP_QS: usize = 256;
 
 /// Bytes of one 256-element block of a group of packed Q6_K rows.
 pub(crate) const Q6K_GROUP_BYTES: usize = 3360;
@@ -106,6 +106,9 @@ pub(crate) const fn nibble_group_qs(min: bool, fifth: bool) -> usize {
 pub(crate) const fn nibble_group_bytes(min: bool, fifth: bool) -> usize {
     nibble_group_qs(min, fifth) + 256
 }
+
+// A packed Q4_K block holds exactly its sixteen rows' original blocks, rearranged.
+const _: () = assert!(Q4K_GROUP_BYTES == GROUP_ROWS * crate::quant::k_high::Q4K_BYTES);
 
 // A packed nibble block holds exactly its sixteen rows' original blocks, as `pack_nibble_group`
 // reads them.

@@ -1,10 +1,10 @@
 //! Packing one group of sixteen rows of each type into the layouts `crate::packed` documents.
 
 use super::{
-    Q4K_GROUP_BYTES, Q4K_GROUP_DMIN, Q4K_GROUP_MINS, Q4K_GROUP_QS, Q4K_GROUP_SCALES, Q6K_GROUP_BYTES, Q6K_GROUP_QH,
-    Q6K_GROUP_QL, Q6K_GROUP_SCALES, Q8_0_GROUP_BYTES, nibble_group_bytes, nibble_group_qh, nibble_group_qs,
+    Q4K_GROUP_BYTES, Q4K_GROUP_DMIN, Q4K_GROUP_QS, Q4K_GROUP_SCALES, Q6K_GROUP_BYTES, Q6K_GROUP_QH, Q6K_GROUP_QL,
+    Q6K_GROUP_SCALES, Q8_0_GROUP_BYTES, nibble_group_bytes, nibble_group_qh, nibble_group_qs,
 };
-use crate::quant::k_high::{Q4K_BYTES, Q6K_BYTES, k4_scales_mins, q6k_values};
+use crate::quant::k_high::{Q4K_BYTES, Q6K_BYTES, q6k_values};
 use crate::quant::legacy::Q8_0_BYTES;
 
 /// Packs sixteen consecutive Q4_K rows (`rows`, `row_bytes` each) into `dst`.
@@ -14,10 +14,8 @@ pub(super) fn pack_q4k_group(rows: &[u8], row_bytes: usize, dst: &mut [u8]) {
             let Some(src) = row.get(i * Q4K_BYTES..(i + 1) * Q4K_BYTES) else { continue };
             out[2 * r..2 * r + 2].copy_from_slice(&src[0..2]);
             out[Q4K_GROUP_DMIN + 2 * r..Q4K_GROUP_DMIN + 2 * r + 2].copy_from_slice(&src[2..4]);
-            let scales_mins = k4_scales_mins(&src[4..16]);
-            for s in 0..8 {
-                out[Q4K_GROUP_SCALES + 16 * s + r] = scales_mins[s];
-                out[Q4K_GROUP_MINS + 16 * s + r] = scales_mins[8 + s];
+            for (j, &byte) in src[4..16].iter().enumerate() {
+                out[Q4K_GROUP_SCALES + 16 * j + r] = byte;
             }
             for c in 0..4 {
                 for t in 0..8 {

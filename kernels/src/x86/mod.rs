@@ -172,6 +172,34 @@ unsafe fn load16(p: &[u8], at: usize) -> __m128i {
     unsafe { _mm_loadu_si128(p.as_ptr().add(at).cast()) }
 }
 
+/// The 6-bit scales and mins of sub-block `s` of the sixteen rows of a packed Q4_K block, one
+/// byte per row, decoded from the rows' encoded bytes (`crate::packed`): sub-blocks 0..4 keep
+/// theirs in the low six bits of bytes `s` and `4 + s`; sub-blocks 4..8 take their low four bits
+/// from the nibbles of byte `4 + s` and their top two from the top of bytes `s - 4` and `s`.
+///
+/// # Safety
+/// `b` must hold a whole packed Q4_K block, and `s < 8`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q4k_scales_mins(b: &[u8], s: usize) -> (__m128i, __m128i) {
+    debug_assert!(s < 8 && b.len() >= crate::packed::Q4K_GROUP_BYTES);
+    let at = |j: usize| crate::packed::Q4K_GROUP_SCALES + 16 * j;
+    let six_bits = _mm_set1_epi8(0x3F);
+    if s < 4 {
+        // SAFETY: bytes s and 4 + s of the encoding lie inside the block.
+        let (scales, mins) = unsafe { (load16(b, at(s)), load16(b, at(4 + s))) };
+        return (_mm_and_si128(scales, six_bits), _mm_and_si128(mins, six_bits));
+    }
+    // SAFETY: bytes s - 4, s and 4 + s of the encoding lie inside the block.
+    let (scale_top, min_top, nibbles) = unsafe { (load16(b, at(s - 4)), load16(b, at(s)), load16(b, at(4 + s))) };
+    // 16-bit shifts, as x86 has no byte shift: the bits they carry across bytes are masked off.
+    let (low, top) = (_mm_set1_epi8(0x0F), _mm_set1_epi8(0x30));
+    let top_of = |v: __m128i| _mm_and_si128(_mm_srli_epi16::<2>(v), top);
+    let scales = _mm_or_si128(_mm_and_si128(nibbles, low), top_of(scale_top));
+    let mins = _mm_or_si128(_mm_and_si128(_mm_srli_epi16::<4>(nibbles), low), top_of(min_top));
+    (scales, mins)
+}
+
 /// Loads 32 activation quants.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]

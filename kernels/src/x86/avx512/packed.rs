@@ -17,10 +17,10 @@ use std::arch::x86_64::*;
 use super::{load16, load32, load64};
 use crate::activation::{Q8Block, Q8KBlock};
 use crate::packed::{
-    GROUP_ROWS, Q4K_GROUP_BYTES, Q4K_GROUP_DMIN, Q4K_GROUP_MINS, Q4K_GROUP_QS, Q4K_GROUP_SCALES, Q6K_GROUP_BYTES,
-    Q6K_GROUP_QH, Q6K_GROUP_QL, Q6K_GROUP_SCALES, Q8_0_GROUP_BYTES, nibble_group_bytes, nibble_group_qh,
-    nibble_group_qs,
+    GROUP_ROWS, Q4K_GROUP_BYTES, Q4K_GROUP_DMIN, Q4K_GROUP_QS, Q6K_GROUP_BYTES, Q6K_GROUP_QH, Q6K_GROUP_QL,
+    Q6K_GROUP_SCALES, Q8_0_GROUP_BYTES, nibble_group_bytes, nibble_group_qh, nibble_group_qs,
 };
+use crate::x86::q4k_scales_mins;
 
 /// How far ahead of the block being read to prefetch. A group's blocks, and the groups of a chunk,
 /// follow each other, so the stream ahead is the one read next; a single core does not reach the
@@ -88,15 +88,10 @@ unsafe fn act4(qs: &[i8], at: usize) -> __m512i {
     _mm512_set1_epi32(unsafe { qs.as_ptr().add(at).cast::<i32>().read_unaligned() })
 }
 
-/// Sixteen bytes at `at` widened to f32 lanes and multiplied by `factor`.
-///
-/// # Safety
-/// `b` must have at least `at + 16` bytes.
+/// Sixteen unsigned bytes widened to f32 lanes and multiplied by `factor`.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-unsafe fn scaled_bytes(b: &[u8], at: usize, factor: __m512) -> __m512 {
-    // SAFETY: forwarded contract.
-    let bytes = unsafe { load16(b, at) };
+fn scaled_bytes(bytes: __m128i, factor: __m512) -> __m512 {
     _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes)), factor)
 }
 
@@ -147,8 +142,9 @@ fn q4k_group<const MR: usize>(group: &[u8], acts: [&[Q8KBlock]; MR]) -> [[f32; G
             let sums = split.map(|[even, odd]| [_mm512_add_epi32(even[0], odd[0]), _mm512_add_epi32(even[1], odd[1])]);
             for h in 0..2 {
                 let s = 2 * c + h;
-                let scale = unsafe { scaled_bytes(b, Q4K_GROUP_SCALES + 16 * s, d) };
-                let min = unsafe { scaled_bytes(b, Q4K_GROUP_MINS + 16 * s, dmin) };
+                // SAFETY: `b` is a whole packed Q4_K block and s < 8.
+                let (scales, mins) = unsafe { q4k_scales_mins(b, s) };
+                let (scale, min) = (scaled_bytes(scales, d), scaled_bytes(mins, dmin));
                 for a in 0..MR {
                     block_sum[a] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[a][h]), scale, block_sum[a]);
                     // scaled_sums_32 already carries the activation scale.
