@@ -11,8 +11,8 @@
 //! bytes as sixteen original blocks, so a token streams no more than the file holds):
 //! - bytes 0..32: the sixteen rows' `d` (f16), then 32..64 their `dmin`;
 //! - 64..256: byte j (j = 0..12) of row r's twelve bytes of 6-bit scales and mins at
-//!   `64 + 16 j + r`, in the file's own encoding, which `x86::q4k_scales_mins` decodes for all
-//!   sixteen rows at once (a few byte operations per sub-block);
+//!   `64 + 16 j + r`, in the file's own encoding, which `x86::q4k_scales_mins` decodes once per
+//!   block, two bytes of all sixteen rows per operation;
 //! - 256..2304: quants. Run `8 c + t` (c = 0..4, t = 0..8) is 64 bytes: row r's original quant
 //!   bytes `32 c + 4 t .. 32 c + 4 t + 4` at `4 r`. Their low nibbles are elements
 //!   `64 c + 4 t ..+4` (sub-block 2c), their high nibbles elements `64 c + 32 + 4 t ..+4`.

@@ -172,32 +172,43 @@ unsafe fn load16(p: &[u8], at: usize) -> __m128i {
     unsafe { _mm_loadu_si128(p.as_ptr().add(at).cast()) }
 }
 
-/// The 6-bit scales and mins of sub-block `s` of the sixteen rows of a packed Q4_K block, one
-/// byte per row, decoded from the rows' encoded bytes (`crate::packed`): sub-blocks 0..4 keep
-/// theirs in the low six bits of bytes `s` and `4 + s`; sub-blocks 4..8 take their low four bits
-/// from the nibbles of byte `4 + s` and their top two from the top of bytes `s - 4` and `s`.
+/// The 6-bit scales and mins of the sixteen rows of a packed Q4_K block, one byte per row:
+/// sub-block s's scales at `16 s`, its mins at `128 + 16 s`. Decoded from the rows' encoded bytes
+/// (`crate::packed`), two of them (32 bytes) per operation: sub-blocks 0..4 keep theirs in the
+/// low six bits of bytes `s` and `4 + s`; sub-blocks 4..8 take their low four bits from the
+/// nibbles of byte `4 + s` and their top two from the top of bytes `s - 4` and `s`.
 ///
 /// # Safety
-/// `b` must hold a whole packed Q4_K block, and `s < 8`.
+/// `b` must hold a whole packed Q4_K block.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q4k_scales_mins(b: &[u8], s: usize) -> (__m128i, __m128i) {
-    debug_assert!(s < 8 && b.len() >= crate::packed::Q4K_GROUP_BYTES);
-    let at = |j: usize| crate::packed::Q4K_GROUP_SCALES + 16 * j;
-    let six_bits = _mm_set1_epi8(0x3F);
-    if s < 4 {
-        // SAFETY: bytes s and 4 + s of the encoding lie inside the block.
-        let (scales, mins) = unsafe { (load16(b, at(s)), load16(b, at(4 + s))) };
-        return (_mm_and_si128(scales, six_bits), _mm_and_si128(mins, six_bits));
+unsafe fn q4k_scales_mins(b: &[u8]) -> [u8; 256] {
+    debug_assert!(b.len() >= crate::packed::Q4K_GROUP_BYTES);
+    let (six_bits, low, top) = (_mm256_set1_epi8(0x3F), _mm256_set1_epi8(0x0F), _mm256_set1_epi8(0x30));
+    let mut out = [0u8; 256];
+    for pair in 0..2 {
+        // Bytes 2 pair and 2 pair + 1 of every row (scales of sub-blocks 2 pair and 2 pair + 1),
+        // then bytes 4 + 2 pair .. (their mins) and 8 + 2 pair .. (the nibbles of 4 + 2 pair ..).
+        // SAFETY: the twelve encoded bytes of the sixteen rows are 192 bytes inside the block.
+        let [scales, mins, nibbles] =
+            [0, 4, 8].map(|j| unsafe { load32(b, crate::packed::Q4K_GROUP_SCALES + 16 * (j + 2 * pair)) });
+        // 16-bit shifts, as x86 has no byte shift: the bits they carry across bytes are masked off.
+        let (scales_top, mins_top) = (
+            _mm256_and_si256(_mm256_srli_epi16::<2>(scales), top),
+            _mm256_and_si256(_mm256_srli_epi16::<2>(mins), top),
+        );
+        let decoded = [
+            (32 * pair, _mm256_and_si256(scales, six_bits)),
+            (128 + 32 * pair, _mm256_and_si256(mins, six_bits)),
+            (64 + 32 * pair, _mm256_or_si256(_mm256_and_si256(nibbles, low), scales_top)),
+            (192 + 32 * pair, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(nibbles), low), mins_top)),
+        ];
+        for (at, v) in decoded {
+            // SAFETY: `at + 32 <= 256`.
+            unsafe { _mm256_storeu_si256(out.as_mut_ptr().add(at).cast(), v) };
+        }
     }
-    // SAFETY: bytes s - 4, s and 4 + s of the encoding lie inside the block.
-    let (scale_top, min_top, nibbles) = unsafe { (load16(b, at(s - 4)), load16(b, at(s)), load16(b, at(4 + s))) };
-    // 16-bit shifts, as x86 has no byte shift: the bits they carry across bytes are masked off.
-    let (low, top) = (_mm_set1_epi8(0x0F), _mm_set1_epi8(0x30));
-    let top_of = |v: __m128i| _mm_and_si128(_mm_srli_epi16::<2>(v), top);
-    let scales = _mm_or_si128(_mm_and_si128(nibbles, low), top_of(scale_top));
-    let mins = _mm_or_si128(_mm_and_si128(_mm_srli_epi16::<4>(nibbles), low), top_of(min_top));
-    (scales, mins)
+    out
 }
 
 /// Loads 32 activation quants.

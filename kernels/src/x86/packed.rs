@@ -119,14 +119,6 @@ fn pair16(lo: i16, hi: i16) -> __m256i {
 unsafe fn interleaved<const SIGNED: bool>(b: &[u8], at: usize, half: usize) -> __m256i {
     // SAFETY: forwarded contract.
     let (first, second) = unsafe { (load16(b, at), load16(b, at + 16)) };
-    interleave_rows::<SIGNED>(first, second, half)
-}
-
-/// Rows `8 half ..+8` of two sub-blocks' bytes (one byte per row in `first` and `second`)
-/// interleaved as i16 pairs per row, zero- (`SIGNED` false) or sign-extended.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-fn interleave_rows<const SIGNED: bool>(first: __m128i, second: __m128i, half: usize) -> __m256i {
     let pairs = if half == 0 { _mm_unpacklo_epi8(first, second) } else { _mm_unpackhi_epi8(first, second) };
     if SIGNED { _mm256_cvtepi8_epi16(pairs) } else { _mm256_cvtepu8_epi16(pairs) }
 }
@@ -150,6 +142,8 @@ fn q4k_group<const MR: usize>(group: &[u8], acts: [&[Q8KBlock]; MR]) -> [[f32; G
                 act_pairs[a][p] = pair16(s[4 * p] + s[4 * p + 1], s[4 * p + 2] + s[4 * p + 3]);
             }
         }
+        // SAFETY: `b` is a whole packed Q4_K block.
+        let scales_mins = unsafe { q4k_scales_mins(b) };
         for half in 0..2 {
             let spread = control(&SPREAD_UNSIGNED[half]);
             let mut dots = [_mm256_setzero_si256(); MR];
@@ -173,19 +167,20 @@ fn q4k_group<const MR: usize>(group: &[u8], acts: [&[Q8KBlock]; MR]) -> [[f32; G
                         sums[a][1] = _mm256_add_epi16(sums[a][1], _mm256_maddubs_epi16(hi, x_hi));
                     }
                 }
-                // SAFETY: `b` is a whole packed Q4_K block and 2c + 1 < 8.
-                let ((scales_even, mins_even), (scales_odd, mins_odd)) =
-                    unsafe { (q4k_scales_mins(b, 2 * c), q4k_scales_mins(b, 2 * c + 1)) };
-                for (nibble, scales) in [scales_even, scales_odd].into_iter().enumerate() {
-                    let scale = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(scales), spread);
+                for nibble in 0..2 {
+                    // SAFETY: the scales of sub-block 2c + nibble are 16 of the 256 bytes.
+                    let scales = unsafe { broadcast16(&scales_mins, 16 * (2 * c + nibble)) };
+                    let scale = _mm256_shuffle_epi8(scales, spread);
                     for a in 0..MR {
                         dots[a] = _mm256_add_epi32(dots[a], _mm256_madd_epi16(sums[a][nibble], scale));
                     }
                 }
-                // Sub-blocks 2c and 2c + 1 are the activations' pair c.
-                let pair = interleave_rows::<false>(mins_even, mins_odd, half);
+            }
+            for p in 0..4 {
+                // SAFETY: two sub-blocks' mins, 32 of the 256 bytes.
+                let pair = unsafe { interleaved::<false>(&scales_mins, 128 + 32 * p, half) };
                 for a in 0..MR {
-                    mins[a] = _mm256_add_epi32(mins[a], _mm256_madd_epi16(pair, act_pairs[a][c]));
+                    mins[a] = _mm256_add_epi32(mins[a], _mm256_madd_epi16(pair, act_pairs[a][p]));
                 }
             }
             // SAFETY: the rows' d and dmin are 32 bytes each at constant offsets inside the block.

@@ -114,6 +114,8 @@ fn q4k_group<const MR: usize>(group: &[u8], acts: [&[Q8KBlock]; MR]) -> [[f32; G
         let b = &blocks[i];
         // SAFETY (all loads below): the offsets are constants inside the Q4K_GROUP_BYTES block.
         let (d, dmin) = unsafe { (f16x16(b, 0), f16x16(b, Q4K_GROUP_DMIN)) };
+        // SAFETY: `b` is a whole packed Q4_K block.
+        let scales_mins = unsafe { q4k_scales_mins(b) };
         let mut block_sum = [_mm512_setzero_ps(); MR];
         for c in 0..4 {
             // Sub-block 2c is in the low nibbles, 2c + 1 in the high ones. With one activation
@@ -137,8 +139,8 @@ fn q4k_group<const MR: usize>(group: &[u8], acts: [&[Q8KBlock]; MR]) -> [[f32; G
             let sums = split.map(|[even, odd]| [_mm512_add_epi32(even[0], odd[0]), _mm512_add_epi32(even[1], odd[1])]);
             for h in 0..2 {
                 let s = 2 * c + h;
-                // SAFETY: `b` is a whole packed Q4_K block and s < 8.
-                let (scales, mins) = unsafe { q4k_scales_mins(b, s) };
+                // SAFETY: sub-block s's scales and mins are 16 of the 256 bytes each.
+                let (scales, mins) = unsafe { (load16(&scales_mins, 16 * s), load16(&scales_mins, 128 + 16 * s)) };
                 let (scale, min) = (scaled_bytes(scales, d), scaled_bytes(mins, dmin));
                 for a in 0..MR {
                     block_sum[a] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[a][h]), scale, block_sum[a]);
