@@ -173,8 +173,9 @@ unsafe fn load16(p: &[u8], at: usize) -> __m128i {
 }
 
 /// The 6-bit scales and mins of the sixteen rows of a packed Q4_K block, one byte per row:
-/// sub-block s's scales at `16 s`, its mins at `128 + 16 s`. Decoded from the rows' encoded bytes
-/// (`crate::packed`), two of them (32 bytes) per operation: sub-blocks 0..4 keep theirs in the
+/// sub-block s's scales at `16 s`, its mins at `128 + 16 s` (the sixteen-row form of
+/// `quant::k_high::k4_scales_mins`). Decoded from the rows' encoded bytes (`crate::packed`), two
+/// of them (32 bytes) per operation: sub-blocks 0..4 keep theirs in the
 /// low six bits of bytes `s` and `4 + s`; sub-blocks 4..8 take their low four bits from the
 /// nibbles of byte `4 + s` and their top two from the top of bytes `s - 4` and `s`.
 ///
