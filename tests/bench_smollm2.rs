@@ -68,6 +68,15 @@ fn llama_bench_runs_once_per_repetition_and_the_ratio_uses_its_samples() {
         let ours = compared["hearth_tokens_per_second"].as_f64().unwrap();
         assert!(ours > 0.0 && (ours - own["tokens_per_second"].as_f64().unwrap()).abs() < 1e-9, "{compared}");
         assert!((compared["ratio"].as_f64().unwrap() - ours / theirs).abs() < 1e-9, "{compared}");
+        // Each repetition's ratio is hearth's sample over llama.cpp's, in the order taken.
+        let samples = own["samples"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap());
+        let pairs: Vec<f64> =
+            compared["paired_ratios"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let want: Vec<f64> = samples.map(|s| s / theirs).collect();
+        assert_eq!(pairs, want, "{compared}");
+        let mut sorted = want.clone();
+        sorted.sort_by(f64::total_cmp);
+        assert_eq!(compared["paired_ratio_median"].as_f64(), Some(sorted[1]), "{compared}");
     }
     // Decode has a bandwidth ceiling, measured while it ran; a prompt has none.
     let tg = rows.iter().find(|r| r["test"] == "tg4" && r.get("ratio").is_some()).unwrap();

@@ -83,6 +83,27 @@ struct Measured {
     bandwidth: Vec<f64>,
 }
 
+impl Measured {
+    /// hearth's sample over llama.cpp's for each repetition. The two samples of a repetition are
+    /// taken one right after the other, so a host whose speed drifts or jumps between states
+    /// moves both alike far more often than it moves the means of all samples alike.
+    fn paired_ratios(&self) -> Vec<f64> {
+        self.hearth.iter().zip(&self.llama).map(|(ours, theirs)| ours / theirs).collect()
+    }
+}
+
+/// The median of `xs`, none when empty.
+fn median(xs: &[f64]) -> Option<f64> {
+    let mut sorted = xs.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    match sorted.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(sorted[mid]),
+        _ => Some((sorted[mid - 1] + sorted[mid]) / 2.0),
+    }
+}
+
 /// Runs `hearth bench`.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.repetitions > 0, "--repetitions must be at least 1");
@@ -233,26 +254,33 @@ fn report(args: &BenchArgs, measured: &[Measured], weight_bytes: u64) {
     let compared: Vec<&Measured> = measured.iter().filter(|m| !m.llama.is_empty() || !m.bandwidth.is_empty()).collect();
     if !args.json && !compared.is_empty() {
         println!();
-        println!("| test | threads | hearth t/s | llama.cpp t/s | hearth / llama.cpp | share of ceiling |");
-        println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+        println!(
+            "| test | threads | hearth t/s | llama.cpp t/s | hearth / llama.cpp | paired ratios: median (range) | share of ceiling |"
+        );
+        println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     }
     for m in compared {
         let ours = mean_sd(&m.hearth).0;
         let theirs = (!m.llama.is_empty()).then(|| mean_sd(&m.llama).0);
         let share = (!m.bandwidth.is_empty()).then(|| ours / (mean_sd(&m.bandwidth).0 / weight_bytes as f64));
+        let pairs = m.paired_ratios();
+        let paired_median = median(&pairs);
         if args.json {
             let v = serde_json::json!({"test": m.test.name(), "threads": m.threads, "hearth_tokens_per_second": ours,
                 "llama_cpp_tokens_per_second": theirs, "llama_cpp_samples": (!m.llama.is_empty()).then_some(&m.llama),
-                "ratio": theirs.map(|r| ours / r), "share_of_ceiling": share});
+                "ratio": theirs.map(|r| ours / r), "paired_ratios": (!pairs.is_empty()).then_some(&pairs),
+                "paired_ratio_median": paired_median, "share_of_ceiling": share});
             println!("{v}");
         } else {
             let or_dash = |x: Option<String>| x.unwrap_or_else(|| "-".into());
+            let (low, high) = pairs.iter().fold((f64::INFINITY, 0f64), |(l, h), &r| (l.min(r), h.max(r)));
             println!(
-                "| {} | {} | {ours:.2} | {} | {} | {} |",
+                "| {} | {} | {ours:.2} | {} | {} | {} | {} |",
                 m.test.name(),
                 m.threads,
                 or_dash(theirs.map(|r| format!("{r:.2}"))),
                 or_dash(theirs.map(|r| format!("{:.2}x", ours / r))),
+                or_dash(paired_median.map(|r| format!("{r:.2}x ({low:.2}x to {high:.2}x)"))),
                 or_dash(share.map(|s| format!("{:.0}%", s * 100.0)))
             );
         }
@@ -291,4 +319,30 @@ fn mean_sd(xs: &[f64]) -> (f64, f64) {
     let mean = xs.iter().sum::<f64>() / n;
     let var = if xs.len() > 1 { xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
     (mean, var.sqrt())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Measured, Test, median};
+
+    #[test]
+    fn median_of_odd_even_and_no_samples() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(&[]), None);
+    }
+
+    #[test]
+    fn ratios_pair_the_samples_of_each_repetition() {
+        let m = Measured {
+            threads: 2,
+            test: Test { n: 128, is_prompt: false, depth: 0 },
+            hearth: vec![30.0, 45.0, 33.0],
+            llama: vec![25.0, 30.0, 33.0],
+            bandwidth: Vec::new(),
+        };
+        assert_eq!(m.paired_ratios(), vec![1.2, 1.5, 1.0]);
+        // Without llama.cpp's samples there is nothing to pair.
+        assert!(Measured { llama: Vec::new(), ..m }.paired_ratios().is_empty());
+    }
 }
