@@ -125,12 +125,19 @@ unsafe fn interleaved<const SIGNED: bool>(b: &[u8], at: usize, half: usize) -> _
 
 /// One group of sixteen packed Q4_K rows against `MR` activation rows: `out[a][r]` is activation
 /// row `a` with weight row `r` of the group.
+///
+/// With one or two activation rows both halves of a run go through one pass, so each activation
+/// broadcast serves sixteen rows instead of eight (an eighth fewer instructions a block for
+/// decode); with more, their accumulators would not fit the sixteen registers, and each half
+/// takes a pass of its own.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn q4k_group<const MR: usize>(group: &[u8], acts: [&[Q8KBlock]; MR]) -> [[f32; GROUP_ROWS]; MR] {
     let blocks = group.as_chunks::<Q4K_GROUP_BYTES>().0;
     let count = acts.iter().map(|a| a.len()).fold(blocks.len(), usize::min);
     let low = _mm256_set1_epi8(0x0F);
+    // Halves per pass; constant once inlined, so the unused halves of the arrays below vanish.
+    let per_pass = if MR <= 2 { 2 } else { 1 };
     let mut acc = [[_mm256_setzero_ps(); 2]; MR];
     for i in 0..count {
         let b = &blocks[i];
@@ -144,54 +151,65 @@ fn q4k_group<const MR: usize>(group: &[u8], acts: [&[Q8KBlock]; MR]) -> [[f32; G
         }
         // SAFETY: `b` is a whole packed Q4_K block.
         let scales_mins = unsafe { q4k_scales_mins(b) };
-        for half in 0..2 {
-            let spread = control(&SPREAD_UNSIGNED[half]);
-            let mut dots = [_mm256_setzero_si256(); MR];
-            let mut mins = [_mm256_setzero_si256(); MR];
+        for pass in 0..2 / per_pass {
+            let mut dots = [[_mm256_setzero_si256(); 2]; MR];
             for c in 0..4 {
                 // Sub-block 2c is in the low nibbles, 2c + 1 in the high ones.
-                let mut sums = [[_mm256_setzero_si256(); 2]; MR];
+                let mut sums = [[[_mm256_setzero_si256(); 2]; 2]; MR];
                 for t in 0..8 {
-                    if half == 0 {
+                    if pass == 0 {
                         prefetch_line::<_, MR>(b, 8 * c + t);
                     }
-                    // SAFETY (loads of this block): the offsets are constants inside the block.
-                    let packed = unsafe { load32(b, Q4K_GROUP_QS + (8 * c + t) * 64 + 32 * half) };
-                    let lo = _mm256_and_si256(packed, low);
-                    let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(packed), low);
+                    let mut x = [[_mm256_setzero_si256(); 2]; MR];
                     for a in 0..MR {
                         let qs = &acts[a][i].qs;
                         // SAFETY (act4): the offsets are below 64 * 3 + 32 + 4 * 7 + 4 = 256.
-                        let (x_lo, x_hi) = unsafe { (act4(qs, 64 * c + 4 * t), act4(qs, 64 * c + 32 + 4 * t)) };
-                        sums[a][0] = _mm256_add_epi16(sums[a][0], _mm256_maddubs_epi16(lo, x_lo));
-                        sums[a][1] = _mm256_add_epi16(sums[a][1], _mm256_maddubs_epi16(hi, x_hi));
+                        x[a] = unsafe { [act4(qs, 64 * c + 4 * t), act4(qs, 64 * c + 32 + 4 * t)] };
+                    }
+                    for h in 0..per_pass {
+                        let half = pass * per_pass + h;
+                        // SAFETY: the offset is a constant inside the block.
+                        let packed = unsafe { load32(b, Q4K_GROUP_QS + (8 * c + t) * 64 + 32 * half) };
+                        let lo = _mm256_and_si256(packed, low);
+                        let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(packed), low);
+                        for a in 0..MR {
+                            sums[a][h][0] = _mm256_add_epi16(sums[a][h][0], _mm256_maddubs_epi16(lo, x[a][0]));
+                            sums[a][h][1] = _mm256_add_epi16(sums[a][h][1], _mm256_maddubs_epi16(hi, x[a][1]));
+                        }
                     }
                 }
-                for nibble in 0..2 {
-                    // SAFETY: the scales of sub-block 2c + nibble are 16 of the 256 bytes.
-                    let scales = unsafe { broadcast16(&scales_mins, 16 * (2 * c + nibble)) };
-                    let scale = _mm256_shuffle_epi8(scales, spread);
+                for h in 0..per_pass {
+                    let spread = control(&SPREAD_UNSIGNED[pass * per_pass + h]);
+                    for nibble in 0..2 {
+                        // SAFETY: the scales of sub-block 2c + nibble are 16 of the 256 bytes.
+                        let scales = unsafe { broadcast16(&scales_mins, 16 * (2 * c + nibble)) };
+                        let scale = _mm256_shuffle_epi8(scales, spread);
+                        for a in 0..MR {
+                            dots[a][h] = _mm256_add_epi32(dots[a][h], _mm256_madd_epi16(sums[a][h][nibble], scale));
+                        }
+                    }
+                }
+            }
+            for h in 0..per_pass {
+                let half = pass * per_pass + h;
+                let mut mins = [_mm256_setzero_si256(); MR];
+                for p in 0..4 {
+                    // SAFETY: two sub-blocks' mins, 32 of the 256 bytes.
+                    let pair = unsafe { interleaved::<false>(&scales_mins, 128 + 32 * p, half) };
                     for a in 0..MR {
-                        dots[a] = _mm256_add_epi32(dots[a], _mm256_madd_epi16(sums[a][nibble], scale));
+                        mins[a] = _mm256_add_epi32(mins[a], _mm256_madd_epi16(pair, act_pairs[a][p]));
                     }
                 }
-            }
-            for p in 0..4 {
-                // SAFETY: two sub-blocks' mins, 32 of the 256 bytes.
-                let pair = unsafe { interleaved::<false>(&scales_mins, 128 + 32 * p, half) };
+                // SAFETY: the rows' d and dmin are 32 bytes each at constant offsets inside the block.
+                let (d, dmin) = unsafe { (f16x8(b, 0, half), f16x8(b, Q4K_GROUP_DMIN, half)) };
                 for a in 0..MR {
-                    mins[a] = _mm256_add_epi32(mins[a], _mm256_madd_epi16(pair, act_pairs[a][p]));
+                    let dot = _mm256_cvtepi32_ps(dots[a][h]);
+                    let value = _mm256_fmsub_ps(dot, d, _mm256_mul_ps(_mm256_cvtepi32_ps(mins[a]), dmin));
+                    acc[a][half] = _mm256_fmadd_ps(value, _mm256_set1_ps(acts[a][i].d), acc[a][half]);
                 }
-            }
-            // SAFETY: the rows' d and dmin are 32 bytes each at constant offsets inside the block.
-            let (d, dmin) = unsafe { (f16x8(b, 0, half), f16x8(b, Q4K_GROUP_DMIN, half)) };
-            for a in 0..MR {
-                let dot = _mm256_cvtepi32_ps(dots[a]);
-                let value = _mm256_fmsub_ps(dot, d, _mm256_mul_ps(_mm256_cvtepi32_ps(mins[a]), dmin));
-                acc[a][half] = _mm256_fmadd_ps(value, _mm256_set1_ps(acts[a][i].d), acc[a][half]);
             }
         }
-        // The run lines were prefetched one per step of the first half; these are the rest,
+        // The run lines were prefetched one per step of the first pass; these are the rest,
         // requested after the steps so the stream stays in address order.
         for line in 32..Q4K_GROUP_BYTES.div_ceil(64) {
             prefetch_line::<_, MR>(b, line);
