@@ -71,7 +71,7 @@ fn main() -> ExitCode {
             let test = row["test"].as_str().unwrap_or("?");
             let number = |k: &str| row.get(k).and_then(Value::as_f64);
             let target = if test.starts_with("pp") { PREFILL_TARGET } else { DECODE_TARGET };
-            let verdict = match number("paired_ratio_median").or(number("ratio")) {
+            let verdict = match number("paired_ratio_median") {
                 Some(r) if r >= target => format!(">= {target}x: met"),
                 Some(_) => format!(">= {target}x: not met"),
                 None => "-".into(),

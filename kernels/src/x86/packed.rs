@@ -127,8 +127,8 @@ unsafe fn interleaved<const SIGNED: bool>(b: &[u8], at: usize, half: usize) -> _
 /// row `a` with weight row `r` of the group.
 ///
 /// With one or two activation rows both halves of a run go through one pass, so each activation
-/// broadcast serves sixteen rows instead of eight (an eighth fewer instructions a block for
-/// decode); with more, their accumulators would not fit the sixteen registers, and each half
+/// broadcast serves sixteen rows instead of eight (a tenth fewer instructions in the inner loop);
+/// with more, their accumulators would not fit the sixteen registers, and each half
 /// takes a pass of its own.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
