@@ -9,6 +9,7 @@ use hearth_engine::kv::layout::{KvLayout, LayerGroup};
 use hearth_engine::model::config::RopeStyle;
 use hearth_engine::model::rotary::Rotary;
 use hearth_kernels::GgmlType;
+use hearth_kernels::cuda;
 
 /// Deterministic values in [-1, 1), a different stream for each `salt`.
 fn noise(i: usize, salt: u64) -> f32 {
@@ -60,26 +61,14 @@ fn weights(ty: GgmlType, rows: usize, k: usize) -> Vec<u8> {
     bytes
 }
 
-const TYPES: [GgmlType; 10] = [
-    GgmlType::F32,
-    GgmlType::F16,
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q5_1,
-    GgmlType::Q8_0,
-    GgmlType::Q4K,
-    GgmlType::Q5K,
-    GgmlType::Q6K,
-];
-
 #[test]
 fn qmatmul_matches_the_dequantized_weights_for_every_type_with_a_kernel() {
     // 9 weight rows leave the last block of four warps with one row; 6 activation rows leave the
-    // second tile with two; three units per lane-round for the 32-element formats.
-    let n = 9;
-    for ty in TYPES {
-        let k = 2 * ty.block_size().max(32) * if ty.block_size() == 256 { 1 } else { 3 };
+    // second tile with two; rows of 40 units of 32 give lanes 0..8 two units and the rest one.
+    let (n, k) = (9, 1280);
+    let types: Vec<GgmlType> = GgmlType::ALL.into_iter().filter(|&ty| cuda::qmatmul_kernel(ty).is_some()).collect();
+    assert_eq!(types.len(), 10, "F32, F16, the four nibble formats, Q8_0 and three K-quants: {types:?}");
+    for ty in types {
         let w = weights(ty, n, k);
         let mut dense = vec![0.0f32; n * k];
         hearth_kernels::dequantize(ty, &w, &mut dense).unwrap();
