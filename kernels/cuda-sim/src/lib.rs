@@ -4,10 +4,11 @@
 //! `build.rs` compiles the `.cu` files as C++ with a shim for the CUDA built-ins they use
 //! (`shim/cuda_sim.h`): every thread of a block is a context with its own stack, and the threads
 //! take turns on the calling thread, each running until it reaches a barrier (`__syncthreads`,
-//! or a warp shuffle, which exchanges through memory) or returns; blocks run one after another. Each function here
-//! launches one kernel with the geometry that `hearth_kernels::cuda` computes for the device, so
-//! the launch arithmetic is exercised along with the kernel, and checks every length and index
-//! the kernel will use before handing it raw pointers.
+//! or a warp shuffle, which exchanges through memory) or returns; blocks run one after another.
+//!
+//! Each function here launches one kernel with the geometry that `hearth_kernels::cuda` computes
+//! for the device, so the launch arithmetic is exercised along with the kernel, and checks every
+//! length and index the kernel will use before handing it raw pointers.
 //!
 //! What a simulation cannot show: the device compiler's code, the device's rounding of `expf`,
 //! races that a real warp would expose, and speed. Those still need a GPU run.

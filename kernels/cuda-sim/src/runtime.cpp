@@ -150,7 +150,7 @@ int launch(const hearth_sim_launch* l, const std::function<void()>& kernel) {
     b.fibers.resize(threads);
     b.lanes.resize(threads);
     for (unsigned t = 0; t < threads; ++t) {
-        b.fibers[t].stack = std::make_unique<char[]>(STACK_BYTES);
+        b.fibers[t].stack = std::make_unique_for_overwrite<char[]>(STACK_BYTES);
         b.fibers[t].idx = uint3{t % l->block[0], (t / l->block[0]) % l->block[1], t / (l->block[0] * l->block[1])};
     }
     block_dim = uint3{l->block[0], l->block[1], l->block[2]};
