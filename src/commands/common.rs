@@ -101,6 +101,25 @@ impl DeviceArg {
     }
 }
 
+/// The model of `serve` and `bench`: given as the argument, or with `-m`/`--model` as llama.cpp's
+/// `llama-server` and `llama-bench` take it.
+#[derive(Debug, clap::Args)]
+pub struct ModelArg {
+    /// Model id (see `hearth list`) or path to a .gguf file; pulled on first use.
+    #[arg(value_name = "MODEL", required_unless_present = "model_flag", conflicts_with = "model_flag")]
+    positional: Option<String>,
+    /// The model, as llama.cpp's tools take it (`-m FILE.gguf`), instead of MODEL.
+    #[arg(short = 'm', long = "model", id = "model_flag", value_name = "MODEL")]
+    flag: Option<String>,
+}
+
+impl ModelArg {
+    /// The model as given, whichever way.
+    pub fn spec(&self) -> &str {
+        self.positional.as_deref().or(self.flag.as_deref()).unwrap_or_default()
+    }
+}
+
 /// Threads used when none are asked for: every core this process may run on.
 pub fn default_threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
@@ -120,7 +139,25 @@ impl ThreadsArg {
 
 #[cfg(test)]
 mod tests {
-    use super::DeviceArg;
+    use clap::Parser;
+
+    use super::{DeviceArg, ModelArg};
+
+    #[derive(Debug, Parser)]
+    struct WithModel {
+        #[command(flatten)]
+        model: ModelArg,
+    }
+
+    #[test]
+    fn the_model_is_taken_as_the_argument_or_with_dash_m() {
+        for args in [&["t", "qwen"][..], &["t", "-m", "qwen"], &["t", "--model", "qwen"], &["t", "--model=qwen"]] {
+            let parsed = WithModel::try_parse_from(args).expect("parses");
+            assert_eq!(parsed.model.spec(), "qwen", "{args:?}");
+        }
+        assert!(WithModel::try_parse_from(["t"]).is_err(), "no model at all");
+        assert!(WithModel::try_parse_from(["t", "a", "-m", "b"]).is_err(), "two models");
+    }
 
     #[test]
     fn device_names_parse_and_print_back() {

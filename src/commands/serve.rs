@@ -16,8 +16,8 @@ use crate::commands::common::{self, ThreadsArg};
 /// Arguments of `hearth serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// Model id (see `hearth list`) or path to a .gguf file; pulled on first use.
-    pub model: String,
+    #[command(flatten)]
+    pub model: common::ModelArg,
     /// Address or host name to listen on; loopback unless told otherwise.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
@@ -67,7 +67,7 @@ pub struct ServeArgs {
 /// Runs `hearth serve` until Ctrl-C.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let threads = ThreadsArg(args.threads).pool()?;
-    let loaded = common::load_model(&args.model, args.device)?;
+    let loaded = common::load_model(args.model.spec(), args.device)?;
     let tokenizer = Arc::new(Tokenizer::from_gguf(&loaded.gguf).context("cannot build the model's tokenizer")?);
     let fallback = loaded.manifest.as_ref().and_then(|m| m.chat_template.as_deref());
     let template = ChatTemplate::from_gguf(&loaded.gguf, fallback)?

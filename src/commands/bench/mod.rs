@@ -16,8 +16,8 @@ use crate::commands::common::{self, ThreadsArg};
 /// Arguments of `hearth bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Model id (see `hearth list`) or path to a .gguf file.
-    pub model: String,
+    #[command(flatten)]
+    pub model: common::ModelArg,
     /// Prompt lengths to test (comma-separated), like llama-bench's -p; 0 skips.
     #[arg(short = 'p', long = "n-prompt", value_delimiter = ',', default_value = "512")]
     pub n_prompt: Vec<usize>,
@@ -109,7 +109,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.repetitions > 0, "--repetitions must be at least 1");
     let threads = if args.threads.is_empty() { vec![common::default_threads()] } else { args.threads.clone() };
     anyhow::ensure!(threads.iter().all(|&t| t > 0), "thread counts must be at least 1");
-    let loaded = common::load_model(&args.model, args.device)?;
+    let loaded = common::load_model(args.model.spec(), args.device)?;
     let model = &loaded.model;
     let label = ModelLabel {
         name: format!("{} {}", model.config().architecture.name(), loaded.display_name),
