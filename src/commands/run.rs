@@ -15,10 +15,16 @@ use crate::commands::common::{self, ThreadsArg};
 /// Arguments of `hearth run`; sampling flags use llama.cpp's names.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Model id (see `hearth list`) or path to a .gguf file; pulled on first use.
-    pub model: String,
-    /// The prompt: a user message, or the exact model input with --raw.
-    pub prompt: String,
+    /// MODEL (a model id, see `hearth list`, or a path to a .gguf file; pulled on first use) and
+    /// PROMPT (a user message, or the exact model input with --raw), unless given with -m / -p.
+    #[arg(value_names = ["MODEL", "PROMPT"], num_args = 0..=2)]
+    pub positional: Vec<String>,
+    /// The model, as llama.cpp's `llama-cli` takes it (`-m FILE.gguf`), instead of MODEL.
+    #[arg(short = 'm', long = "model", value_name = "MODEL")]
+    pub model: Option<String>,
+    /// The prompt, as `llama-cli` takes it, instead of PROMPT.
+    #[arg(short = 'p', long = "prompt", value_name = "PROMPT")]
+    pub prompt: Option<String>,
     /// Send the prompt as it is, without the chat template.
     #[arg(long)]
     pub raw: bool,
@@ -64,8 +70,25 @@ pub struct RunArgs {
     pub lookup: bool,
 }
 
+impl RunArgs {
+    /// The model and the prompt, from the arguments or from -m and -p.
+    pub fn model_and_prompt(&self) -> anyhow::Result<(&str, &str)> {
+        let pos: Vec<&str> = self.positional.iter().map(String::as_str).collect();
+        match (self.model.as_deref(), self.prompt.as_deref(), pos.as_slice()) {
+            (Some(model), Some(prompt), []) => Ok((model, prompt)),
+            (Some(model), None, [prompt]) => Ok((model, prompt)),
+            (None, Some(prompt), [model]) => Ok((model, prompt)),
+            (None, None, [model, prompt]) => Ok((model, prompt)),
+            _ => anyhow::bail!(
+                "give one model and one prompt: `hearth run MODEL PROMPT`, or `hearth run -m MODEL -p PROMPT`"
+            ),
+        }
+    }
+}
+
 /// Runs `hearth run`.
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    let (model_spec, user_prompt) = args.model_and_prompt()?;
     anyhow::ensure!(
         !args.lookup || (args.temperature <= 0.0 && args.repeat_penalty == 1.0),
         "--lookup decodes greedily: use it with --temp 0 and without --repeat-penalty"
@@ -80,10 +103,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         seed: args.seed.unwrap_or_else(rand::random),
     })?;
     let pool = ThreadsArg(args.threads).pool()?;
-    let loaded = common::load_model(&args.model, args.device)?;
+    let loaded = common::load_model(model_spec, args.device)?;
     let tokenizer = Tokenizer::from_gguf(&loaded.gguf).context("cannot build the model's tokenizer")?;
     let prompt = if args.raw {
-        tokenizer.encode(&args.prompt, true, true)?
+        tokenizer.encode(user_prompt, true, true)?
     } else {
         let fallback = loaded.manifest.as_ref().and_then(|m| m.chat_template.as_deref());
         let template = ChatTemplate::from_gguf(&loaded.gguf, fallback)?
@@ -92,7 +115,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         if let Some(system) = &args.system {
             messages.push(ChatMessage::system(system));
         }
-        messages.push(ChatMessage::user(&args.prompt));
+        messages.push(ChatMessage::user(user_prompt));
         let rendered = template.render(&messages, None, true)?;
         if args.verbose {
             eprintln!("--- prompt ---\n{rendered}\n--------------");
@@ -175,4 +198,39 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::RunArgs;
+
+    #[derive(Debug, Parser)]
+    struct Run {
+        #[command(flatten)]
+        args: RunArgs,
+    }
+
+    fn parsed(args: &[&str]) -> anyhow::Result<(String, String)> {
+        let run = Run::try_parse_from(std::iter::once("run").chain(args.iter().copied()))?;
+        run.args.model_and_prompt().map(|(m, p)| (m.to_owned(), p.to_owned()))
+    }
+
+    #[test]
+    fn model_and_prompt_come_as_arguments_or_as_llama_cli_flags() {
+        let want = ("qwen".to_owned(), "hello there".to_owned());
+        for args in [
+            &["qwen", "hello there"][..],
+            &["-m", "qwen", "-p", "hello there"],
+            &["-m", "qwen", "hello there"],
+            &["-p", "hello there", "qwen"],
+            &["--model", "qwen", "--prompt=hello there", "-n", "4"],
+        ] {
+            assert_eq!(parsed(args).expect("parses"), want, "{args:?}");
+        }
+        for bad in [&[][..], &["qwen"], &["-m", "qwen"], &["-m", "a", "b", "c"], &["-m", "a", "-p", "b", "c"]] {
+            assert!(parsed(bad).is_err(), "{bad:?}");
+        }
+    }
 }
