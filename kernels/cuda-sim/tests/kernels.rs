@@ -5,6 +5,7 @@
 
 use half::f16;
 use hearth_cuda_sim::{BlockTables, KvShape, Queries, SimError};
+use hearth_engine::kv::RowPlan;
 use hearth_engine::kv::layout::{KvLayout, LayerGroup};
 use hearth_engine::model::config::RopeStyle;
 use hearth_engine::model::rotary::Rotary;
@@ -273,4 +274,80 @@ fn rope_matches_the_engine_bit_for_bit() {
         let differ = got.iter().zip(&want).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
         assert_eq!(differ, 0, "head_dim {head_dim} {style:?}: {differ} of {} values differ", want.len());
     }
+}
+
+/// One sequence of a [`plans_of_the_engine_drive_the_kernels`] case: its block table, the
+/// sequence it shares its first `shared` positions with (a fork), its length and its query rows.
+struct Sequence {
+    table: Vec<Option<u32>>,
+    fork_of: Option<(usize, usize)>,
+    len: usize,
+    rows: std::ops::Range<usize>,
+}
+
+/// Writes each sequence's positions through the engine's [`RowPlan`] (a fork writes only past
+/// what it shares), attends its query rows through another plan, and compares with plain
+/// attention over the sequence's own keys and values.
+fn check_planned(dims: (usize, usize, usize, usize), window: usize, seqs: &[Sequence]) {
+    let (n_head, n_kv, hd, bs) = dims;
+    let layout = KvLayout::new(2, n_kv, hd, bs, vec![LayerGroup { layers: vec![0, 1], window: None }]);
+    let capacity = seqs.iter().flat_map(|s| s.table.iter().flatten()).max().unwrap() + 1;
+    let (mut arena, shape) = arena(&layout, capacity as usize);
+    let tables: Vec<&[Option<u32>]> = seqs.iter().map(|s| s.table.as_slice()).collect();
+    let row = n_kv * hd;
+    let mut kv: Vec<(Vec<f32>, Vec<f32>)> = Vec::new();
+    for (s, seq) in seqs.iter().enumerate() {
+        let own = |salt: u64| (0..seq.len * row).map(|i| 3.0 * noise(i, salt + s as u64)).collect::<Vec<f32>>();
+        let (mut k, mut v) = (own(50), own(60));
+        let from = match seq.fork_of {
+            Some((parent, shared)) => {
+                k[..shared * row].copy_from_slice(&kv[parent].0[..shared * row]);
+                v[..shared * row].copy_from_slice(&kv[parent].1[..shared * row]);
+                shared
+            }
+            // A windowed sequence's released blocks are never written or read.
+            None => seq.table.iter().take_while(|b| b.is_none()).count() * bs,
+        };
+        let writes: Vec<(usize, usize)> = (from..seq.len).map(|p| (s, p)).collect();
+        let plan = RowPlan::new(bs, capacity as usize, &tables, &writes).unwrap();
+        let slots: Vec<(u32, u32)> = plan.row_block.iter().copied().zip(plan.row_slot.iter().copied()).collect();
+        let (k_new, v_new) = (&k[from * row..], &v[from * row..]);
+        hearth_cuda_sim::kv_write(&mut arena, &shape, k_new, v_new, &slots).unwrap();
+        kv.push((k, v));
+    }
+
+    let rows: Vec<(usize, usize)> =
+        seqs.iter().enumerate().flat_map(|(s, seq)| seq.rows.clone().map(move |p| (s, p))).collect();
+    let plan = RowPlan::new(bs, capacity as usize, &tables, &rows).unwrap();
+    let query_rows: Vec<(u32, u32)> = plan.row_seq.iter().copied().zip(plan.row_pos.iter().copied()).collect();
+    let q: Vec<f32> = (0..rows.len() * n_head * hd).map(|i| noise(i, 70)).collect();
+    let scale = 1.0 / (hd as f32).sqrt();
+    let tables = BlockTables { ids: &plan.tables, stride: plan.table_stride };
+    let queries = Queries { q: &q, n_head, rows: &query_rows };
+    let got = hearth_cuda_sim::paged_attention(&arena, &shape, tables, queries, window, scale).unwrap();
+    let round = |x: &[f32]| x.iter().map(|&e| f16::from_f32(e).to_f32()).collect::<Vec<_>>();
+    for (r, &(s, pos)) in rows.iter().enumerate() {
+        let (k, v) = (round(&kv[s].0), round(&kv[s].1));
+        let first = if window > 0 { (pos + 1).saturating_sub(window) } else { 0 };
+        for h in 0..n_head {
+            let at = (r * n_head + h) * hd;
+            let want = attend_one(&q[at..at + hd], (&k, &v), h / (n_head / n_kv), row, first..=pos, scale);
+            for (d, w) in want.iter().enumerate() {
+                let g = got[at + d] as f64;
+                assert!((g - w).abs() < 1e-4, "seq {s} pos {pos} head {h} dim {d}: {g} vs {w}");
+            }
+        }
+    }
+}
+
+#[test]
+fn plans_of_the_engine_drive_the_kernels() {
+    // A fork sharing its parent's first two blocks, each then writing blocks of its own, attended
+    // together in one launch.
+    let parent = Sequence { table: vec![Some(4), Some(2), Some(3)], fork_of: None, len: 45, rows: 40..45 };
+    let fork = Sequence { table: vec![Some(4), Some(2), Some(5)], fork_of: Some((0, 32)), len: 39, rows: 36..39 };
+    check_planned((4, 2, 64, 16), 0, &[parent, fork]);
+    // A sliding window of 20 whose first two blocks were released (None in the table).
+    let windowed = Sequence { table: vec![None, None, Some(1), Some(0)], fork_of: None, len: 56, rows: 51..56 };
+    check_planned((4, 2, 64, 16), 20, &[windowed]);
 }

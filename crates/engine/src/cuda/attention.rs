@@ -11,8 +11,8 @@ use hearth_kernels::cuda::{
 };
 
 use super::{ATTENTION_MODULE, int_arg, kernel_error, launch_config};
-use crate::kv::KvLayout;
 use crate::kv::store::BlockId;
+use crate::kv::{KvLayout, RowPlan};
 use crate::model::RopeStyle;
 
 /// Every KV block of a pool in device memory: block `id` starts at element `id * stride` of
@@ -112,9 +112,8 @@ impl DeviceKvBlocks {
     }
 }
 
-/// The rows of one forward pass on the device, for one layer group: each sequence's block table,
-/// and for each query row its sequence, position, and the block and slot its key and value go
-/// to. Built once per pass and group, used by every layer of the group.
+/// The rows of one forward pass on the device, for one layer group: a [`RowPlan`] uploaded.
+/// Built once per pass and group, used by every layer of the group.
 #[derive(Debug)]
 pub struct PagedRows {
     tables: CudaSlice<u32>,
@@ -127,47 +126,23 @@ pub struct PagedRows {
 }
 
 impl PagedRows {
-    /// Uploads `tables` (sequence `s`'s block ids in position order; `None` for blocks a sliding
-    /// window has released, which no row reads) and `rows` (`(s, position)` per query row).
-    /// Every row's own position must have a block of its table, within `blocks`.
+    /// Uploads the [`RowPlan`] of `tables` and `rows` over `blocks` (see [`RowPlan::new`]).
     pub fn upload(
         blocks: &DeviceKvBlocks,
         tables: &[&[Option<BlockId>]],
         rows: &[(usize, usize)],
     ) -> candle_core::Result<Self> {
-        let bs = blocks.layout.block_size;
-        let table_stride = tables.iter().map(|t| t.len()).max().unwrap_or(0).max(1);
-        let mut flat = vec![0u32; tables.len() * table_stride];
-        for (dst, table) in flat.chunks_exact_mut(table_stride).zip(tables) {
-            for (d, id) in dst.iter_mut().zip(table.iter()) {
-                if let Some(id) = *id {
-                    blocks.block_start(id, 0)?;
-                    *d = id;
-                }
-            }
-        }
-        let n = rows.len();
-        let (mut row_seq, mut row_pos) = (Vec::with_capacity(n), Vec::with_capacity(n));
-        let (mut row_block, mut row_slot) = (Vec::with_capacity(n), Vec::with_capacity(n));
-        for &(s, pos) in rows {
-            let block =
-                tables.get(s).and_then(|t| t.get(pos / bs)).copied().flatten().ok_or_else(|| {
-                    candle_core::Error::Msg(format!("no KV block holds position {pos} of sequence {s}"))
-                })?;
-            row_seq.push(u32::try_from(s).map_err(|_| candle_core::Error::Msg(format!("sequence {s}")))?);
-            row_pos.push(u32::try_from(pos).map_err(|_| candle_core::Error::Msg(format!("position {pos}")))?);
-            row_block.push(block);
-            row_slot.push((pos % bs) as u32);
-        }
+        let plan = RowPlan::new(blocks.layout.block_size, blocks.capacity(), tables, rows)
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
         let device = &blocks.device;
         Ok(Self {
-            tables: device.clone_htod(&flat)?,
-            table_stride,
-            row_seq: device.clone_htod(&row_seq)?,
-            row_pos: device.clone_htod(&row_pos)?,
-            row_block: device.clone_htod(&row_block)?,
-            row_slot: device.clone_htod(&row_slot)?,
-            rows: n,
+            tables: device.clone_htod(&plan.tables)?,
+            table_stride: plan.table_stride,
+            row_seq: device.clone_htod(&plan.row_seq)?,
+            row_pos: device.clone_htod(&plan.row_pos)?,
+            row_block: device.clone_htod(&plan.row_block)?,
+            row_slot: device.clone_htod(&plan.row_slot)?,
+            rows: plan.rows(),
         })
     }
 
