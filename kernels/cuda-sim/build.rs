@@ -46,6 +46,12 @@ fn main() {
         .file("src/qmatmul.cpp")
         .file("src/attention.cpp")
         .file("src/selftest.cpp")
-        .compile("hearth_cuda_sim");
+        .try_compile("hearth_cuda_sim")
+        .unwrap_or_else(|e| {
+            panic!(
+                "hearth-cuda-sim runs the CUDA kernels on the CPU for the tests and needs a C++20 compiler \
+                 (g++ 11 or newer, or clang++; CXX picks another): {e}"
+            )
+        });
     println!("cargo::rustc-cfg=cuda_sim");
 }
