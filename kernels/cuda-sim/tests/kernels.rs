@@ -165,58 +165,19 @@ fn attend_one(
     (0..hd).map(|d| span.clone().zip(&weights).map(|(p, w)| w * at(v, p, d)).sum::<f64>() / total).collect()
 }
 
-/// One sequence per table: writes `total` positions of each, then attends the last `rows` of each
-/// in one launch and compares with [`attend_one`].
+/// One sequence per table, each `total` positions long, whose last `rows` positions are attended
+/// in one launch; see [`check_planned`].
 fn check_attention(dims: (usize, usize, usize, usize), window: usize, tables: &[Vec<u32>], total: usize, rows: usize) {
-    let (n_head, n_kv, hd, bs) = dims;
-    let layout = KvLayout::new(2, n_kv, hd, bs, vec![LayerGroup { layers: vec![0, 1], window: None }]);
-    let capacity = tables.iter().flatten().max().unwrap() + 1;
-    let (mut arena, shape) = arena(&layout, capacity as usize);
-    let row = n_kv * hd;
-    let mut keys = Vec::new();
-    for (s, table) in tables.iter().enumerate() {
-        let k: Vec<f32> = (0..total * row).map(|i| 3.0 * noise(i, 10 + s as u64)).collect();
-        let v: Vec<f32> = (0..total * row).map(|i| 3.0 * noise(i, 20 + s as u64)).collect();
-        hearth_cuda_sim::kv_write(&mut arena, &shape, &k, &v, &slots(table, bs, 0..total)).unwrap();
-        let rounded = |x: Vec<f32>| x.into_iter().map(|e| f16::from_f32(e).to_f32()).collect::<Vec<_>>();
-        keys.push((rounded(k), rounded(v)));
-    }
-
-    let stride = tables.iter().map(Vec::len).max().unwrap();
-    let mut ids = vec![u32::MAX; tables.len() * stride];
-    for (s, table) in tables.iter().enumerate() {
-        ids[s * stride..s * stride + table.len()].copy_from_slice(table);
-    }
-    let query_rows: Vec<(u32, u32)> =
-        (0..tables.len()).flat_map(|s| (total - rows..total).map(move |p| (s as u32, p as u32))).collect();
-    let q: Vec<f32> = (0..query_rows.len() * n_head * hd).map(|i| noise(i, 30)).collect();
-    let scale = 1.0 / (hd as f32).sqrt();
-    let got = hearth_cuda_sim::paged_attention(
-        &arena,
-        &shape,
-        BlockTables { ids: &ids, stride },
-        Queries { q: &q, n_head, rows: &query_rows },
-        window,
-        scale,
-    )
-    .unwrap();
-
-    for (r, &(s, pos)) in query_rows.iter().enumerate() {
-        let (k, v) = &keys[s as usize];
-        let pos = pos as usize;
-        let first = if window > 0 { (pos + 1).saturating_sub(window) } else { 0 };
-        for h in 0..n_head {
-            let at = (r * n_head + h) * hd;
-            let want = attend_one(&q[at..at + hd], (k, v), h / (n_head / n_kv), row, first..=pos, scale);
-            for (d, w) in want.iter().enumerate() {
-                let g = got[at + d] as f64;
-                assert!(
-                    (g - w).abs() < 1e-4,
-                    "{dims:?} window {window} seq {s} pos {pos} head {h} dim {d}: {g} vs {w}"
-                );
-            }
-        }
-    }
+    let seqs: Vec<Sequence> = tables
+        .iter()
+        .map(|t| Sequence {
+            table: t.iter().copied().map(Some).collect(),
+            fork_of: None,
+            len: total,
+            rows: total - rows..total,
+        })
+        .collect();
+    check_planned(dims, window, &seqs);
 }
 
 #[test]
@@ -276,7 +237,7 @@ fn rope_matches_the_engine_bit_for_bit() {
     }
 }
 
-/// One sequence of a [`plans_of_the_engine_drive_the_kernels`] case: its block table, the
+/// One sequence of an attention case (see [`check_planned`]): its block table, the
 /// sequence it shares its first `shared` positions with (a fork), its length and its query rows.
 struct Sequence {
     table: Vec<Option<u32>>,
@@ -334,7 +295,10 @@ fn check_planned(dims: (usize, usize, usize, usize), window: usize, seqs: &[Sequ
             let want = attend_one(&q[at..at + hd], (&k, &v), h / (n_head / n_kv), row, first..=pos, scale);
             for (d, w) in want.iter().enumerate() {
                 let g = got[at + d] as f64;
-                assert!((g - w).abs() < 1e-4, "seq {s} pos {pos} head {h} dim {d}: {g} vs {w}");
+                assert!(
+                    (g - w).abs() < 1e-4,
+                    "{dims:?} window {window} seq {s} pos {pos} head {h} dim {d}: {g} vs {w}"
+                );
             }
         }
     }
