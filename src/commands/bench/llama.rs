@@ -23,7 +23,7 @@ pub struct LlamaResult {
 pub struct LlamaBench<'a> {
     /// The binary.
     pub path: &'a Path,
-    /// Passed through as given, such as `--no-repack` on builds whose repacked kernels this CPU
+    /// Passed through as given, such as `--repack 0` on builds whose repacked kernels this CPU
     /// cannot run.
     pub extra: &'a [String],
 }
@@ -48,10 +48,11 @@ impl LlamaBench<'_> {
             .with_context(|| format!("cannot run {}", self.path.display()))?;
         anyhow::ensure!(
             out.status.success(),
-            "{} failed ({}): {}",
+            "{} failed ({}): {}{}",
             self.path.display(),
             out.status,
-            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""),
+            failure_hint(&out.status)
         );
         let rows = parse(&String::from_utf8_lossy(&out.stdout))?;
         let test = test.name();
@@ -60,6 +61,26 @@ impl LlamaBench<'_> {
             .map(|r| r.tokens_per_second)
             .with_context(|| format!("{} printed no {test} result at {threads} threads", self.path.display()))
     }
+}
+
+/// What to try when llama-bench died of an illegal instruction. A build for this CPU (`-march=native`)
+/// can still use instructions the machine will not run: a virtual machine may report AMX in
+/// CPUID without enabling its registers, and llama.cpp's repacked AMX kernels then die in prefill.
+fn failure_hint(status: &std::process::ExitStatus) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt as _;
+        // SIGILL.
+        if status.signal() == Some(4) {
+            return "; it ran an instruction this machine does not allow (virtual machines that \
+                    report AMX but do not enable it do this to builds with AMX): try \
+                    `--llama-bench-arg=--repack --llama-bench-arg=0`, or a llama.cpp built with GGML_NATIVE=OFF \
+                    and GGML_AMX_TILE=OFF";
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = status;
+    ""
 }
 
 /// Reads llama-bench's `-o json` output.
@@ -85,7 +106,7 @@ pub fn parse(json: &str) -> anyhow::Result<Vec<LlamaResult>> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse;
+    use super::{failure_hint, parse};
 
     #[test]
     fn reads_llama_bench_json() {
@@ -99,5 +120,16 @@ mod tests {
         assert_eq!(parse(deep).unwrap()[0].test, "tg32 @ d4096");
         assert!(parse("not json").is_err());
         assert!(parse(r#"[{"n_prompt": 1}]"#).is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn illegal_instruction_gets_a_hint() {
+        use std::os::unix::process::ExitStatusExt as _;
+        use std::process::ExitStatus;
+        // Wait statuses: killed by signal 4 (SIGILL), killed by 11, exited with 1.
+        assert!(failure_hint(&ExitStatus::from_raw(4)).contains("--repack"));
+        assert_eq!(failure_hint(&ExitStatus::from_raw(11)), "");
+        assert_eq!(failure_hint(&ExitStatus::from_raw(1 << 8)), "");
     }
 }

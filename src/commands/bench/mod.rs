@@ -44,7 +44,7 @@ pub struct BenchArgs {
     /// threads, and print the ratio of hearth's speed to it.
     #[arg(long, value_name = "PATH")]
     pub llama_bench: Option<std::path::PathBuf>,
-    /// An extra argument for llama-bench (repeatable), e.g. `--llama-bench-arg=--no-repack`.
+    /// An extra argument for llama-bench (repeatable), e.g. `--llama-bench-arg=--repack --llama-bench-arg=0`.
     #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
     pub llama_bench_arg: Vec<String>,
     /// Skip measuring the memory bandwidth.
