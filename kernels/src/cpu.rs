@@ -113,6 +113,18 @@ impl SimdPath {
     }
 }
 
+/// Whether the CPU is Intel's (CPUID vendor `GenuineIntel`): the packed kernels' prefetch distance
+/// differs between vendors' cores.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn intel() -> bool {
+    static INTEL: OnceLock<bool> = OnceLock::new();
+    *INTEL.get_or_init(|| {
+        let id = std::arch::x86_64::__cpuid(0);
+        // The vendor string is EBX, EDX, ECX: "Genu" "ineI" "ntel".
+        (id.ebx, id.edx, id.ecx) == (0x756e_6547, 0x4965_6e69, 0x6c65_746e)
+    })
+}
+
 /// Whether code may use `set`: the CPU has it, and `HEARTH_SIMD` does not name a lower path this
 /// CPU has.
 pub(crate) fn simd_allowed(set: InstructionSet) -> bool {

@@ -23,6 +23,7 @@ pub(crate) fn avx512_packed(ty: GgmlType) -> Option<GroupKernels> {
     use packed::*;
     Some(match ty {
         GgmlType::Q4K => GroupKernels::Q8K(Q4K_KERNELS),
+        GgmlType::Q6K if crate::cpu::intel() => GroupKernels::Q8K(Q6K_INTEL_KERNELS),
         GgmlType::Q6K => GroupKernels::Q8K(Q6K_KERNELS),
         GgmlType::Q4_0 => GroupKernels::Q8(Q4_0_KERNELS),
         GgmlType::Q4_1 => GroupKernels::Q8(Q4_1_KERNELS),

@@ -27,18 +27,27 @@ use crate::x86::q4k_scales_mins;
 /// memory bandwidth on the hardware prefetcher alone (one token reads every weight once).
 const PREFETCH_AHEAD: usize = 8192;
 
-/// Prefetches cache lines `PREFETCH_AHEAD` bytes after `block`: the `BYTES / 64 / PARTS` lines
-/// of step `part` of `PARTS`, so the requests spread over the block's work instead of arriving in
-/// one burst; `prefetch_rest` asks for the lines left over. The offsets are constants once
-/// inlined: a computed line range cost more instructions than the products it overlapped, and
-/// halved the kernel's speed on data already in cache. Tiles of every height prefetch: products
-/// of three and four rows (a batch of sequences, a draft being verified) stream the weights as
-/// one row does, and went 1.35 times as fast with it (Qwen2.5-Coder-1.5B, pp4 at one thread);
-/// prefill, whose later four-row passes over a chunk find it in L2, measured the same either way.
+/// `PREFETCH_AHEAD` for packed Q6_K on Intel cores. On an Intel Xeon with about 15 GB/s from one
+/// core, packed Q6_K streamed at 10-11 GB/s from one core 8 KiB ahead and 14 GB/s 2 KiB ahead
+/// (22-25 against 25-27 GB/s from two), and Qwen2.5-Coder-1.5B Q4_K_M decoded 8-10% faster at
+/// one thread and 4.5-6% at two. The same change for Q4_K measured no different, and 2 KiB for
+/// every type slowed SmolLM2 (Q4_1, Q8_0) by 7% at one thread and 15% at two. The 8 KiB
+/// default was chosen on AMD EPYC, where this has not been measured.
+const Q6K_INTEL_AHEAD: usize = 2048;
+
+/// Prefetches cache lines `AHEAD` bytes after `block` (`PREFETCH_AHEAD`, or `Q6K_INTEL_AHEAD`):
+/// the `BYTES / 64 / PARTS` lines of step `part` of `PARTS`, so the requests spread over the
+/// block's work instead of arriving in one burst; `prefetch_rest` asks for the lines left over.
+/// The offsets are constants once inlined: a computed line range cost more instructions than
+/// the products it overlapped, and halved the kernel's speed on data already in cache. Tiles of
+/// every height prefetch: products of three and four rows (a batch of sequences, a draft being
+/// verified) stream the weights as one row does, and went 1.35 times as fast with it
+/// (Qwen2.5-Coder-1.5B, pp4 at one thread); prefill, whose later four-row passes over a chunk
+/// find it in L2, measured the same either way.
 #[inline(always)]
-fn prefetch_step<const BYTES: usize, const PARTS: usize>(block: &[u8; BYTES], part: usize) {
+fn prefetch_step<const BYTES: usize, const PARTS: usize, const AHEAD: usize>(block: &[u8; BYTES], part: usize) {
     let per_part = BYTES / 64 / PARTS;
-    let base = block.as_ptr().wrapping_add(PREFETCH_AHEAD + 64 * per_part * part);
+    let base = block.as_ptr().wrapping_add(AHEAD + 64 * per_part * part);
     for line in 0..per_part {
         // SAFETY: prefetching is a hint; it never faults, whatever the address.
         unsafe { _mm_prefetch::<_MM_HINT_T0>(base.wrapping_add(64 * line).cast()) };
@@ -48,8 +57,8 @@ fn prefetch_step<const BYTES: usize, const PARTS: usize>(block: &[u8; BYTES], pa
 /// The lines after `block` that `PARTS` calls of `prefetch_step` leave out, asked for after the
 /// block's steps: requests out of address order (these first) slowed the stream by a third.
 #[inline(always)]
-fn prefetch_rest<const BYTES: usize, const PARTS: usize>(block: &[u8; BYTES]) {
-    let base = block.as_ptr().wrapping_add(PREFETCH_AHEAD);
+fn prefetch_rest<const BYTES: usize, const PARTS: usize, const AHEAD: usize>(block: &[u8; BYTES]) {
+    let base = block.as_ptr().wrapping_add(AHEAD);
     for line in BYTES / 64 / PARTS * PARTS..BYTES.div_ceil(64) {
         // SAFETY: prefetching is a hint; it never faults, whatever the address.
         unsafe { _mm_prefetch::<_MM_HINT_T0>(base.wrapping_add(64 * line).cast()) };
@@ -124,7 +133,7 @@ fn q4k_group<const MR: usize>(group: &[u8], acts: [&[Q8KBlock]; MR]) -> [[f32; G
             // rows the chains are already independent, and the extra registers would spill.
             let mut split = [[[_mm512_setzero_si512(); 2]; 2]; MR];
             for step in 0..8 {
-                prefetch_step::<_, 32>(b, 8 * c + step);
+                prefetch_step::<_, 32, PREFETCH_AHEAD>(b, 8 * c + step);
                 let packed = unsafe { load64(b, Q4K_GROUP_QS + (8 * c + step) * 64) };
                 let lo = _mm512_and_si512(packed, low);
                 let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(packed), low);
@@ -150,7 +159,7 @@ fn q4k_group<const MR: usize>(group: &[u8], acts: [&[Q8KBlock]; MR]) -> [[f32; G
                 }
             }
         }
-        prefetch_rest::<_, 32>(b);
+        prefetch_rest::<_, 32, PREFETCH_AHEAD>(b);
         for a in 0..MR {
             acc[a] = _mm512_fmadd_ps(block_sum[a], _mm512_set1_ps(acts[a][i].d), acc[a]);
         }
@@ -171,7 +180,7 @@ fn with_high_bits<const MASK: i8>(low: __m512i, high: __m512i) -> __m512i {
 /// row `a` with weight row `r` of the group.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
-fn q6k_group<const MR: usize>(group: &[u8], acts: [&[Q8KBlock]; MR]) -> [[f32; GROUP_ROWS]; MR] {
+fn q6k_group<const MR: usize, const AHEAD: usize>(group: &[u8], acts: [&[Q8KBlock]; MR]) -> [[f32; GROUP_ROWS]; MR] {
     let blocks = group.as_chunks::<Q6K_GROUP_BYTES>().0;
     let count = acts.iter().map(|a| a.len()).fold(blocks.len(), usize::min);
     let low = _mm512_set1_epi8(0x0F);
@@ -186,7 +195,7 @@ fn q6k_group<const MR: usize>(group: &[u8], acts: [&[Q8KBlock]; MR]) -> [[f32; G
                 // Sub-block 4c + h comes from the low nibbles, 4c + 2 + h from the high ones.
                 let mut sums = [[_mm512_setzero_si512(); 2]; MR];
                 for u in 2 * h..2 * h + 2 {
-                    prefetch_step::<_, 16>(b, 4 * c + u);
+                    prefetch_step::<_, 16, AHEAD>(b, 4 * c + u);
                     let ql0 = unsafe { load64(b, Q6K_GROUP_QL + (8 * c + 2 * u) * 64) };
                     let ql1 = unsafe { load64(b, Q6K_GROUP_QL + (8 * c + 2 * u + 1) * 64) };
                     let qh = unsafe { load64(b, Q6K_GROUP_QH + (4 * c + u) * 64) };
@@ -223,7 +232,7 @@ fn q6k_group<const MR: usize>(group: &[u8], acts: [&[Q8KBlock]; MR]) -> [[f32; G
                 }
             }
         }
-        prefetch_rest::<_, 16>(b);
+        prefetch_rest::<_, 16, AHEAD>(b);
         for a in 0..MR {
             acc[a] = _mm512_fmadd_ps(block_sum[a], _mm512_set1_ps(acts[a][i].d), acc[a]);
         }
@@ -256,7 +265,7 @@ fn nibble_group<const MR: usize, const BYTES: usize, const MIN: bool, const FIFT
         // `vpdpbusd` instead of one of eight.
         let mut sums = [[_mm512_setzero_si512(); 2]; MR];
         for t in 0..4 {
-            prefetch_step::<_, 4>(b, t);
+            prefetch_step::<_, 4, PREFETCH_AHEAD>(b, t);
             let packed = unsafe { load64(b, qs_at + 64 * t) };
             let mut lo = _mm512_and_si512(packed, low);
             let mut hi = _mm512_and_si512(_mm512_srli_epi16::<4>(packed), low);
@@ -278,7 +287,7 @@ fn nibble_group<const MR: usize, const BYTES: usize, const MIN: bool, const FIFT
                 sums[a][1] = unsafe { dpbusd_act(sums[a][1], hi, qs, 16 + 4 * t) };
             }
         }
-        prefetch_rest::<_, 4>(b);
+        prefetch_rest::<_, 4, PREFETCH_AHEAD>(b);
         let d = unsafe { f16x16(b, 0) };
         let m = if MIN { unsafe { f16x16(b, 32) } } else { _mm512_setzero_ps() };
         for a in 0..MR {
@@ -310,7 +319,7 @@ fn q8_0_group<const MR: usize>(group: &[u8], acts: [&[Q8Block]; MR]) -> [[f32; G
         let b = &blocks[i];
         let mut sums = [_mm512_setzero_si512(); MR];
         for t in 0..8 {
-            prefetch_step::<_, 8>(b, t);
+            prefetch_step::<_, 8, PREFETCH_AHEAD>(b, t);
             // SAFETY (all loads of this block): the offsets are constants inside the block.
             let packed = unsafe { load64(b, 32 + 64 * t) };
             for a in 0..MR {
@@ -318,7 +327,7 @@ fn q8_0_group<const MR: usize>(group: &[u8], acts: [&[Q8Block]; MR]) -> [[f32; G
                 sums[a] = unsafe { dpbusd_act(sums[a], packed, &acts[a][i].qs, 4 * t) };
             }
         }
-        prefetch_rest::<_, 8>(b);
+        prefetch_rest::<_, 8, PREFETCH_AHEAD>(b);
         let d = unsafe { f16x16(b, 0) };
         for a in 0..MR {
             // The weights were stored plus 128: d * (d_act * sum - 128 * d_act * sum(q_act)).
@@ -354,8 +363,15 @@ group_kernels!(
     "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
     Q6K_KERNELS,
     Q8KBlock,
-    q6k_group,
+    q6k_group::<PREFETCH_AHEAD>,
     [q6k_group_1, q6k_group_2, q6k_group_3, q6k_group_4]
+);
+group_kernels!(
+    "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
+    Q6K_INTEL_KERNELS,
+    Q8KBlock,
+    q6k_group::<Q6K_INTEL_AHEAD>,
+    [q6k_intel_group_1, q6k_intel_group_2, q6k_intel_group_3, q6k_intel_group_4]
 );
 group_kernels!(
     "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c",
