@@ -46,14 +46,17 @@ impl LlamaBench<'_> {
             .args(self.extra)
             .output()
             .with_context(|| format!("cannot run {}", self.path.display()))?;
-        anyhow::ensure!(
-            out.status.success(),
-            "{} failed ({}): {}{}",
-            self.path.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""),
-            failure_hint(&out.status)
-        );
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).map(|l| format!(": {}", l.trim()));
+            anyhow::bail!(
+                "{} failed ({}){}{}",
+                self.path.display(),
+                out.status,
+                last.unwrap_or_default(),
+                failure_hint(&out.status)
+            );
+        }
         let rows = parse(&String::from_utf8_lossy(&out.stdout))?;
         let test = test.name();
         rows.iter()
@@ -70,8 +73,7 @@ fn failure_hint(status: &std::process::ExitStatus) -> &'static str {
     #[cfg(unix)]
     {
         use std::os::unix::process::ExitStatusExt as _;
-        // SIGILL.
-        if status.signal() == Some(4) {
+        if status.signal() == Some(libc::SIGILL) {
             return "; it ran an instruction this machine does not allow (virtual machines that \
                     report AMX but do not enable it do this to builds with AMX): try \
                     `--llama-bench-arg=--repack --llama-bench-arg=0`, or a llama.cpp built with GGML_NATIVE=OFF \
@@ -127,9 +129,9 @@ mod tests {
     fn illegal_instruction_gets_a_hint() {
         use std::os::unix::process::ExitStatusExt as _;
         use std::process::ExitStatus;
-        // Wait statuses: killed by signal 4 (SIGILL), killed by 11, exited with 1.
-        assert!(failure_hint(&ExitStatus::from_raw(4)).contains("--repack"));
-        assert_eq!(failure_hint(&ExitStatus::from_raw(11)), "");
+        // Wait statuses: killed by SIGILL, killed by SIGSEGV, exited with 1.
+        assert!(failure_hint(&ExitStatus::from_raw(libc::SIGILL)).contains("--repack"));
+        assert_eq!(failure_hint(&ExitStatus::from_raw(libc::SIGSEGV)), "");
         assert_eq!(failure_hint(&ExitStatus::from_raw(1 << 8)), "");
     }
 }
