@@ -31,8 +31,10 @@ const PREFETCH_AHEAD: usize = 8192;
 /// core, packed Q6_K streamed at 10-11 GB/s from one core 8 KiB ahead and 14 GB/s 2 KiB ahead
 /// (22-25 against 25-27 GB/s from two), and Qwen2.5-Coder-1.5B Q4_K_M decoded 8-10% faster at
 /// one thread and 4.5-6% at two. The same change for Q4_K measured no different, and 2 KiB for
-/// every type slowed SmolLM2 (Q4_1, Q8_0) by 7% at one thread and 15% at two. The 8 KiB
-/// default was chosen on AMD EPYC, where this has not been measured.
+/// every type slowed SmolLM2 (Q4_1, Q8_0) by 7% at one thread and 15% at two. On AMD EPYC
+/// (Zen 4) the same 2 KiB decoded the 1.5B model 4-6% slower at one thread and 8% at two, and
+/// 8 KiB was the best distance there for both Q4_K and Q6_K: 4 KiB and 16 KiB were slower, 12 KiB
+/// within the noise.
 const Q6K_INTEL_AHEAD: usize = 2048;
 
 /// Prefetches cache lines `AHEAD` bytes after `block` (`PREFETCH_AHEAD`, or `Q6K_INTEL_AHEAD`):
