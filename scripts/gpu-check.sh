@@ -11,9 +11,14 @@
 # puts in .gpu/, stripped and xz-compressed to fit the 64 MiB a device call carries: the
 # hearth-kernels and hearth-engine unit-test binaries (the engine's `cuda::` tests check every
 # CUDA kernel against the CPU path on generated data, so they need no model) and `hearth`.
-# `run` unpacks them into /tmp/hearth-gpu and writes each step's log to $OUT (or ./gpu-out) and exits
-# non-zero if any step failed. With a GGUF in .gpu/models/ (or HEARTH_GPU_MODEL=path) it also
-# runs `hearth bench` on the GPU and on the CPU for the same file.
+# `prepare` also shrinks the test model and the default model (pulled if missing) to skeletons in
+# .gpu/models/ (scripts/gguf-skeleton.py: the whole header and 16 rows of each tensor, 2 and 7 MB
+# compressed), since neither GGUF fits in what a call carries.
+# `run` unpacks them into /tmp/hearth-gpu, grows each skeleton back to a GGUF of the model's
+# shapes and size (weights repeated, so it benchmarks as the model does but its text means
+# nothing), and runs `hearth bench` on the GPU and on the CPU for each. A real GGUF in
+# .gpu/models/ (or HEARTH_GPU_MODEL=path) is benchmarked too, and its greedy text compared. Each
+# step's log goes to $OUT (or ./gpu-out); it exits non-zero if any step failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,6 +49,13 @@ for line in sys.stdin:
     cargo build --release --features cuda --bin hearth
     strip -o .gpu/hearth "$CARGO_TARGET_DIR/release/hearth"
     xz -f -6 .gpu/hearth
+    mkdir -p .gpu/models
+    for id in smollm2-135m qwen2.5-coder-1.5b; do
+        # The CPU build pulls: the CUDA one needs the driver's libcuda to start.
+        gguf=$(CARGO_TARGET_DIR=target cargo run --release -q --bin hearth -- pull "$id" | tail -n 1)
+        scripts/gguf-skeleton.py shrink "$gguf" ".gpu/models/$id.skel"
+        xz -f -6 ".gpu/models/$id.skel"
+    done
     ls -l .gpu
     du -sh .gpu
     ;;
@@ -94,6 +106,20 @@ PY
     step nvidia-smi nvidia-smi
     step kernels "$bin/test-hearth_kernels" --test-threads 4
     step engine-cuda "$bin/test-hearth_engine" cuda:: --test-threads 1
+    for skel in .gpu/models/*.skel.xz; do
+        [ -e "$skel" ] || continue
+        id=$(basename "$skel" .skel.xz)
+        python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
+            "$skel" "$bin/$id.skel"
+        # Not a step: its one line is enough, and only 8 logs come back from $OUT.
+        if ! python3 scripts/gguf-skeleton.py expand "$bin/$id.skel" "$bin/$id.gguf"; then
+            echo "   FAILED: expanding $id"
+            failed=1
+            continue
+        fi
+        step "bench-cuda-$id" "$bin/hearth" bench "$bin/$id.gguf" --device cuda -r 3
+        step "bench-cpu-$id" "$bin/hearth" bench "$bin/$id.gguf" -t 16 -r 3
+    done
     model=${HEARTH_GPU_MODEL:-$(ls .gpu/models/*.gguf 2>/dev/null | head -n 1 || true)}
     if [ -n "$model" ]; then
         step bench-cuda "$bin/hearth" bench "$model" --device cuda -r 3
