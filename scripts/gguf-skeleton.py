@@ -61,27 +61,35 @@ class Reader:
         self.pos += struct.calcsize(fmt)
         return value
 
+    def skip(self, n):
+        """Moves past `n` bytes, which must have been read."""
+        if self.pos + n > len(self.data):
+            raise Truncated("a field runs past the bytes read")
+        self.pos += n
+
     def string(self):
         n = self.take("Q")
-        s = self.data[self.pos : self.pos + n]
-        if len(s) != n:
-            raise Truncated("a string runs past the bytes read")
-        self.pos += n
-        return s.decode("utf-8", "replace")
+        start = self.pos
+        self.skip(n)
+        return self.data[start : self.pos].decode("utf-8", "replace")
 
     def value(self, kind):
+        """A scalar value; strings and arrays (the vocabulary among them) are only skipped, as
+        nothing here reads them, and give None."""
         if kind in SCALARS:
             return self.take(SCALARS[kind])
         if kind == STRING:
-            return self.string()
-        if kind == ARRAY:
+            self.skip(self.take("Q"))
+        elif kind == ARRAY:
             item, n = self.take("I"), self.take("Q")
             if item in SCALARS:
-                size = struct.calcsize(SCALARS[item])
-                self.pos += size * n  # skipped: only scalar keys are read
-                return None
-            return [self.value(item) for _ in range(n)]
-        raise ValueError(f"unknown metadata value type {kind}")
+                self.skip(struct.calcsize(SCALARS[item]) * n)
+            else:
+                for _ in range(n):
+                    self.value(item)
+        else:
+            raise ValueError(f"unknown metadata value type {kind}")
+        return None
 
 
 def parse_header(data):

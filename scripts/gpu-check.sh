@@ -84,10 +84,13 @@ PY
     export LD_LIBRARY_PATH="${libs#:}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     bin=/tmp/hearth-gpu
     mkdir -p "$bin"
+    # Python's lzma: the machine may have no xz.
+    unxz_to() {
+        python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$1" "$2"
+    }
     for f in .gpu/*.xz; do
         [ -e "$f" ] || { echo "no binaries in .gpu/: run '$0 prepare' where Rust and nvcc are" >&2; exit 1; }
-        python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
-            "$f" "$bin/$(basename "$f" .xz)"
+        unxz_to "$f" "$bin/$(basename "$f" .xz)"
         chmod +x "$bin/$(basename "$f" .xz)"
     done
     failed=0
@@ -109,8 +112,7 @@ PY
     for skel in .gpu/models/*.skel.xz; do
         [ -e "$skel" ] || continue
         id=$(basename "$skel" .skel.xz)
-        python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
-            "$skel" "$bin/$id.skel"
+        unxz_to "$skel" "$bin/$id.skel"
         # Not a step: its one line is enough, and only 8 logs come back from $OUT.
         if ! python3 scripts/gguf-skeleton.py expand "$bin/$id.skel" "$bin/$id.gguf"; then
             echo "   FAILED: expanding $id"
