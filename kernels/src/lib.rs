@@ -14,6 +14,7 @@ pub mod exp;
 mod gate;
 mod huge;
 mod matmul;
+mod norm;
 mod packed;
 mod quant;
 mod spin_pool;
@@ -31,6 +32,7 @@ pub use cpu::InstructionSet;
 pub use error::KernelError;
 pub use gate::{gelu_tanh_mul, silu_mul};
 pub use huge::{ArenaBytes, PackArena};
+pub use norm::{add_rms_norm, rms_norm};
 pub use packed::{PackedWeights, pack_in};
 pub use types::GgmlType;
 

@@ -3,6 +3,7 @@
 mod dequantize;
 mod gate;
 mod matmul;
+mod norm;
 mod packed;
 mod reference;
 mod spin_pool;

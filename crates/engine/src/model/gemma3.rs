@@ -82,9 +82,13 @@ impl Gemma3 {
         let (rows, hd) = (tokens.len(), cfg.head_dim);
         let scale = 1.0 / (hd as f32).sqrt();
         let mut x = (self.embed.forward(tokens, device)? * (cfg.n_embd as f64).sqrt())?;
+        let Some(first) = self.blocks.first() else {
+            return self.norm.forward(&x);
+        };
+        // Each residual add runs fused with the norm after it, as in `Llama::hidden`.
+        let mut h = first.attn_norm.forward(&x)?;
         for (il, b) in self.blocks.iter().enumerate() {
             let rotary = if cfg.is_sliding(il) { &self.rotary_local } else { &self.rotary_global };
-            let h = b.attn_norm.forward(&x)?;
             // Queries and keys are normed per head before rotation.
             let per_head = |t: Tensor, norm: &RmsNorm, heads: usize| -> Result<Tensor> {
                 Ok(norm.forward(&t.reshape((rows, heads, hd))?)?.reshape((rows, heads * hd))?)
@@ -94,11 +98,12 @@ impl Gemma3 {
             let k = per_head(k, &b.k_norm, cfg.n_head_kv)?;
             let att = step.attention(il, &q, &k, &v, rotary, scale)?;
             let att = b.post_attn_norm.forward(&b.o.forward(&att)?)?;
-            x = (x + att)?;
-            let h = b.ffn_norm.forward(&x)?;
-            x = (x + b.post_ffn_norm.forward(&b.ffn.forward(&h)?)?)?;
+            let (x_att, h_ffn) = b.ffn_norm.add_forward(&x, &att)?;
+            let ffn = b.post_ffn_norm.forward(&b.ffn.forward(&h_ffn)?)?;
+            let next_norm = self.blocks.get(il + 1).map_or(&self.norm, |next| &next.attn_norm);
+            (x, h) = next_norm.add_forward(&x_att, &ffn)?;
         }
-        self.norm.forward(&x)
+        Ok(h)
     }
 
     /// Projects hidden states to vocabulary logits.

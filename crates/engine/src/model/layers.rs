@@ -1,6 +1,6 @@
 //! Building blocks shared by the model files: quantized linear layers over mapped weights,
-//! embeddings, RMS norm, rotary embeddings and the gated feed-forward block (attention runs over
-//! the paged KV cache, in `kv::attention`).
+//! embeddings, the gated feed-forward block, and re-exports of RMS norm (`norm`) and rotary
+//! embeddings (attention runs over the paged KV cache, in `kv::attention`).
 
 use std::sync::Arc;
 
@@ -10,6 +10,7 @@ use hearth_kernels::GgmlType;
 use crate::error::{EngineError, Result};
 use crate::gguf::{GgufFile, TensorBytes};
 use crate::model::candle_matmul::{self, CandleMatMul};
+pub use crate::model::norm::RmsNorm;
 pub use crate::model::rotary::{Rotary, RotaryTable};
 
 /// A weight matrix of `n_out` rows of `k_in` elements, read in place from the GGUF map.
@@ -320,25 +321,6 @@ pub fn load_vector(gguf: &GgufFile, name: &str, len: usize, device: &Device) -> 
     Ok(Tensor::from_vec(v, len, device)?)
 }
 
-/// Root-mean-square normalisation with a learned scale.
-#[derive(Debug, Clone)]
-pub struct RmsNorm {
-    weight: Tensor,
-    eps: f32,
-}
-
-impl RmsNorm {
-    /// Loads the norm weight `name`.
-    pub fn load(gguf: &GgufFile, name: &str, len: usize, eps: f32, device: &Device) -> Result<Self> {
-        Ok(Self { weight: load_vector(gguf, name, len, device)?, eps })
-    }
-
-    /// Normalises over the last dimension.
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps)?)
-    }
-}
-
 /// The f32 logits of the last row of `(seq, vocab)`.
 pub fn last_row(x: &Tensor) -> Result<Tensor> {
     let seq = x.dim(0)?;
@@ -398,7 +380,7 @@ impl GatedFfn {
 }
 
 /// The f32 values of a contiguous tensor's storage.
-fn contiguous_f32<'s>(op: &str, storage: &'s CpuStorage, layout: &Layout) -> candle_core::Result<&'s [f32]> {
+pub(crate) fn contiguous_f32<'s>(op: &str, storage: &'s CpuStorage, layout: &Layout) -> candle_core::Result<&'s [f32]> {
     let (start, end) =
         layout.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg(format!("{op}: input is not contiguous")))?;
     Ok(&storage.as_slice::<f32>()?[start..end])

@@ -64,15 +64,20 @@ impl Llama {
     pub fn hidden(&self, tokens: &[u32], step: &mut ForwardStep<'_>, device: &Device) -> Result<Tensor> {
         let scale = 1.0 / (self.cfg.head_dim as f32).sqrt();
         let mut x = self.embed.forward(tokens, device)?;
+        let Some(first) = self.blocks.first() else {
+            return self.norm.forward(&x);
+        };
+        // Each residual add runs fused with the norm after it: the block's feed-forward norm,
+        // then the next block's attention norm (the output norm after the last block).
+        let mut h = first.attn_norm.forward(&x)?;
         for (il, b) in self.blocks.iter().enumerate() {
-            let h = b.attn_norm.forward(&x)?;
             let [q, k, v] = forward_many([&b.q, &b.k, &b.v], &h)?;
             let att = step.attention(il, &q, &k, &v, &self.rotary, scale)?;
-            x = (x + b.o.forward(&att)?)?;
-            let h = b.ffn_norm.forward(&x)?;
-            x = (x + b.ffn.forward(&h)?)?;
+            let (x_att, h_ffn) = b.ffn_norm.add_forward(&x, &b.o.forward(&att)?)?;
+            let next_norm = self.blocks.get(il + 1).map_or(&self.norm, |next| &next.attn_norm);
+            (x, h) = next_norm.add_forward(&x_att, &b.ffn.forward(&h_ffn)?)?;
         }
-        self.norm.forward(&x)
+        Ok(h)
     }
 
     /// Projects hidden states to vocabulary logits.

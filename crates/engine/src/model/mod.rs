@@ -6,6 +6,7 @@ pub mod config;
 pub mod gemma3;
 pub mod layers;
 pub mod llama;
+mod norm;
 pub mod qwen2;
 pub mod rotary;
 
