@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use crate::KernelError;
 #[cfg(target_arch = "x86_64")]
 use crate::cpu::{self, InstructionSet};
+use crate::matmul::expect_len;
 
 /// Independent f64 partial sums per row: two AVX-512 or four AVX2 registers, enough to hide the
 /// latency of the adds.
@@ -26,7 +27,7 @@ const ROWS_PER_TASK: usize = 16;
 /// values).
 pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) -> Result<(), KernelError> {
     check_rows("rms_norm x", x.len(), weight.len())?;
-    check_len("rms_norm out", x.len(), out.len())?;
+    expect_len("rms_norm out", "values", x.len(), out.len())?;
     let row = weight.len();
     let path = Path::detect();
     if x.len() <= row * ROWS_PER_TASK {
@@ -51,9 +52,9 @@ pub fn add_rms_norm(
     out: &mut [f32],
 ) -> Result<(), KernelError> {
     check_rows("add_rms_norm x", x.len(), weight.len())?;
-    check_len("add_rms_norm delta", x.len(), delta.len())?;
-    check_len("add_rms_norm sum", x.len(), sum.len())?;
-    check_len("add_rms_norm out", x.len(), out.len())?;
+    expect_len("add_rms_norm delta", "values", x.len(), delta.len())?;
+    expect_len("add_rms_norm sum", "values", x.len(), sum.len())?;
+    expect_len("add_rms_norm out", "values", x.len(), out.len())?;
     let row = weight.len();
     let path = Path::detect();
     if x.len() <= row * ROWS_PER_TASK {
@@ -77,13 +78,6 @@ fn check_rows(what: &'static str, len: usize, row: usize) -> Result<(), KernelEr
             expected: len.next_multiple_of(row.max(1)),
             actual: len,
         });
-    }
-    Ok(())
-}
-
-fn check_len(what: &'static str, expected: usize, actual: usize) -> Result<(), KernelError> {
-    if expected != actual {
-        return Err(KernelError::LengthMismatch { what, unit: "values", expected, actual });
     }
     Ok(())
 }

@@ -194,10 +194,7 @@ pub fn forward_many<const N: usize>(layers: [&QLinear; N], x: &Tensor) -> Result
     let mut ys: Vec<Vec<f32>> = layers.iter().map(|l| vec![0f32; m * l.n_out()]).collect();
     {
         let (storage, layout) = x.storage_and_layout();
-        let candle_core::Storage::Cpu(cpu) = &*storage else {
-            return Err(EngineError::Candle(candle_core::Error::Msg("forward_many: input left the CPU".into())));
-        };
-        let xs = contiguous_f32("forward_many", cpu, layout)?;
+        let xs = host_f32("forward_many", &storage, layout)?;
         let mut outs: Vec<&mut [f32]> = ys.iter_mut().map(Vec::as_mut_slice).collect();
         hearth_kernels::PackedWeights::matmul_many(&packed, xs, m, &mut outs)?;
     }
@@ -377,6 +374,14 @@ impl GatedFfn {
         };
         self.down.forward(&h)
     }
+}
+
+/// The f32 values of a contiguous tensor's storage, which must be in host memory.
+pub(crate) fn host_f32<'s>(op: &str, storage: &'s candle_core::Storage, layout: &Layout) -> Result<&'s [f32]> {
+    let candle_core::Storage::Cpu(cpu) = storage else {
+        return Err(EngineError::Candle(candle_core::Error::Msg(format!("{op}: input left the CPU"))));
+    };
+    Ok(contiguous_f32(op, cpu, layout)?)
 }
 
 /// The f32 values of a contiguous tensor's storage.

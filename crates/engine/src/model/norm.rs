@@ -7,7 +7,7 @@ use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Shape, Tensor};
 
 use crate::error::{EngineError, Result};
 use crate::gguf::GgufFile;
-use crate::model::layers::{contiguous_f32, load_vector};
+use crate::model::layers::{contiguous_f32, host_f32, load_vector};
 
 /// Root-mean-square normalisation with a learned scale.
 #[derive(Debug, Clone)]
@@ -59,11 +59,8 @@ impl RmsNorm {
         {
             let (x_storage, x_layout) = x.storage_and_layout();
             let (d_storage, d_layout) = delta.storage_and_layout();
-            let (candle_core::Storage::Cpu(xs), candle_core::Storage::Cpu(ds)) = (&*x_storage, &*d_storage) else {
-                return Err(EngineError::Candle(candle_core::Error::Msg("residual add: input left the CPU".into())));
-            };
-            let xs = contiguous_f32("residual add", xs, x_layout)?;
-            let ds = contiguous_f32("residual add", ds, d_layout)?;
+            let xs = host_f32("residual add", &x_storage, x_layout)?;
+            let ds = host_f32("residual add", &d_storage, d_layout)?;
             hearth_kernels::add_rms_norm(xs, ds, weight, self.eps, &mut sum, &mut normed)?;
         }
         Ok((Tensor::from_vec(sum, x.shape(), x.device())?, Tensor::from_vec(normed, x.shape(), x.device())?))
