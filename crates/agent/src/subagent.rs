@@ -50,11 +50,14 @@ impl Subagents {
 #[async_trait::async_trait]
 impl SubagentRunner for Subagents {
     async fn run_subagent(&self, request: SubagentRequest) -> Result<String, ToolError> {
+        // A subagent starts from the system prompt alone: it has seen no file, whatever the parent
+        // read, and what it reads is not seen by the parent, which gets only its report.
+        let ctx = ToolContext { seen_files: Default::default(), ..self.ctx.clone() };
         let mut agent = Agent::new(AgentParts {
             runtime: self.runtime.clone(),
             conversation: self.base.clone(),
             registry: self.registry.clone(),
-            ctx: self.ctx.clone(),
+            ctx,
             permissions: self.permissions.clone(),
             approver: self.approver.clone(),
             session: None,

@@ -191,6 +191,7 @@ async fn undo_reverts_a_turn_of_tool_changes() {
     let mut session = Session::create(sessions.path(), meta).unwrap();
     session.append(Event::UserMessage { text: "change things".into() }).unwrap();
     for (tool, args) in [
+        ("read", json!({"path": "src/main.rs"})),
         ("edit", json!({"path": "src/main.rs", "old_string": "fn main() {}", "new_string": "fn main() { run() }"})),
         ("write", json!({"path": "src/run.rs", "content": "pub fn run() {}\n"})),
         ("write", json!({"path": "src/main.rs", "content": "// rewritten\nfn main() { run() }\n"})),

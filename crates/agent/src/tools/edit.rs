@@ -1,6 +1,6 @@
 //! `edit`: replace an exact piece of a file's text, shown as a unified diff.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -69,6 +69,7 @@ impl Tool for EditTool {
         let args: EditArgs = parse_args(self.name(), args)?;
         let path = ctx.workspace.resolve(&args.path)?;
         let shown = ctx.workspace.display_path(&path);
+        ensure_read(ctx, &path, &shown)?;
         let plan = plan_edit(path, shown, &args)?;
         Ok(ActionRequest {
             tool: self.name().into(),
@@ -83,6 +84,7 @@ impl Tool for EditTool {
         let args: EditArgs = parse_args(self.name(), &args)?;
         let path = ctx.workspace.resolve(&args.path)?;
         let shown = ctx.workspace.display_path(&path);
+        ensure_read(ctx, &path, &shown)?;
         let seen = path.clone();
         let out = blocking(move || {
             let plan = plan_edit(path, shown, &args)?;
@@ -112,6 +114,16 @@ impl Tool for EditTool {
     }
 }
 
+/// Refuses an edit of an existing file the model has not read: small models otherwise guess its
+/// text, and a short old_string that happens to match (`add`) changes the wrong thing. A missing
+/// file is left to `plan_edit`, which says it does not exist.
+fn ensure_read(ctx: &ToolContext, path: &Path, shown: &str) -> Result<(), ToolError> {
+    if path.is_file() && !ctx.has_seen(path) {
+        return Err(ToolError::EditNotReadYet(shown.to_string()));
+    }
+    Ok(())
+}
+
 fn plan_edit(path: PathBuf, shown: String, args: &EditArgs) -> Result<PlannedEdit, ToolError> {
     if args.old_string.is_empty() {
         return Err(ToolError::InvalidArguments {
@@ -134,11 +146,23 @@ fn plan_edit(path: PathBuf, shown: String, args: &EditArgs) -> Result<PlannedEdi
         }
         _ => {}
     }
+    if let Some(line) = applied_before(&before, starts[0], &old, &new).filter(|_| starts.len() == 1) {
+        return Err(ToolError::AlreadyContains { path: shown, line });
+    }
     let after = before.replace(old.as_str(), &new);
     // Text before the first match is unchanged, so its line number holds in `after` too.
     let first = line_of(&before, starts[0]);
     let first_change = (first, first + new.matches('\n').count());
     Ok(PlannedEdit { path, shown, replacements: starts.len(), before, after, first_change })
+}
+
+/// The line where the file already holds `new` around the match of `old` at `at`: an edit that
+/// adds text next to `old` (so `new` contains it) was made before, and small models repeat it,
+/// which would add the text twice.
+fn applied_before(content: &str, at: usize, old: &str, new: &str) -> Option<usize> {
+    let offset = new.find(old)?;
+    let start = at.checked_sub(offset)?;
+    (content.get(start..start + new.len()) == Some(new)).then(|| line_of(content, start))
 }
 
 /// Files with CRLF line ends are edited with the model's LF text converted, since models write

@@ -51,6 +51,12 @@ pub enum ToolError {
     )]
     NotReadYet(String),
 
+    /// `edit` on a file the model has not read: old_string would be a guess at its text.
+    #[error(
+        "you have not read '{0}' in this conversation; read it first, then copy old_string exactly from what read shows"
+    )]
+    EditNotReadYet(String),
+
     /// `write` would delete lines of an existing file; only a person's approval lets it through
     /// (deleting lines is edit's job, where the lines removed are named).
     #[error(

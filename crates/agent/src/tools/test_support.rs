@@ -30,6 +30,12 @@ impl TestWorkspace {
         std::fs::write(path, content).unwrap();
     }
 
+    /// Writes `rel` and records it as read by the model, as `edit` requires.
+    pub fn write_read(&self, rel: &str, content: impl AsRef<[u8]>) {
+        self.write(rel, content);
+        self.ctx.mark_seen(&self.ctx.workspace.resolve(rel).unwrap());
+    }
+
     pub fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.root().join(rel)).unwrap()
     }

@@ -52,6 +52,10 @@ impl Tool for WriteTool {
         let args: WriteArgs = parse_args(self.name(), args)?;
         let path = ctx.workspace.resolve(&args.path)?;
         let shown = ctx.workspace.display_path(&path);
+        // Refused here as well as in `run`, so nobody is asked to approve a write that would fail.
+        if path.is_file() && !ctx.has_seen(&path) {
+            return Err(ToolError::NotReadYet(shown));
+        }
         let before = existing_text(&path, &args.path)?;
         let (summary, preview) = match &before {
             Some(before) => (format!("overwrite {shown}"), unified_diff(&shown, before, &args.content)),

@@ -8,7 +8,7 @@ use crate::tools::test_support::TestWorkspace;
 #[tokio::test]
 async fn replaces_a_unique_match_and_returns_a_diff() {
     let ws = TestWorkspace::new();
-    ws.write("src/lib.rs", "fn a() {\n    1\n}\n\nfn b() {\n    2\n}\n");
+    ws.write_read("src/lib.rs", "fn a() {\n    1\n}\n\nfn b() {\n    2\n}\n");
     let out = ws
         .run(&EditTool, json!({"path": "src/lib.rs", "old_string": "fn b() {\n    2", "new_string": "fn b() {\n    3"}))
         .await
@@ -30,7 +30,7 @@ async fn replaces_a_unique_match_and_returns_a_diff() {
 #[tokio::test]
 async fn several_matches_need_replace_all() {
     let ws = TestWorkspace::new();
-    ws.write("a.txt", "x = 1\ny = 2\nx = 1\n");
+    ws.write_read("a.txt", "x = 1\ny = 2\nx = 1\n");
     let err =
         ws.run(&EditTool, json!({"path": "a.txt", "old_string": "x = 1", "new_string": "x = 9"})).await.unwrap_err();
     assert!(matches!(err, ToolError::EditNotUnique { count: 2, .. }), "{err}");
@@ -47,7 +47,7 @@ async fn several_matches_need_replace_all() {
 #[tokio::test]
 async fn no_match_points_at_a_whitespace_difference() {
     let ws = TestWorkspace::new();
-    ws.write("a.py", "def f():\n    return 1\n");
+    ws.write_read("a.py", "def f():\n    return 1\n");
     let err = ws
         .run(&EditTool, json!({"path": "a.py", "old_string": "\treturn 1", "new_string": "\treturn 2"}))
         .await
@@ -61,7 +61,7 @@ async fn no_match_points_at_a_whitespace_difference() {
 #[tokio::test]
 async fn crlf_files_accept_lf_text() {
     let ws = TestWorkspace::new();
-    ws.write("w.txt", "one\r\ntwo\r\nthree\r\n");
+    ws.write_read("w.txt", "one\r\ntwo\r\nthree\r\n");
     ws.run(&EditTool, json!({"path": "w.txt", "old_string": "one\ntwo", "new_string": "one\n2"})).await.unwrap();
     assert_eq!(ws.read("w.txt"), "one\r\n2\r\nthree\r\n");
 }
@@ -69,7 +69,7 @@ async fn crlf_files_accept_lf_text() {
 #[tokio::test]
 async fn empty_same_and_missing_are_refused() {
     let ws = TestWorkspace::new();
-    ws.write("a.txt", "a\n");
+    ws.write_read("a.txt", "a\n");
     let err = ws.run(&EditTool, json!({"path": "a.txt", "old_string": "", "new_string": "b"})).await.unwrap_err();
     assert!(err.to_string().contains("use write"), "{err}");
     let err = ws.run(&EditTool, json!({"path": "a.txt", "old_string": "a", "new_string": "a"})).await.unwrap_err();
@@ -81,10 +81,46 @@ async fn empty_same_and_missing_are_refused() {
 #[test]
 fn describe_previews_the_diff_without_writing() {
     let ws = TestWorkspace::new();
-    ws.write("a.txt", "hello\n");
+    ws.write_read("a.txt", "hello\n");
     let request =
         EditTool.describe(&json!({"path": "a.txt", "old_string": "hello", "new_string": "bye"}), &ws.ctx).unwrap();
     assert_eq!(request.summary, "edit a.txt");
     assert!(request.preview.unwrap().contains("-hello\n+bye\n"));
     assert_eq!(ws.read("a.txt"), "hello\n");
+}
+
+#[tokio::test]
+async fn a_file_the_model_has_not_read_is_refused_until_it_is_read() {
+    let ws = TestWorkspace::new();
+    ws.write("calc.py", "def add(a, b):\n    return a - b\n");
+    let blind = json!({"path": "calc.py", "old_string": "add", "new_string": "subtract"});
+    let err = ws.run(&EditTool, blind.clone()).await.unwrap_err();
+    assert!(matches!(err, ToolError::EditNotReadYet(_)), "{err}");
+    assert!(err.to_string().contains("read it first"), "{err}");
+    // Refused before anyone is asked to approve it, too.
+    assert!(matches!(EditTool.describe(&blind, &ws.ctx), Err(ToolError::EditNotReadYet(_))));
+    assert_eq!(ws.read("calc.py"), "def add(a, b):\n    return a - b\n");
+    ws.run(&crate::tools::read::ReadTool, json!({"path": "calc.py"})).await.unwrap();
+    ws.run(&EditTool, json!({"path": "calc.py", "old_string": "a - b", "new_string": "a + b"})).await.unwrap();
+    assert_eq!(ws.read("calc.py"), "def add(a, b):\n    return a + b\n");
+}
+
+#[tokio::test]
+async fn an_insertion_made_before_is_not_made_twice() {
+    let ws = TestWorkspace::new();
+    ws.write_read("calc.py", "def add(a, b):\n    return a - b\n");
+    let insert = json!({"path": "calc.py", "old_string": "def add(a, b):", "new_string": "def add(a, b):\n    \"\"\"Sum.\"\"\""});
+    ws.run(&EditTool, insert.clone()).await.unwrap();
+    let once = ws.read("calc.py");
+    assert_eq!(once, "def add(a, b):\n    \"\"\"Sum.\"\"\"\n    return a - b\n");
+    let err = ws.run(&EditTool, insert).await.unwrap_err();
+    assert!(matches!(err, ToolError::AlreadyContains { line: 1, .. }), "{err}");
+    assert!(err.to_string().contains("that change is done"), "{err}");
+    assert_eq!(ws.read("calc.py"), once);
+    // Text added before the match is recognised too, and a different insertion still goes through.
+    let before = json!({"path": "calc.py", "old_string": "def add", "new_string": "# math\ndef add"});
+    ws.run(&EditTool, before.clone()).await.unwrap();
+    assert!(matches!(ws.run(&EditTool, before).await, Err(ToolError::AlreadyContains { line: 1, .. })));
+    ws.run(&EditTool, json!({"path": "calc.py", "old_string": "a - b", "new_string": "a + b"})).await.unwrap();
+    assert_eq!(ws.read("calc.py"), "# math\ndef add(a, b):\n    \"\"\"Sum.\"\"\"\n    return a + b\n");
 }

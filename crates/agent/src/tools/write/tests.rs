@@ -59,6 +59,10 @@ async fn refuses_directories_and_non_text_files() {
 fn describe_previews_the_change() {
     let ws = TestWorkspace::new();
     ws.write("f.txt", "old\n");
+    // Nobody is asked to approve replacing a file the model has not read.
+    let unread = WriteTool.describe(&json!({"path": "f.txt", "content": "new\n"}), &ws.ctx);
+    assert!(matches!(unread, Err(ToolError::NotReadYet(_))));
+    ws.write_read("f.txt", "old\n");
     let request = WriteTool.describe(&json!({"path": "f.txt", "content": "new\n"}), &ws.ctx).unwrap();
     assert_eq!(request.summary, "overwrite f.txt");
     assert!(request.preview.unwrap().contains("+new"));
