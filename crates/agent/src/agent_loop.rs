@@ -23,11 +23,11 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::cancel::CancelFlag;
 use crate::conversation::{Conversation, ConversationError, Mark};
 use crate::file_listing::{LISTED_FILES, with_file_listing};
-use crate::permissions::{Approver, Mode, Permissions};
+use crate::permissions::{Approver, Effect, Mode, Permissions};
 use crate::protocol::{Event, TokenUsage};
 use crate::runtime::ModelRuntime;
 use crate::session::{Session, SessionError, UndoReport};
-use crate::step_guard::{ReplyTools, SEARCH_TOOLS, StepGuard};
+use crate::step_guard::{ReplyTools, SEARCH_TOOLS, StepCall, StepGuard};
 use crate::tools::{ToolContext, ToolRegistry};
 
 /// Longest user request restated after each step's tool results.
@@ -319,9 +319,18 @@ impl Agent {
                 let _ = events.send(AgentEvent::TurnDone { text: last_text.clone(), steps: step });
                 return Ok(last_text);
             }
-            let mut results = self.run_calls(&calls, events, cancel).await?;
-            let these: Vec<(String, Value)> =
-                calls.iter().map(|c| (c.function.name.clone(), c.function.arguments.clone())).collect();
+            let (mut results, succeeded) = self.run_calls(&calls, events, cancel).await?;
+            let these: Vec<StepCall> = calls
+                .iter()
+                .zip(succeeded)
+                .map(|(c, succeeded)| StepCall {
+                    name: c.function.name.clone(),
+                    arguments: c.function.arguments.clone(),
+                    // `task` is read-only: its subagent's calls are checked where they run.
+                    effect: self.registry.get(&c.function.name).map_or(Effect::ReadOnly, |tool| tool.effect()),
+                    succeeded,
+                })
+                .collect();
             let next = guard.after_calls(step, &these);
             if let Some(content) = results.last_mut().and_then(|r| r.content.as_mut()) {
                 // Small models lose the thread after a few tool results and go on changing files
@@ -426,13 +435,14 @@ impl Agent {
         Ok((text, tokens))
     }
 
-    /// Runs the calls of one reply; subagent tasks run concurrently, other calls in order.
+    /// Runs the calls of one reply; subagent tasks run concurrently, other calls in order. Returns
+    /// the results and, for each call, whether it succeeded.
     async fn run_calls(
         &mut self,
         calls: &[TemplateToolCall],
         events: &UnboundedSender<AgentEvent>,
         cancel: &CancelFlag,
-    ) -> Result<Vec<ChatMessage>, AgentError> {
+    ) -> Result<(Vec<ChatMessage>, Vec<bool>), AgentError> {
         let mut results = Vec::with_capacity(calls.len());
         let mut tasks = tokio::task::JoinSet::new();
         let mut task_slots = Vec::new();
@@ -493,7 +503,9 @@ impl Agent {
             }
         }
         let mut messages = Vec::with_capacity(results.len());
+        let mut succeeded = Vec::with_capacity(results.len());
         for (call_id, name, out, diff) in results {
+            succeeded.push(out.is_ok());
             let (output, is_error) = match out {
                 Ok(text) => (text, false),
                 Err(message) => (format!("Error: {message}"), true),
@@ -513,7 +525,7 @@ impl Agent {
             })?;
             messages.push(ChatMessage::tool_result(Some(call_id), Some(name), output));
         }
-        Ok(messages)
+        Ok((messages, succeeded))
     }
 
     /// The grammar for the tools `mode` offers, narrowed to `tools`, compiled once per pair.

@@ -1,10 +1,13 @@
 //! Loop guards for small models: after each step's tool calls, decides which tools the next
 //! reply may call and what note to append to the results. The limits are enforced by the grammar
 //! (a tool left out cannot be emitted), not left to the prompt: models of 0.5-1.5B parameters
-//! repeat a successful call, search again and again without reading what they found, or spend
-//! the last allowed step on a call whose result nobody sees.
+//! repeat a call, alternate between two calls whose results cannot change (a refused command and
+//! a subagent asked the same question), search again and again without reading what they found,
+//! or spend the last allowed step on a call whose result nobody sees.
 
 use serde_json::Value;
+
+use crate::permissions::Effect;
 
 /// The tools a reply may call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,31 +35,75 @@ pub struct NextStep {
     pub note: Option<String>,
 }
 
+/// One tool call of a step and how it ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepCall {
+    /// The tool.
+    pub name: String,
+    /// Its arguments.
+    pub arguments: Value,
+    /// What the tool does.
+    pub effect: Effect,
+    /// Whether it ran, rather than being refused or failing.
+    pub succeeded: bool,
+}
+
+impl StepCall {
+    /// Whether the call may have changed the workspace: a file edit or a command that ran.
+    fn may_change(&self) -> bool {
+        self.succeeded && self.effect != Effect::ReadOnly
+    }
+
+    fn is_search(&self) -> bool {
+        SEARCH_TOOLS.contains(&self.name.as_str())
+    }
+
+    fn same_call(&self, other: &StepCall) -> bool {
+        self.name == other.name && self.arguments == other.arguments
+    }
+}
+
 /// Watches one turn's steps.
 #[derive(Debug, Clone)]
 pub struct StepGuard {
     max_steps: usize,
-    previous: Vec<(String, Value)>,
+    /// The calls made since the last step that may have changed the workspace, that step's own
+    /// included: the same call again would end the same way.
+    since_change: Vec<StepCall>,
     /// Every search call made in the turn.
-    searches: Vec<(String, Value)>,
+    searches: Vec<StepCall>,
+    /// Every file change made in the turn.
+    edits: Vec<StepCall>,
     search_streak: usize,
 }
 
 impl StepGuard {
     /// A guard for a turn of at most `max_steps` model calls.
     pub fn new(max_steps: usize) -> Self {
-        Self { max_steps, previous: Vec::new(), searches: Vec::new(), search_streak: 0 }
+        Self { max_steps, since_change: Vec::new(), searches: Vec::new(), edits: Vec::new(), search_streak: 0 }
     }
 
-    /// Records the calls (name, arguments) that step `step` (from 1) made and decides the next.
-    /// The first reply may call every tool, even in a one-step turn: its calls still run.
-    pub fn after_calls(&mut self, step: usize, calls: &[(String, Value)]) -> NextStep {
-        let repeated = calls == self.previous.as_slice();
-        self.previous = calls.to_vec();
-        let searching = !calls.is_empty() && calls.iter().all(|(name, _)| SEARCH_TOOLS.contains(&name.as_str()));
+    /// Records the calls that step `step` (from 1) made and decides the next. The first reply may
+    /// call every tool, even in a one-step turn: its calls still run.
+    pub fn after_calls(&mut self, step: usize, calls: &[StepCall]) -> NextStep {
+        // A call that now succeeds where it failed before (an edit after the read it asked for)
+        // is progress, not a repeat.
+        let repeated = !calls.is_empty() && calls.iter().all(|call| self.since_change.contains(call));
+        if calls.iter().any(StepCall::may_change) {
+            self.since_change = calls.to_vec();
+        } else {
+            self.since_change.extend(calls.iter().cloned());
+        }
+        // The same file change made twice means the model undid it in between: it is going round
+        // in circles (`add` renamed, renamed back, renamed again), each step a change.
+        let changes: Vec<&StepCall> = calls.iter().filter(|c| c.succeeded && c.effect == Effect::Edit).collect();
+        let redone = changes.iter().any(|call| self.edits.contains(call));
+        self.edits.extend(changes.into_iter().cloned());
+        let searching = !calls.is_empty() && calls.iter().all(StepCall::is_search);
         // A search gives the same result whenever it runs again in a turn; a command may not
         // (tests run before and after a fix), so only searches are compared with all earlier ones.
-        let searched_before = searching && calls.iter().all(|call| self.searches.contains(call));
+        let searched_before =
+            searching && calls.iter().all(|call| self.searches.iter().any(|earlier| earlier.same_call(call)));
         if searching {
             self.searches.extend(calls.iter().cloned());
         }
@@ -86,8 +133,20 @@ impl StepGuard {
             return NextStep {
                 tools: ReplyTools::TextOnly,
                 note: Some(
-                    "(Note: you made exactly this call in your previous step. Now answer the user in plain text, \
-                     without calling a tool: say what was done and what the result is.)"
+                    "(Note: you already made exactly this call in this turn and nothing has changed since, so it \
+                     would give the same result again. Now answer the user in plain text, without calling a tool: \
+                     say what was done and what the result is.)"
+                        .into(),
+                ),
+            };
+        }
+        if redone {
+            return NextStep {
+                tools: ReplyTools::TextOnly,
+                note: Some(
+                    "(Note: you made this same change earlier in this turn, undid it, and have now made it again. \
+                     Stop changing files: answer the user in plain text with what the files hold now and what is \
+                     left to do.)"
                         .into(),
                 ),
             };

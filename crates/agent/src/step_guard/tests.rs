@@ -2,8 +2,17 @@ use serde_json::json;
 
 use super::*;
 
-fn call(name: &str, args: Value) -> (String, Value) {
-    (name.to_string(), args)
+fn call(name: &str, args: Value) -> StepCall {
+    let effect = match name {
+        "edit" | "write" => Effect::Edit,
+        "shell" => Effect::Command,
+        _ => Effect::ReadOnly,
+    };
+    StepCall { name: name.to_string(), arguments: args, effect, succeeded: true }
+}
+
+fn refused(name: &str, args: Value) -> StepCall {
+    StepCall { succeeded: false, ..call(name, args) }
 }
 
 #[test]
@@ -80,4 +89,69 @@ fn the_last_step_wins_over_every_other_limit() {
     let grep = [call("grep", json!({"pattern": "x"}))];
     guard.after_calls(1, &grep);
     assert_eq!(guard.after_calls(2, &grep).tools, ReplyTools::TextOnly);
+}
+
+#[test]
+fn alternating_calls_whose_results_cannot_change_hold_the_next_reply_to_text() {
+    let mut guard = StepGuard::new(20);
+    assert_eq!(guard.after_calls(1, &[call("edit", json!({"path": "calc.py"}))]).tools, ReplyTools::All);
+    // The command was refused (nothing changed), then a subagent was asked about the file.
+    let shell = [refused("shell", json!({"command": "python calc.py"}))];
+    let task = [call("task", json!({"prompt": "Find 'add' in calc.py"}))];
+    assert_eq!(guard.after_calls(2, &shell).tools, ReplyTools::All);
+    assert_eq!(guard.after_calls(3, &task).tools, ReplyTools::All);
+    let next = guard.after_calls(4, &shell);
+    assert_eq!(next.tools, ReplyTools::TextOnly);
+    assert!(next.note.unwrap().contains("nothing has changed since"));
+}
+
+#[test]
+fn a_call_repeated_after_a_change_is_not_a_loop() {
+    let mut guard = StepGuard::new(20);
+    let read = [call("read", json!({"path": "calc.py"}))];
+    let test = [call("shell", json!({"command": "python3 test_calc.py"}))];
+    guard.after_calls(1, &read);
+    guard.after_calls(2, &test);
+    guard.after_calls(3, &[call("edit", json!({"path": "calc.py"}))]);
+    // Both the file and the test result may differ now.
+    assert_eq!(guard.after_calls(4, &read).tools, ReplyTools::All);
+    assert_eq!(guard.after_calls(5, &test).tools, ReplyTools::All);
+    // A step of several calls, all made since the last change, is a loop too.
+    let both = [read[0].clone(), test[0].clone()];
+    assert_eq!(guard.after_calls(6, &both).tools, ReplyTools::All);
+    assert_eq!(guard.after_calls(7, &both).tools, ReplyTools::TextOnly);
+}
+
+#[test]
+fn a_refused_call_that_succeeds_on_its_retry_is_progress() {
+    let mut guard = StepGuard::new(20);
+    let edit = json!({"path": "calc.py", "old_string": "a - b", "new_string": "a + b"});
+    guard.after_calls(1, &[refused("edit", edit.clone())]);
+    guard.after_calls(2, &[call("read", json!({"path": "calc.py"}))]);
+    assert_eq!(guard.after_calls(3, &[call("edit", edit.clone())]).tools, ReplyTools::All);
+    // Refused again and again is a loop, like any call that ends the same way.
+    let mut guard = StepGuard::new(20);
+    guard.after_calls(1, &[refused("edit", edit.clone())]);
+    guard.after_calls(2, &[call("read", json!({"path": "calc.py"}))]);
+    assert_eq!(guard.after_calls(3, &[refused("edit", edit)]).tools, ReplyTools::TextOnly);
+}
+
+#[test]
+fn a_change_undone_and_made_again_holds_the_next_reply_to_text() {
+    let mut guard = StepGuard::new(20);
+    let rename = call("edit", json!({"path": "calc.py", "old_string": "add", "new_string": "subtract"}));
+    let back = call("edit", json!({"path": "calc.py", "old_string": "subtract", "new_string": "add"}));
+    assert_eq!(guard.after_calls(1, std::slice::from_ref(&rename)).tools, ReplyTools::All);
+    // Undoing a change is allowed (a fix that failed its test is reverted) ...
+    assert_eq!(guard.after_calls(2, &[back]).tools, ReplyTools::All);
+    // ... making it again is a circle.
+    let next = guard.after_calls(3, &[rename]);
+    assert_eq!(next.tools, ReplyTools::TextOnly);
+    assert!(next.note.unwrap().contains("made this same change earlier"));
+    // Commands may run again after a change: tests before and after a fix.
+    let mut guard = StepGuard::new(20);
+    let test = call("shell", json!({"command": "pytest"}));
+    guard.after_calls(1, std::slice::from_ref(&test));
+    guard.after_calls(2, &[call("edit", json!({"path": "calc.py", "old_string": "-", "new_string": "+"}))]);
+    assert_eq!(guard.after_calls(3, &[test]).tools, ReplyTools::All);
 }
