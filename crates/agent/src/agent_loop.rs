@@ -326,7 +326,8 @@ impl Agent {
                 .map(|(c, succeeded)| StepCall {
                     name: c.function.name.clone(),
                     arguments: c.function.arguments.clone(),
-                    // `task` is read-only: its subagent's calls are checked where they run.
+                    // An unknown tool ran nothing; `task` is read-only, as its subagent's calls are
+                    // guarded in the subagent's own loop.
                     effect: self.registry.get(&c.function.name).map_or(Effect::ReadOnly, |tool| tool.effect()),
                     succeeded,
                 })

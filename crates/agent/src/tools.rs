@@ -113,6 +113,16 @@ impl ToolContext {
         self.seen_files.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).contains(path)
     }
 
+    /// Refuses, with `refusal`, a change to an existing file the model has not seen: it would be
+    /// made against a guess at the file's text. A missing file passes (it is created, or its tool
+    /// says it does not exist).
+    pub fn require_seen(&self, path: &std::path::Path, refusal: impl FnOnce() -> ToolError) -> Result<(), ToolError> {
+        if path.is_file() && !self.has_seen(path) {
+            return Err(refusal());
+        }
+        Ok(())
+    }
+
     /// The current plan.
     pub fn todos(&self) -> Vec<TodoItem> {
         self.todos.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()

@@ -1,6 +1,6 @@
 //! `edit`: replace an exact piece of a file's text, shown as a unified diff.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -69,7 +69,7 @@ impl Tool for EditTool {
         let args: EditArgs = parse_args(self.name(), args)?;
         let path = ctx.workspace.resolve(&args.path)?;
         let shown = ctx.workspace.display_path(&path);
-        ensure_read(ctx, &path, &shown)?;
+        ctx.require_seen(&path, || ToolError::EditNotReadYet(shown.clone()))?;
         let plan = plan_edit(path, shown, &args)?;
         Ok(ActionRequest {
             tool: self.name().into(),
@@ -84,7 +84,7 @@ impl Tool for EditTool {
         let args: EditArgs = parse_args(self.name(), &args)?;
         let path = ctx.workspace.resolve(&args.path)?;
         let shown = ctx.workspace.display_path(&path);
-        ensure_read(ctx, &path, &shown)?;
+        ctx.require_seen(&path, || ToolError::EditNotReadYet(shown.clone()))?;
         let seen = path.clone();
         let out = blocking(move || {
             let plan = plan_edit(path, shown, &args)?;
@@ -112,16 +112,6 @@ impl Tool for EditTool {
         ctx.mark_seen(&seen);
         Ok(out)
     }
-}
-
-/// Refuses an edit of an existing file the model has not read: small models otherwise guess its
-/// text, and a short old_string that happens to match (`add`) changes the wrong thing. A missing
-/// file is left to `plan_edit`, which says it does not exist.
-fn ensure_read(ctx: &ToolContext, path: &Path, shown: &str) -> Result<(), ToolError> {
-    if path.is_file() && !ctx.has_seen(path) {
-        return Err(ToolError::EditNotReadYet(shown.to_string()));
-    }
-    Ok(())
 }
 
 fn plan_edit(path: PathBuf, shown: String, args: &EditArgs) -> Result<PlannedEdit, ToolError> {

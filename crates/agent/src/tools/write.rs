@@ -53,9 +53,7 @@ impl Tool for WriteTool {
         let path = ctx.workspace.resolve(&args.path)?;
         let shown = ctx.workspace.display_path(&path);
         // Refused here as well as in `run`, so nobody is asked to approve a write that would fail.
-        if path.is_file() && !ctx.has_seen(&path) {
-            return Err(ToolError::NotReadYet(shown));
-        }
+        ctx.require_seen(&path, || ToolError::NotReadYet(shown.clone()))?;
         let before = existing_text(&path, &args.path)?;
         let (summary, preview) = match &before {
             Some(before) => (format!("overwrite {shown}"), unified_diff(&shown, before, &args.content)),
@@ -74,9 +72,7 @@ impl Tool for WriteTool {
         let args: WriteArgs = parse_args(self.name(), &args)?;
         let path = ctx.workspace.resolve(&args.path)?;
         let shown = ctx.workspace.display_path(&path);
-        if path.is_file() && !ctx.has_seen(&path) {
-            return Err(ToolError::NotReadYet(shown));
-        }
+        ctx.require_seen(&path, || ToolError::NotReadYet(shown.clone()))?;
         let before = existing_text(&path, &args.path)?;
         // A person who approved the call saw the diff; the refusals below are for unattended writes.
         if let Some(before) = before.as_ref().filter(|_| !ctx.approved_by_user) {
