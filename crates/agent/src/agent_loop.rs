@@ -488,14 +488,14 @@ impl Agent {
                     if let Some(todos) = &output.todos {
                         self.record(Event::TodosUpdated { todos: todos.clone() })?;
                     }
-                    results.push((call_id, name, Ok(output.text), output.diff));
+                    results.push((call_id, name, Ok((output.text, output.failed)), output.diff));
                 }
                 Err(e) => results.push((call_id, name, Err(e.to_string()), None)),
             }
         }
         while let Some(joined) = tasks.join_next().await {
             match joined {
-                Ok((slot, out)) => results[slot].2 = out.map(|o| o.text).map_err(|e| e.to_string()),
+                Ok((slot, out)) => results[slot].2 = out.map(|o| (o.text, o.failed)).map_err(|e| e.to_string()),
                 Err(e) => {
                     if let Some(&slot) = task_slots.first() {
                         results[slot].2 = Err(format!("the subagent stopped unexpectedly: {e}"));
@@ -507,8 +507,10 @@ impl Agent {
         let mut succeeded = Vec::with_capacity(results.len());
         for (call_id, name, out, diff) in results {
             succeeded.push(out.is_ok());
+            // A command that ran and exited non-zero succeeded as a call (it may have changed the
+            // workspace, which the step guard must know) but is shown to the user as failed.
             let (output, is_error) = match out {
-                Ok(text) => (text, false),
+                Ok((text, failed)) => (text, failed),
                 Err(message) => (format!("Error: {message}"), true),
             };
             let _ = events.send(AgentEvent::ToolResult {

@@ -151,6 +151,8 @@ pub struct ToolOutput {
     pub diff: Option<String>,
     /// The plan after a `todo` call, for the user.
     pub todos: Option<Vec<TodoItem>>,
+    /// The call ran but what it ran failed (a command's non-zero exit): shown as a failed call.
+    pub failed: bool,
 }
 
 impl ToolOutput {

@@ -104,7 +104,7 @@ impl Tool for EditTool {
                 ),
                 changes: vec![FileChange { path: plan.shown, before: Some(plan.before), after: Some(plan.after) }],
                 diff: Some(diff),
-                todos: None,
+                ..ToolOutput::default()
             })
         })
         .await?;

@@ -215,7 +215,7 @@ impl Tool for ShellTool {
             Some(code) => text.push_str(&format!("[exit code {code}]")),
             None => text.push_str(&format!("[killed by a signal: {status}]")),
         }
-        Ok(ToolOutput::text(text))
+        Ok(ToolOutput { failed: !status.success(), ..ToolOutput::text(text) })
     }
 }
 

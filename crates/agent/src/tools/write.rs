@@ -115,7 +115,7 @@ fn write_file(path: &Path, shown: String, args: WriteArgs, before: Option<String
         text,
         changes: vec![FileChange { path: shown, before, after: Some(args.content) }],
         diff,
-        todos: None,
+        ..ToolOutput::default()
     })
 }
 
