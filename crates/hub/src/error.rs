@@ -27,6 +27,10 @@ pub enum HubError {
     #[error("model file {} does not exist", .0.display())]
     ModelFileMissing(PathBuf),
 
+    /// The model was named by a path that is a directory.
+    #[error("model path {} is a directory; give the path of a .gguf file in it", .0.display())]
+    ModelPathIsDirectory(PathBuf),
+
     /// The model is not in the cache and pulling was not allowed.
     #[error("model {id} is not downloaded; run `hearth pull {id}`")]
     NotCached {

@@ -51,13 +51,17 @@ pub fn resolve(spec: &str, options: &ResolveOptions) -> Result<ResolvedModel, Hu
     resolve_in(spec, &registry, &cache, &Sources::from_env(), options)
 }
 
-/// `spec` as a local file, if it names one; an error if it looks like a path but is missing.
+/// `spec` as a local file, if it names one; an error if it looks like a path but is missing or a
+/// directory.
 fn resolve_path(spec: &str) -> Result<Option<ResolvedModel>, HubError> {
     let path = Path::new(spec);
     if path.is_file() {
         return Ok(Some(ResolvedModel { path: path.to_path_buf(), manifest: None }));
     }
     let looks_like_path = spec.to_ascii_lowercase().ends_with(".gguf") || spec.contains(['/', '\\']);
+    if looks_like_path && path.is_dir() {
+        return Err(HubError::ModelPathIsDirectory(path.to_path_buf()));
+    }
     if looks_like_path {
         return Err(HubError::ModelFileMissing(path.to_path_buf()));
     }

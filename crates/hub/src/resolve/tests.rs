@@ -20,6 +20,18 @@ fn a_missing_path_is_an_error() {
 }
 
 #[test]
+fn a_directory_is_named_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("weights.gguf");
+    std::fs::create_dir(&folder).unwrap();
+    for spec in [folder.to_str().unwrap(), dir.path().to_str().unwrap()] {
+        let err = resolve(spec, &ResolveOptions::default()).unwrap_err();
+        assert!(matches!(err, HubError::ModelPathIsDirectory(_)), "{err}");
+        assert!(err.to_string().ends_with("is a directory; give the path of a .gguf file in it"), "{err}");
+    }
+}
+
+#[test]
 fn an_unknown_id_lists_the_known_ones() {
     let message = resolve("llama-70b", &ResolveOptions::default()).unwrap_err().to_string();
     assert!(message.starts_with("unknown model 'llama-70b'; known models: smollm2-135m"), "{message}");
