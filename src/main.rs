@@ -74,8 +74,47 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_message(&err));
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes on one line, each cause once: many errors already quote their
+/// source in their own message (`workspace root /x: No such file or directory`), and `{:#}`
+/// would print it a second time.
+fn error_message(err: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use anyhow::Context as _;
+
+    use super::error_message;
+
+    #[test]
+    fn a_cause_already_quoted_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        #[derive(Debug, thiserror::Error)]
+        #[error("workspace root /x: {source}")]
+        struct Quoting {
+            source: std::io::Error,
+        }
+        let err = Err::<(), _>(Quoting { source: io }).context("cannot use /x as the workspace").unwrap_err();
+        assert_eq!(error_message(&err), "cannot use /x as the workspace: workspace root /x: No such file or directory");
+        let plain = Err::<(), _>(std::io::Error::other("disk full")).context("cannot save").unwrap_err();
+        assert_eq!(error_message(&plain), "cannot save: disk full");
     }
 }
