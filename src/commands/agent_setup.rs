@@ -83,7 +83,7 @@ pub struct BuiltAgent {
 /// Loads the model and builds the agent for `args`, asking `approver` for approvals.
 pub fn build_agent(args: &AgentArgs, approver: Arc<dyn Approver>, default_mode: Mode) -> anyhow::Result<BuiltAgent> {
     if let Some(n) = args.threads {
-        anyhow::ensure!(n > 0, "--threads must be at least 1");
+        crate::commands::common::check_threads(n)?;
         // The engine's generation thread runs the kernels on rayon's global pool.
         let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
     }

@@ -109,6 +109,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.repetitions > 0, "--repetitions must be at least 1");
     let threads = if args.threads.is_empty() { vec![common::default_threads()] } else { args.threads.clone() };
     anyhow::ensure!(threads.iter().all(|&t| t > 0), "thread counts must be at least 1");
+    anyhow::ensure!(
+        args.n_prompt.iter().chain(&args.n_gen).any(|&n| n > 0),
+        "nothing to measure: -p and -n are all 0; give a prompt or generation length above 0"
+    );
     let loaded = common::load_model(args.model.spec(), args.device)?;
     let model = &loaded.model;
     let label = ModelLabel {
