@@ -323,13 +323,15 @@ impl Agent {
             let these: Vec<StepCall> = calls
                 .iter()
                 .zip(succeeded)
-                .map(|(c, succeeded)| StepCall {
+                .zip(&results)
+                .map(|((c, succeeded), result)| StepCall {
                     name: c.function.name.clone(),
                     arguments: c.function.arguments.clone(),
                     // An unknown tool ran nothing; `task` is read-only, as its subagent's calls are
                     // guarded in the subagent's own loop.
                     effect: self.registry.get(&c.function.name).map_or(Effect::ReadOnly, |tool| tool.effect()),
                     succeeded,
+                    result: result.content.clone().unwrap_or_default(),
                 })
                 .collect();
             let next = guard.after_calls(step, &these);

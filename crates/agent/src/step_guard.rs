@@ -46,6 +46,8 @@ pub struct StepCall {
     pub effect: Effect,
     /// Whether it ran, rather than being refused or failing.
     pub succeeded: bool,
+    /// What it returned to the model.
+    pub result: String,
 }
 
 impl StepCall {
@@ -86,8 +88,9 @@ impl StepGuard {
     /// Records the calls that step `step` (from 1) made and decides the next. The first reply may
     /// call every tool, even in a one-step turn: its calls still run.
     pub fn after_calls(&mut self, step: usize, calls: &[StepCall]) -> NextStep {
-        // A call that now succeeds where it failed before (an edit after the read it asked for)
-        // is progress, not a repeat.
+        // A call is repeated when it ended exactly as before. One that now answers differently
+        // (an edit after the read it asked for, refused again for another reason or now run) is
+        // progress: the read changed what the call can do.
         let repeated = !calls.is_empty() && calls.iter().all(|call| self.since_change.contains(call));
         if calls.iter().any(StepCall::may_change) {
             self.since_change = calls.to_vec();
@@ -97,7 +100,7 @@ impl StepGuard {
         // The same file change made twice means the model undid it in between: it is going round
         // in circles (`add` renamed, renamed back, renamed again), each step a change.
         let changes: Vec<&StepCall> = calls.iter().filter(|c| c.succeeded && c.effect == Effect::Edit).collect();
-        let redone = changes.iter().any(|call| self.edits.contains(call));
+        let redone = changes.iter().any(|call| self.edits.iter().any(|earlier| earlier.same_call(call)));
         self.edits.extend(changes.into_iter().cloned());
         let searching = !calls.is_empty() && calls.iter().all(StepCall::is_search);
         // A search gives the same result whenever it runs again in a turn; a command may not

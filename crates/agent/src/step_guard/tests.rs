@@ -8,11 +8,11 @@ fn call(name: &str, args: Value) -> StepCall {
         "shell" => Effect::Command,
         _ => Effect::ReadOnly,
     };
-    StepCall { name: name.to_string(), arguments: args, effect, succeeded: true }
+    StepCall { name: name.to_string(), arguments: args, effect, succeeded: true, result: "done".into() }
 }
 
-fn refused(name: &str, args: Value) -> StepCall {
-    StepCall { succeeded: false, ..call(name, args) }
+fn refused(name: &str, args: Value, why: &str) -> StepCall {
+    StepCall { succeeded: false, result: format!("Error: {why}"), ..call(name, args) }
 }
 
 #[test]
@@ -96,7 +96,7 @@ fn alternating_calls_whose_results_cannot_change_hold_the_next_reply_to_text() {
     let mut guard = StepGuard::new(20);
     assert_eq!(guard.after_calls(1, &[call("edit", json!({"path": "calc.py"}))]).tools, ReplyTools::All);
     // The command was refused (nothing changed), then a subagent was asked about the file.
-    let shell = [refused("shell", json!({"command": "python calc.py"}))];
+    let shell = [refused("shell", json!({"command": "python calc.py"}), "not allowed")];
     let task = [call("task", json!({"prompt": "Find 'add' in calc.py"}))];
     assert_eq!(guard.after_calls(2, &shell).tools, ReplyTools::All);
     assert_eq!(guard.after_calls(3, &task).tools, ReplyTools::All);
@@ -126,14 +126,28 @@ fn a_call_repeated_after_a_change_is_not_a_loop() {
 fn a_refused_call_that_succeeds_on_its_retry_is_progress() {
     let mut guard = StepGuard::new(20);
     let edit = json!({"path": "calc.py", "old_string": "a - b", "new_string": "a + b"});
-    guard.after_calls(1, &[refused("edit", edit.clone())]);
+    guard.after_calls(1, &[refused("edit", edit.clone(), "not read")]);
     guard.after_calls(2, &[call("read", json!({"path": "calc.py"}))]);
     assert_eq!(guard.after_calls(3, &[call("edit", edit.clone())]).tools, ReplyTools::All);
-    // Refused again and again is a loop, like any call that ends the same way.
+    // Refused again, for the same reason, is a loop, like any call that ends the same way.
     let mut guard = StepGuard::new(20);
-    guard.after_calls(1, &[refused("edit", edit.clone())]);
+    guard.after_calls(1, &[refused("edit", edit.clone(), "not found")]);
     guard.after_calls(2, &[call("read", json!({"path": "calc.py"}))]);
-    assert_eq!(guard.after_calls(3, &[refused("edit", edit)]).tools, ReplyTools::TextOnly);
+    assert_eq!(guard.after_calls(3, &[refused("edit", edit, "not found")]).tools, ReplyTools::TextOnly);
+}
+
+#[test]
+fn a_call_refused_again_for_another_reason_gets_its_answer() {
+    // A write of a file not read yet; after the read the same write is refused because it would
+    // delete lines, and that refusal names the edit to make instead: the model must see it.
+    let mut guard = StepGuard::new(20);
+    let write = json!({"path": "calc.py", "content": "def multiply(a, b):\n    return a * b"});
+    guard.after_calls(1, &[refused("write", write.clone(), "you have not read it")]);
+    guard.after_calls(2, &[call("read", json!({"path": "calc.py"}))]);
+    let again = [refused("write", write, "write would delete 2 lines; call edit with ...")];
+    assert_eq!(guard.after_calls(3, &again).tools, ReplyTools::All);
+    // Refused a third time the same way is a loop.
+    assert_eq!(guard.after_calls(4, &again).tools, ReplyTools::TextOnly);
 }
 
 #[test]
