@@ -94,8 +94,8 @@ pub enum ToolError {
     #[error("'{0}' is a directory; use glob to list its files")]
     IsDirectory(String),
 
-    /// A directory was expected.
-    #[error("'{0}' is not a directory")]
+    /// A directory was expected (for an optional argument whose default is the workspace root).
+    #[error("'{0}' is a file, not a directory; name a directory, or leave the argument out to use the workspace root")]
     NotDirectory(String),
 
     /// The file is binary.
