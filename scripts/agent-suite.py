@@ -5,8 +5,15 @@
 Prints, per task, whether the checker passed, the wall time, the model calls, and the prompt
 tokens computed versus reused from the KV cache; then the success rate and totals.
 
+Each task runs in the same folder every time (under the system's temporary directory), because
+the workspace path is part of the system prompt: a random folder name changes the prompt and so,
+near a tie between two tokens, what the model does. The same binary, model, seed and temperature
+therefore give the same result. A single greedy run is one sample; `--temp 0.2 --seeds 1,2,3`
+gives several, for comparing two versions of the agent.
+
     scripts/agent-suite.py [--hearth target/release/hearth] [-m qwen2.5-coder-1.5b] [-t 2]
-                           [--only NAME,...] [--json results.json] [--transcripts DIR]
+                           [--temp T] [--seeds 1,2,3] [--only NAME,...] [--json results.json]
+                           [--transcripts DIR]
 """
 import argparse
 import json
@@ -131,15 +138,17 @@ TASKS = [
 ]
 
 
-def run_task(task, args):
-    ws = tempfile.mkdtemp(prefix=f"hearth-suite-{task['name']}-")
+def run_task(task, args, seed):
+    ws = os.path.join(tempfile.gettempdir(), "hearth-suite", task["name"])
+    shutil.rmtree(ws, ignore_errors=True)
+    os.makedirs(ws)
     for path, content in task["files"].items():
         full = os.path.join(ws, path)
         os.makedirs(os.path.dirname(full), exist_ok=True)
         with open(full, "w") as f:
             f.write(content)
     cmd = [args.hearth, "exec", task["prompt"], "--json", "-m", args.model, "--mode", "full-auto",
-           "--temp", str(args.temp), "-s", "1", "--max-steps", str(args.max_steps), "-n", str(args.max_tokens),
+           "--temp", str(args.temp), "-s", str(seed), "--max-steps", str(args.max_steps), "-n", str(args.max_tokens),
            "--no-session", "-C", ws]
     if args.threads:
         cmd += ["-t", str(args.threads)]
@@ -152,7 +161,8 @@ def run_task(task, args):
     wall = time.time() - start
     if args.transcripts:
         os.makedirs(args.transcripts, exist_ok=True)
-        with open(os.path.join(args.transcripts, f"{task['name']}.jsonl"), "w") as f:
+        suffix = f"-seed{seed}" if len(args.seeds) > 1 else ""
+        with open(os.path.join(args.transcripts, f"{task['name']}{suffix}.jsonl"), "w") as f:
             f.write(stdout)
     events = []
     for line in stdout.splitlines():
@@ -169,7 +179,7 @@ def run_task(task, args):
         ok, error = False, f"checker: {e}"
     shutil.rmtree(ws, ignore_errors=True)
     return {
-        "name": task["name"], "ok": ok, "wall_s": round(wall, 1), "model_calls": len(usage), "tools": calls,
+        "name": task["name"], "seed": seed, "ok": ok, "wall_s": round(wall, 1), "model_calls": len(usage), "tools": calls,
         "prompt_tokens": sum(u["prompt_tokens"] for u in usage),
         "reused_tokens": sum(u["cached_prompt_tokens"] for u in usage),
         "generated_tokens": sum(u["completion_tokens"] for u in usage),
@@ -186,29 +196,33 @@ def main():
     p.add_argument("--max-steps", type=int, default=10)
     p.add_argument("--max-tokens", type=int, default=400)
     p.add_argument("--timeout", type=int, default=900)
+    p.add_argument("--seeds", default="1", help="comma-separated sampling seeds; each task runs once per seed")
     p.add_argument("--only")
     p.add_argument("--json")
     p.add_argument("--transcripts", help="directory to keep each task's `hearth exec --json` events in")
     args = p.parse_args()
+    args.seeds = [int(s) for s in args.seeds.split(",")]
     tasks = [t for t in TASKS if not args.only or t["name"] in args.only.split(",")]
     results = []
-    print(f"{'task':<22} {'ok':<4} {'wall s':>7} {'calls':>5} {'prompt':>7} {'reused':>7} {'new':>6}  tools")
+    print(f"{'task':<22} {'seed':>4} {'ok':<4} {'wall s':>7} {'calls':>5} {'prompt':>7} {'reused':>7} {'new':>6}  tools")
     for task in tasks:
-        r = run_task(task, args)
-        results.append(r)
-        print(f"{r['name']:<22} {'yes' if r['ok'] else 'no':<4} {r['wall_s']:>7} {r['model_calls']:>5} "
-              f"{r['prompt_tokens']:>7} {r['reused_tokens']:>7} {r['prompt_tokens'] - r['reused_tokens']:>6}  "
-              f"{','.join(r['tools'])}{'  [' + r['error'] + ']' if r['error'] else ''}", flush=True)
+        for seed in args.seeds:
+            r = run_task(task, args, seed)
+            results.append(r)
+            print(f"{r['name']:<22} {seed:>4} {'yes' if r['ok'] else 'no':<4} {r['wall_s']:>7} {r['model_calls']:>5} "
+                  f"{r['prompt_tokens']:>7} {r['reused_tokens']:>7} {r['prompt_tokens'] - r['reused_tokens']:>6}  "
+                  f"{','.join(r['tools'])}{'  [' + r['error'] + ']' if r['error'] else ''}", flush=True)
     n_ok = sum(r["ok"] for r in results)
     prompt = sum(r["prompt_tokens"] for r in results)
     reused = sum(r["reused_tokens"] for r in results)
     wall = sum(r["wall_s"] for r in results)
-    print(f"\n{args.model}: {n_ok}/{len(results)} tasks passed, {wall:.0f} s in all; "
+    runs = f"task runs ({len(tasks)} tasks x {len(args.seeds)} seeds)" if len(args.seeds) > 1 else "tasks"
+    print(f"\n{args.model}: {n_ok}/{len(results)} {runs} passed, {wall:.0f} s in all; "
           f"prompt tokens {prompt}, reused from the KV cache {reused} "
           f"({100 * reused / max(prompt, 1):.1f}%), computed {prompt - reused}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"model": args.model, "results": results}, f, indent=1)
+            json.dump({"model": args.model, "temp": args.temp, "seeds": args.seeds, "results": results}, f, indent=1)
 
 
 if __name__ == "__main__":
