@@ -182,8 +182,16 @@ pub(super) fn line_of(text: &str, byte: usize) -> usize {
     text[..byte].matches('\n').count() + 1
 }
 
-/// Points at a line that matches the first line of `old` apart from surrounding whitespace,
-/// the most common reason an exact match fails.
+/// Least similarity (`similar`'s ratio, 0 to 1) for a line to be quoted as the one meant.
+const CLOSE_LINE_RATIO: f32 = 0.6;
+
+/// Lines longer than this are not compared character by character (the cost is quadratic).
+const CLOSE_LINE_MAX_CHARS: usize = 400;
+
+/// Points at the line the first line of `old` was meant to match. The same text apart from
+/// surrounding whitespace is the most common miss; next comes text retyped from memory (small
+/// models write `timeout: 30` for `"timeout": 30,`), for which the closest line is quoted so the
+/// model can copy it rather than read the file again.
 fn no_match_hint(content: &str, old: &str) -> String {
     let Some(first) = old.lines().map(str::trim).find(|line| !line.is_empty()) else {
         return String::new();
@@ -195,14 +203,38 @@ fn no_match_hint(content: &str, old: &str) -> String {
         .map(|(i, _)| (i + 1).to_string())
         .take(5)
         .collect();
-    if near.is_empty() {
-        "; read the file to see its current text".to_string()
-    } else {
-        format!(
+    if !near.is_empty() {
+        return format!(
             "; line {} has the same text apart from whitespace: copy the text exactly as read shows it (after the tab)",
             near.join(", ")
-        )
+        );
     }
+    match closest_line(content, first) {
+        Some((number, line)) => format!(
+            "; the closest is line {number}, which reads `{line}`: copy old_string from the file's text exactly, \
+             quotes and punctuation included"
+        ),
+        None => "; read the file to see its current text".to_string(),
+    }
+}
+
+/// The line of `content` most like `wanted` (trimmed), with its number from 1, if any is close.
+fn closest_line<'a>(content: &'a str, wanted: &str) -> Option<(usize, &'a str)> {
+    if wanted.chars().count() > CLOSE_LINE_MAX_CHARS {
+        return None;
+    }
+    let mut best: Option<(f32, usize, &str)> = None;
+    for (i, line) in content.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.chars().count() > CLOSE_LINE_MAX_CHARS {
+            continue;
+        }
+        let ratio = TextDiff::from_chars(wanted, trimmed).ratio();
+        if ratio >= CLOSE_LINE_RATIO && best.is_none_or(|(r, _, _)| ratio > r) {
+            best = Some((ratio, i + 1, line));
+        }
+    }
+    best.map(|(_, number, line)| (number, line))
 }
 
 /// A unified diff of `before` and `after` with three lines of context, headed `a/PATH b/PATH`.

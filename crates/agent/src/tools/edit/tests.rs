@@ -59,6 +59,24 @@ async fn no_match_points_at_a_whitespace_difference() {
 }
 
 #[tokio::test]
+async fn no_match_quotes_the_closest_line() {
+    let ws = TestWorkspace::new();
+    ws.write_read("config.json", "{\n  \"name\": \"svc\",\n  \"timeout\": 30,\n  \"retries\": 3\n}\n");
+    let err = ws
+        .run(&EditTool, json!({"path": "config.json", "old_string": "timeout: 30", "new_string": "timeout: 60"}))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ToolError::EditNoMatch { .. }), "{err}");
+    assert!(err.to_string().contains("the closest is line 3, which reads `  \"timeout\": 30,`"), "{err}");
+    // Nothing close: no line is put forward.
+    let err = ws
+        .run(&EditTool, json!({"path": "config.json", "old_string": "listen_port = 8080", "new_string": "x"}))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().ends_with("read the file to see its current text"), "{err}");
+}
+
+#[tokio::test]
 async fn crlf_files_accept_lf_text() {
     let ws = TestWorkspace::new();
     ws.write_read("w.txt", "one\r\ntwo\r\nthree\r\n");
