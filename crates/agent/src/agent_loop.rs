@@ -319,7 +319,7 @@ impl Agent {
                 let _ = events.send(AgentEvent::TurnDone { text: last_text.clone(), steps: step });
                 return Ok(last_text);
             }
-            let (mut results, succeeded) = self.run_calls(&calls, events, cancel).await?;
+            let (mut results, succeeded) = self.run_calls(&calls, &guard, events, cancel).await?;
             let these: Vec<StepCall> = calls
                 .iter()
                 .zip(succeeded)
@@ -443,6 +443,7 @@ impl Agent {
     async fn run_calls(
         &mut self,
         calls: &[TemplateToolCall],
+        guard: &StepGuard,
         events: &UnboundedSender<AgentEvent>,
         cancel: &CancelFlag,
     ) -> Result<(Vec<ChatMessage>, Vec<bool>), AgentError> {
@@ -465,6 +466,10 @@ impl Agent {
             })?;
             if cancel.is_set() {
                 results.push((call_id, name, Err("cancelled by the user".to_string()), None));
+                continue;
+            }
+            if let Some(refusal) = guard.refusal(&name, &arguments) {
+                results.push((call_id, name, Err(refusal), None));
                 continue;
             }
             if name == "task" {

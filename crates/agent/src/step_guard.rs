@@ -3,7 +3,8 @@
 //! (a tool left out cannot be emitted), not left to the prompt: models of 0.5-1.5B parameters
 //! repeat a call, alternate between two calls whose results cannot change (a refused command and
 //! a subagent asked the same question), search again and again without reading what they found,
-//! or spend the last allowed step on a call whose result nobody sees.
+//! or spend the last allowed step on a call whose result nobody sees. Before a call runs, it also
+//! turns down an edit that undoes the model's own change with nothing run in between.
 
 use serde_json::Value;
 
@@ -74,15 +75,43 @@ pub struct StepGuard {
     since_change: Vec<StepCall>,
     /// Every search call made in the turn.
     searches: Vec<StepCall>,
-    /// Every file change made in the turn.
-    edits: Vec<StepCall>,
+    /// Every call of the turn, in order.
+    calls: Vec<StepCall>,
     search_streak: usize,
 }
 
 impl StepGuard {
     /// A guard for a turn of at most `max_steps` model calls.
     pub fn new(max_steps: usize) -> Self {
-        Self { max_steps, since_change: Vec::new(), searches: Vec::new(), edits: Vec::new(), search_streak: 0 }
+        Self { max_steps, since_change: Vec::new(), searches: Vec::new(), calls: Vec::new(), search_streak: 0 }
+    }
+
+    /// Why the call must not run, if so: an `edit` that reverses one made earlier in the turn
+    /// while nothing has run since that could have shown the change was wrong. Small models undo
+    /// their own fix after an unrelated refusal (a command run in a file as if it were a folder)
+    /// or for no reason at all; a revert after a failing test run is allowed.
+    pub fn refusal(&self, name: &str, arguments: &Value) -> Option<String> {
+        if name != "edit" {
+            return None;
+        }
+        let field = |args: &Value, key: &str| args.get(key).and_then(Value::as_str).map(str::to_owned);
+        let (path, old, new) =
+            (field(arguments, "path")?, field(arguments, "old_string")?, field(arguments, "new_string")?);
+        let undone = self.calls.iter().rposition(|earlier| {
+            earlier.name == "edit"
+                && earlier.succeeded
+                && field(&earlier.arguments, "path").as_deref() == Some(path.as_str())
+                && field(&earlier.arguments, "old_string").as_deref() == Some(new.as_str())
+                && field(&earlier.arguments, "new_string").as_deref() == Some(old.as_str())
+        })?;
+        let checked = self.calls[undone + 1..].iter().any(|call| call.succeeded && call.effect == Effect::Command);
+        (!checked).then(|| {
+            format!(
+                "this edit would undo the change you made to '{path}' earlier in this turn, and nothing has run \
+                 since to show that change was wrong, so it was not made: '{path}' keeps your change. If the task \
+                 is done, answer the user; to check the change, run the program or its tests"
+            )
+        })
     }
 
     /// Records the calls that step `step` (from 1) made and decides the next. The first reply may
@@ -99,9 +128,12 @@ impl StepGuard {
         }
         // The same file change made twice means the model undid it in between: it is going round
         // in circles (`add` renamed, renamed back, renamed again), each step a change.
-        let changes: Vec<&StepCall> = calls.iter().filter(|c| c.succeeded && c.effect == Effect::Edit).collect();
-        let redone = changes.iter().any(|call| self.edits.iter().any(|earlier| earlier.same_call(call)));
-        self.edits.extend(changes.into_iter().cloned());
+        let is_change = |call: &&StepCall| call.succeeded && call.effect == Effect::Edit;
+        let redone = calls
+            .iter()
+            .filter(is_change)
+            .any(|call| self.calls.iter().filter(is_change).any(|earlier| earlier.same_call(call)));
+        self.calls.extend(calls.iter().cloned());
         let searching = !calls.is_empty() && calls.iter().all(StepCall::is_search);
         // A search gives the same result whenever it runs again in a turn; a command may not
         // (tests run before and after a fix), so only searches are compared with all earlier ones.

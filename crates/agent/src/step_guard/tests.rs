@@ -169,3 +169,24 @@ fn a_change_undone_and_made_again_holds_the_next_reply_to_text() {
     guard.after_calls(2, &[call("edit", json!({"path": "calc.py", "old_string": "-", "new_string": "+"}))]);
     assert_eq!(guard.after_calls(3, &[test]).tools, ReplyTools::All);
 }
+
+#[test]
+fn undoing_a_change_needs_a_run_since_it() {
+    let fix = json!({"path": "numbers.py", "old_string": "n % 2 == 1", "new_string": "n % 2 == 0"});
+    let revert = json!({"path": "numbers.py", "old_string": "n % 2 == 0", "new_string": "n % 2 == 1"});
+    let mut guard = StepGuard::new(20);
+    assert_eq!(guard.refusal("edit", &revert), None, "nothing to undo yet");
+    guard.after_calls(1, &[call("edit", fix.clone())]);
+    // A command that did not run (a file given as its folder) shows nothing about the change.
+    guard.after_calls(2, &[refused("shell", json!({"command": "python numbers.py"}), "not a directory")]);
+    let refusal = guard.refusal("edit", &revert).unwrap_or_default();
+    assert!(refusal.contains("would undo the change you made to 'numbers.py'"), "{refusal}");
+    // Other edits and other files are not reverts.
+    assert_eq!(guard.refusal("edit", &fix), None);
+    assert_eq!(guard.refusal("write", &revert), None);
+    let other = json!({"path": "other.py", "old_string": "n % 2 == 0", "new_string": "n % 2 == 1"});
+    assert_eq!(guard.refusal("edit", &other), None);
+    // A test run after the change may have shown it wrong: the revert is allowed.
+    guard.after_calls(3, &[call("shell", json!({"command": "python3 -m pytest"}))]);
+    assert_eq!(guard.refusal("edit", &revert), None);
+}
