@@ -338,13 +338,14 @@ impl Agent {
             if let Some(content) = results.last_mut().and_then(|r| r.content.as_mut()) {
                 // Small models lose the thread after a few tool results and go on changing files
                 // after the answer is in; the request restated next to the newest result keeps it
-                // in view.
-                if user.len() <= TASK_REMINDER_BYTES {
-                    content.push_str(&format!("\n(The user's request: {})", user.trim()));
-                }
+                // in view. It comes after any note: a model held to a text reply answers the last
+                // thing it read, and had copied the note back as its answer.
                 if let Some(note) = &next.note {
                     content.push('\n');
                     content.push_str(note);
+                }
+                if user.len() <= TASK_REMINDER_BYTES {
+                    content.push_str(&format!("\n(The user's request: {})", user.trim()));
                 }
             }
             let notice = match next.tools {

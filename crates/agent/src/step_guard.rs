@@ -147,8 +147,8 @@ impl StepGuard {
             return NextStep {
                 tools: ReplyTools::TextOnly,
                 note: Some(
-                    "(Note: your next reply is the last step of this turn and cannot call tools. Answer the user now \
-                     in plain text: what you found or changed, and what is left to do.)"
+                    "(Answer the user now, in plain text and without tools: say what you found or changed, and \
+                     what is left to do. This turn has no step left for a tool call.)"
                         .into(),
                 ),
             };
@@ -168,9 +168,8 @@ impl StepGuard {
             return NextStep {
                 tools: ReplyTools::TextOnly,
                 note: Some(
-                    "(Note: you already made exactly this call in this turn and nothing has changed since, so it \
-                     would give the same result again. Now answer the user in plain text, without calling a tool: \
-                     say what was done and what the result is.)"
+                    "(Answer the user now, in plain text and without tools: say what you did and what the result \
+                     is. Calling again would repeat exactly this call, with nothing changed since.)"
                         .into(),
                 ),
             };
@@ -179,9 +178,8 @@ impl StepGuard {
             return NextStep {
                 tools: ReplyTools::TextOnly,
                 note: Some(
-                    "(Note: you made this same change earlier in this turn, undid it, and have now made it again. \
-                     Stop changing files: answer the user in plain text with what the files hold now and what is \
-                     left to do.)"
+                    "(Answer the user now, in plain text and without tools: say what the files hold now and what \
+                     is left to do. You made this same change earlier in this turn, undid it, and made it again.)"
                         .into(),
                 ),
             };

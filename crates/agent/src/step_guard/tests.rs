@@ -30,7 +30,7 @@ fn a_repeated_call_holds_the_next_reply_to_text() {
     guard.after_calls(1, &[call("shell", json!({"command": "ls"}))]);
     let next = guard.after_calls(2, &[call("shell", json!({"command": "ls"}))]);
     assert_eq!(next.tools, ReplyTools::TextOnly);
-    assert!(next.note.unwrap().contains("exactly this call"));
+    assert!(next.note.unwrap().contains("repeat exactly this call"));
 }
 
 #[test]
@@ -39,7 +39,7 @@ fn the_last_step_answers_in_text() {
     assert_eq!(guard.after_calls(1, &[call("read", json!({"path": "a"}))]).tools, ReplyTools::All);
     let next = guard.after_calls(2, &[call("read", json!({"path": "b"}))]);
     assert_eq!(next.tools, ReplyTools::TextOnly);
-    assert!(next.note.unwrap().contains("last step"));
+    assert!(next.note.unwrap().contains("no step left"));
 }
 
 #[test]
@@ -102,7 +102,7 @@ fn alternating_calls_whose_results_cannot_change_hold_the_next_reply_to_text() {
     assert_eq!(guard.after_calls(3, &task).tools, ReplyTools::All);
     let next = guard.after_calls(4, &shell);
     assert_eq!(next.tools, ReplyTools::TextOnly);
-    assert!(next.note.unwrap().contains("nothing has changed since"));
+    assert!(next.note.unwrap().contains("nothing changed since"));
 }
 
 #[test]
