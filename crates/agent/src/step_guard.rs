@@ -36,6 +36,18 @@ pub struct NextStep {
     pub note: Option<String>,
 }
 
+impl NextStep {
+    /// A plain-text reply saying `what`, then `why`. The instruction leads: a small model held to
+    /// text answers what it read first, and a note that opened with the reason was copied back as
+    /// the answer.
+    fn answer_now(what: &str, why: &str) -> Self {
+        Self {
+            tools: ReplyTools::TextOnly,
+            note: Some(format!("(Answer the user now, in plain text and without tools: say {what}. {why})")),
+        }
+    }
+}
+
 /// One tool call of a step and how it ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepCall {
@@ -144,14 +156,10 @@ impl StepGuard {
         }
         self.search_streak = if searching { self.search_streak + 1 } else { 0 };
         if step + 1 >= self.max_steps {
-            return NextStep {
-                tools: ReplyTools::TextOnly,
-                note: Some(
-                    "(Answer the user now, in plain text and without tools: say what you found or changed, and \
-                     what is left to do. This turn has no step left for a tool call.)"
-                        .into(),
-                ),
-            };
+            return NextStep::answer_now(
+                "what you found or changed, and what is left to do",
+                "This turn has no step left for a tool call.",
+            );
         }
         if searched_before {
             return NextStep {
@@ -165,24 +173,16 @@ impl StepGuard {
             };
         }
         if repeated {
-            return NextStep {
-                tools: ReplyTools::TextOnly,
-                note: Some(
-                    "(Answer the user now, in plain text and without tools: say what you did and what the result \
-                     is. Calling again would repeat exactly this call, with nothing changed since.)"
-                        .into(),
-                ),
-            };
+            return NextStep::answer_now(
+                "what you did and what the result is",
+                "Calling again would repeat exactly this call, with nothing changed since.",
+            );
         }
         if redone {
-            return NextStep {
-                tools: ReplyTools::TextOnly,
-                note: Some(
-                    "(Answer the user now, in plain text and without tools: say what the files hold now and what \
-                     is left to do. You made this same change earlier in this turn, undid it, and made it again.)"
-                        .into(),
-                ),
-            };
+            return NextStep::answer_now(
+                "what the files hold now and what is left to do",
+                "You made this same change earlier in this turn, undid it, and made it again.",
+            );
         }
         if self.search_streak >= SEARCH_STREAK_LIMIT {
             return NextStep {
