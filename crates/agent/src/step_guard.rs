@@ -106,15 +106,17 @@ impl StepGuard {
         if name != "edit" {
             return None;
         }
-        let field = |args: &Value, key: &str| args.get(key).and_then(Value::as_str).map(str::to_owned);
+        fn field<'a>(args: &'a Value, key: &str) -> Option<&'a str> {
+            args.get(key).and_then(Value::as_str)
+        }
         let (path, old, new) =
             (field(arguments, "path")?, field(arguments, "old_string")?, field(arguments, "new_string")?);
         let undone = self.calls.iter().rposition(|earlier| {
             earlier.name == "edit"
                 && earlier.succeeded
-                && field(&earlier.arguments, "path").as_deref() == Some(path.as_str())
-                && field(&earlier.arguments, "old_string").as_deref() == Some(new.as_str())
-                && field(&earlier.arguments, "new_string").as_deref() == Some(old.as_str())
+                && field(&earlier.arguments, "path") == Some(path)
+                && field(&earlier.arguments, "old_string") == Some(new)
+                && field(&earlier.arguments, "new_string") == Some(old)
         })?;
         let checked = self.calls[undone + 1..].iter().any(|call| call.succeeded && call.effect == Effect::Command);
         (!checked).then(|| {
