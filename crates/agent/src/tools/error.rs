@@ -148,6 +148,10 @@ pub enum ToolError {
     #[error("old_string and new_string are the same; nothing to change")]
     EditNoChange,
 
+    /// A write would leave the file as it is.
+    #[error("'{0}' already holds exactly this content, so nothing was written; that change is done")]
+    WriteNoChange(String),
+
     /// A glob or regular expression does not parse.
     #[error("invalid pattern '{pattern}': {message}")]
     Pattern {

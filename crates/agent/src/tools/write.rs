@@ -55,6 +55,12 @@ impl Tool for WriteTool {
         // Refused here as well as in `run`, so nobody is asked to approve a write that would fail.
         ctx.require_seen(&path, || ToolError::NotReadYet(shown.clone()))?;
         let before = existing_text(&path, &args.path)?;
+        // A small model rewrites a file with what it already holds (often just its final newline
+        // left off) after a command has given the answer; calling that a change, with a diff of
+        // the newline, hides from it and from the loop guard that nothing happened.
+        if before.as_deref().is_some_and(|text| text == args.content || text == format!("{}\n", args.content)) {
+            return Err(ToolError::WriteNoChange(shown));
+        }
         let (summary, preview) = match &before {
             Some(before) => (format!("overwrite {shown}"), unified_diff(&shown, before, &args.content)),
             None => (format!("create {shown} ({} lines)", args.content.lines().count()), args.content.clone()),
@@ -74,6 +80,12 @@ impl Tool for WriteTool {
         let shown = ctx.workspace.display_path(&path);
         ctx.require_seen(&path, || ToolError::NotReadYet(shown.clone()))?;
         let before = existing_text(&path, &args.path)?;
+        // A small model rewrites a file with what it already holds (often just its final newline
+        // left off) after a command has given the answer; calling that a change, with a diff of
+        // the newline, hides from it and from the loop guard that nothing happened.
+        if before.as_deref().is_some_and(|text| text == args.content || text == format!("{}\n", args.content)) {
+            return Err(ToolError::WriteNoChange(shown));
+        }
         // A person who approved the call saw the diff; the refusals below are for unattended writes.
         if let Some(before) = before.as_ref().filter(|_| !ctx.approved_by_user) {
             let deleted = deleted_lines(before, &args.content);

@@ -99,3 +99,22 @@ async fn a_rewrite_that_keeps_every_line_goes_through_at_once() {
     );
     assert_eq!(ws.read("calc.py"), format!("{grown}\ndef subtract(a, b):\n    return a - b\n"));
 }
+
+#[tokio::test]
+async fn a_write_of_what_the_file_holds_changes_nothing() {
+    let ws = TestWorkspace::new();
+    ws.write("count.py", "print(sum(i * i for i in range(20)))\n");
+    ws.run(&crate::tools::read::ReadTool, json!({"path": "count.py"})).await.unwrap();
+    // The same text, with or without its final newline, is no change; the file keeps its bytes.
+    for content in ["print(sum(i * i for i in range(20)))\n", "print(sum(i * i for i in range(20)))"] {
+        let err = ws.run(&WriteTool, json!({"path": "count.py", "content": content})).await.unwrap_err();
+        assert!(matches!(&err, ToolError::WriteNoChange(path) if path == "count.py"), "{err}");
+        assert!(err.to_string().contains("nothing was written"), "{err}");
+        assert_eq!(ws.read("count.py"), "print(sum(i * i for i in range(20)))\n");
+    }
+    // Adding a final newline is a change.
+    ws.write("bare.txt", "x");
+    ws.run(&crate::tools::read::ReadTool, json!({"path": "bare.txt"})).await.unwrap();
+    ws.run(&WriteTool, json!({"path": "bare.txt", "content": "x\n"})).await.unwrap();
+    assert_eq!(ws.read("bare.txt"), "x\n");
+}
