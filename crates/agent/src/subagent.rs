@@ -76,6 +76,12 @@ impl SubagentRunner for Subagents {
         while let Ok(event) = seen.try_recv() {
             activity.observe(&event);
         }
+        // A small model handed a whole change tends to update its plan and then report the work
+        // as done ("I renamed the function in both files"); the parent repeats the claim to the
+        // user unless the report is withheld.
+        if !activity.did_work() {
+            return Err(ToolError::SubagentIdle(activity.calls_text()));
+        }
         let report = match report.char_indices().nth(MAX_REPORT_CHARS) {
             Some((cut, _)) => format!("{}… [report cut]", &report[..cut]),
             None => report,
@@ -121,17 +127,27 @@ impl Activity {
         }
     }
 
+    /// Whether any call other than a plan update ran: a subagent that did nothing else has seen
+    /// nothing of the project.
+    fn did_work(&self) -> bool {
+        self.calls.iter().any(|(_, name, failed)| !failed && name != "todo")
+    }
+
+    /// "called read, edit (failed)", or "called no tool".
+    fn calls_text(&self) -> String {
+        if self.calls.is_empty() {
+            return "called no tool".to_string();
+        }
+        let names: Vec<String> = self
+            .calls
+            .iter()
+            .map(|(_, name, failed)| if *failed { format!("{name} (failed)") } else { name.clone() })
+            .collect();
+        format!("called {}", names.join(", "))
+    }
+
     fn summary(&self) -> String {
-        let calls = if self.calls.is_empty() {
-            "called no tool".to_string()
-        } else {
-            let names: Vec<String> = self
-                .calls
-                .iter()
-                .map(|(_, name, failed)| if *failed { format!("{name} (failed)") } else { name.clone() })
-                .collect();
-            format!("called {}", names.join(", "))
-        };
+        let calls = self.calls_text();
         let changed = if self.changed.is_empty() {
             "changed no file".to_string()
         } else {
@@ -172,6 +188,28 @@ mod tests {
         assert_eq!(
             activity.summary(),
             "[what the subagent did: it called read, edit, edit (failed); it changed users.py]"
+        );
+        assert!(activity.did_work());
+    }
+
+    #[test]
+    fn plan_updates_and_failed_calls_are_no_work() {
+        let mut activity = Activity::default();
+        assert!(!activity.did_work());
+        for event in [
+            call("1", "todo", ""),
+            result("1", "todo", false),
+            call("2", "read", "users.py"),
+            result("2", "read", true),
+        ] {
+            activity.observe(&event);
+        }
+        assert!(!activity.did_work());
+        assert_eq!(activity.calls_text(), "called todo, read (failed)");
+        let error = ToolError::SubagentIdle(activity.calls_text()).to_string();
+        assert!(
+            error.starts_with("the subagent did no work (it called todo, read (failed): it read no file"),
+            "{error}"
         );
     }
 }

@@ -186,6 +186,13 @@ pub enum ToolError {
     #[error("the subagent failed: {0}")]
     Subagent(String),
 
+    /// A subagent looked at nothing and ran nothing, so its report cannot rest on anything.
+    #[error(
+        "the subagent did no work (it {0}: it read no file and ran nothing), so its report was dropped; \
+         do this yourself with grep, read, edit and shell"
+    )]
+    SubagentIdle(String),
+
     /// A failure inside hearth rather than in the call.
     #[error("internal error: {0}")]
     Internal(String),
