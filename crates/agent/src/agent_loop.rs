@@ -27,7 +27,7 @@ use crate::permissions::{Approver, Effect, Mode, Permissions};
 use crate::protocol::{Event, TokenUsage};
 use crate::runtime::ModelRuntime;
 use crate::session::{Session, SessionError, UndoReport};
-use crate::step_guard::{ReplyTools, SEARCH_TOOLS, StepCall, StepGuard};
+use crate::step_guard::{ReplyTools, StepCall, StepGuard};
 use crate::tools::{ToolContext, ToolRegistry};
 
 /// Longest user request restated after each step's tool results.
@@ -107,6 +107,14 @@ impl Default for AgentSettings {
             constrained: true,
         }
     }
+}
+
+/// How one tool call ended, for the step guard.
+struct CallEnd {
+    /// It ran, rather than being refused or failing.
+    succeeded: bool,
+    /// It was refused because what it would do is already done.
+    already_done: bool,
 }
 
 /// One agent: a conversation, its tools and guardrails, and the shared model.
@@ -289,12 +297,12 @@ impl Agent {
             if self.needs_compaction(0) {
                 self.compact_for(Some(user), true, events, cancel).await?;
             }
-            let (text, generated) = self.generate_reply(reply_tools, events, cancel).await?;
+            let (text, generated) = self.generate_reply(&reply_tools, events, cancel).await?;
             // A reply held to text is the answer, even if it quotes something call-like.
             let parsed = if reply_tools == ReplyTools::TextOnly {
                 ParsedReply { content: text.clone(), ..ParsedReply::default() }
             } else {
-                parse_reply(&text, &self.grammar_for(self.permissions.mode(), ReplyTools::All)?.2)
+                parse_reply(&text, &self.grammar_for(self.permissions.mode(), &ReplyTools::All)?.2)
             };
             let calls: Vec<TemplateToolCall> = parsed
                 .calls
@@ -319,18 +327,19 @@ impl Agent {
                 let _ = events.send(AgentEvent::TurnDone { text: last_text.clone(), steps: step });
                 return Ok(last_text);
             }
-            let (mut results, succeeded) = self.run_calls(&calls, &guard, events, cancel).await?;
+            let (mut results, ends) = self.run_calls(&calls, &guard, events, cancel).await?;
             let these: Vec<StepCall> = calls
                 .iter()
-                .zip(succeeded)
+                .zip(ends)
                 .zip(&results)
-                .map(|((c, succeeded), result)| StepCall {
+                .map(|((c, end), result)| StepCall {
                     name: c.function.name.clone(),
                     arguments: c.function.arguments.clone(),
                     // An unknown tool ran nothing; `task` is read-only, as its subagent's calls are
                     // guarded in the subagent's own loop.
                     effect: self.registry.get(&c.function.name).map_or(Effect::ReadOnly, |tool| tool.effect()),
-                    succeeded,
+                    succeeded: end.succeeded,
+                    already_done: end.already_done,
                     result: result.content.clone().unwrap_or_default(),
                 })
                 .collect();
@@ -348,15 +357,8 @@ impl Agent {
                     content.push_str(&format!("\n(The user's request: {})", user.trim()));
                 }
             }
-            let notice = match next.tools {
-                ReplyTools::All => None,
-                ReplyTools::NoSearch => {
-                    Some("the model searched several times in a row; its next reply may not search")
-                }
-                ReplyTools::TextOnly => Some("the model's next reply is held to a plain-text answer"),
-            };
-            if let Some(notice) = notice {
-                let _ = events.send(AgentEvent::Notice(notice.into()));
+            if let Some(notice) = next.notice {
+                let _ = events.send(AgentEvent::Notice(notice));
             }
             reply_tools = next.tools;
             self.conversation.push_tool_results(results)?;
@@ -370,7 +372,7 @@ impl Agent {
     /// tokens.
     async fn generate_reply(
         &mut self,
-        tools: ReplyTools,
+        tools: &ReplyTools,
         events: &UnboundedSender<AgentEvent>,
         cancel: &CancelFlag,
     ) -> Result<(String, Vec<u32>), AgentError> {
@@ -440,14 +442,14 @@ impl Agent {
     }
 
     /// Runs the calls of one reply; subagent tasks run concurrently, other calls in order. Returns
-    /// the results and, for each call, whether it succeeded.
+    /// the results and how each call ended.
     async fn run_calls(
         &mut self,
         calls: &[TemplateToolCall],
         guard: &StepGuard,
         events: &UnboundedSender<AgentEvent>,
         cancel: &CancelFlag,
-    ) -> Result<(Vec<ChatMessage>, Vec<bool>), AgentError> {
+    ) -> Result<(Vec<ChatMessage>, Vec<CallEnd>), AgentError> {
         let mut results = Vec::with_capacity(calls.len());
         let mut tasks = tokio::task::JoinSet::new();
         let mut task_slots = Vec::new();
@@ -466,11 +468,11 @@ impl Agent {
                 arguments: arguments.clone(),
             })?;
             if cancel.is_set() {
-                results.push((call_id, name, Err("cancelled by the user".to_string()), None));
+                results.push((call_id, name, Err(("cancelled by the user".to_string(), false)), None));
                 continue;
             }
             if let Some(refusal) = guard.refusal(&name, &arguments) {
-                results.push((call_id, name, Err(refusal), None));
+                results.push((call_id, name, Err((refusal, false)), None));
                 continue;
             }
             if name == "task" {
@@ -479,7 +481,7 @@ impl Agent {
                 let permissions = self.permissions.clone();
                 let approver = self.approver.clone();
                 let slot = results.len();
-                results.push((call_id.clone(), name.clone(), Err(String::new()), None));
+                results.push((call_id.clone(), name.clone(), Err((String::new(), false)), None));
                 task_slots.push(slot);
                 tasks.spawn(async move {
                     let out = registry.call(&name, arguments, &ctx, &permissions, approver.as_ref()).await;
@@ -498,28 +500,30 @@ impl Agent {
                     }
                     results.push((call_id, name, Ok((output.text, output.failed)), output.diff));
                 }
-                Err(e) => results.push((call_id, name, Err(e.to_string()), None)),
+                Err(e) => results.push((call_id, name, Err((e.to_string(), e.is_already_done())), None)),
             }
         }
         while let Some(joined) = tasks.join_next().await {
             match joined {
-                Ok((slot, out)) => results[slot].2 = out.map(|o| (o.text, o.failed)).map_err(|e| e.to_string()),
+                Ok((slot, out)) => {
+                    results[slot].2 = out.map(|o| (o.text, o.failed)).map_err(|e| (e.to_string(), e.is_already_done()))
+                }
                 Err(e) => {
                     if let Some(&slot) = task_slots.first() {
-                        results[slot].2 = Err(format!("the subagent stopped unexpectedly: {e}"));
+                        results[slot].2 = Err((format!("the subagent stopped unexpectedly: {e}"), false));
                     }
                 }
             }
         }
         let mut messages = Vec::with_capacity(results.len());
-        let mut succeeded = Vec::with_capacity(results.len());
+        let mut ends = Vec::with_capacity(results.len());
         for (call_id, name, out, diff) in results {
-            succeeded.push(out.is_ok());
+            ends.push(CallEnd { succeeded: out.is_ok(), already_done: matches!(out, Err((_, true))) });
             // A command that ran and exited non-zero succeeded as a call (it may have changed the
             // workspace, which the step guard must know) but is shown to the user as failed.
             let (output, is_error) = match out {
                 Ok((text, failed)) => (text, failed),
-                Err(message) => (format!("Error: {message}"), true),
+                Err((message, _)) => (format!("Error: {message}"), true),
             };
             let _ = events.send(AgentEvent::ToolResult {
                 call_id: call_id.clone(),
@@ -536,28 +540,30 @@ impl Agent {
             })?;
             messages.push(ChatMessage::tool_result(Some(call_id), Some(name), output));
         }
-        Ok((messages, succeeded))
+        Ok((messages, ends))
     }
 
     /// The grammar for the tools `mode` offers, narrowed to `tools`, compiled once per pair.
     fn grammar_for(
         &mut self,
         mode: Mode,
-        tools: ReplyTools,
+        tools: &ReplyTools,
     ) -> Result<(Mode, Arc<CompiledGrammar>, Vec<GrammarTool>), AgentError> {
-        if let Some((m, _, g, t)) = self.grammars.iter().find(|(m, r, _, _)| *m == mode && *r == tools) {
+        if let Some((m, _, g, t)) = self.grammars.iter().find(|(m, r, _, _)| *m == mode && r == tools) {
             return Ok((*m, g.clone(), t.clone()));
         }
         let offered: Vec<GrammarTool> =
             self.registry.schemas(mode).iter().map(GrammarTool::from_openai).collect::<Result<_, _>>()?;
         let offered: Vec<GrammarTool> = match tools {
-            ReplyTools::NoSearch => offered.into_iter().filter(|t| !SEARCH_TOOLS.contains(&t.name.as_str())).collect(),
+            ReplyTools::Without(_) => offered.into_iter().filter(|t| tools.allows(&t.name)).collect(),
             ReplyTools::All | ReplyTools::TextOnly => offered,
         };
-        let choice = if tools == ReplyTools::TextOnly { ToolChoice::None } else { ToolChoice::Auto };
+        // Withholding the only tools a mode offers leaves none: then the reply is text.
+        let choice =
+            if *tools == ReplyTools::TextOnly || offered.is_empty() { ToolChoice::None } else { ToolChoice::Auto };
         let grammar = ToolCallGrammar::new(self.runtime.format, offered.clone(), choice)?;
         let compiled = Arc::new(self.runtime.grammar_env.compile(&grammar)?);
-        self.grammars.push((mode, tools, compiled.clone(), offered.clone()));
+        self.grammars.push((mode, tools.clone(), compiled.clone(), offered.clone()));
         Ok((mode, compiled, offered))
     }
 

@@ -3,7 +3,8 @@
 //! (a tool left out cannot be emitted), not left to the prompt: models of 0.5-1.5B parameters
 //! repeat a call, alternate between two calls whose results cannot change (a refused command and
 //! a subagent asked the same question), search again and again without reading what they found,
-//! or spend the last allowed step on a call whose result nobody sees. Before a call runs, it also
+//! rewrite a file with what it already holds, or spend the last allowed step on a call whose
+//! result nobody sees. Before a call runs, it also
 //! turns down an edit that undoes the model's own change with nothing run in between.
 
 use serde_json::Value;
@@ -11,32 +12,64 @@ use serde_json::Value;
 use crate::permissions::Effect;
 
 /// The tools a reply may call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplyTools {
     /// Every tool the permission mode offers.
     All,
-    /// Those without the search tools (`grep`, `glob`).
-    NoSearch,
+    /// Every tool the permission mode offers except these.
+    Without(Vec<String>),
     /// None: the reply is a plain-text answer.
     TextOnly,
+}
+
+impl ReplyTools {
+    /// Every tool but `names`.
+    pub fn without(names: &[&str]) -> Self {
+        Self::Without(names.iter().map(|name| name.to_string()).collect())
+    }
+
+    /// Whether the reply may call `tool`.
+    pub fn allows(&self, tool: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Without(names) => !names.iter().any(|name| name == tool),
+            Self::TextOnly => false,
+        }
+    }
 }
 
 /// The tools that only search; a run of steps calling nothing else is a search loop.
 pub const SEARCH_TOOLS: [&str; 2] = ["grep", "glob"];
 
+/// The user's notice when searching is paused.
+const SEARCHING_NOTICE: &str = "the model searched several times in a row; its next reply may not search";
+
 /// Search steps in a row after which the next reply may not search.
 const SEARCH_STREAK_LIMIT: usize = 2;
 
-/// What the next reply may call, and a note for the model (appended to the last tool result).
+/// What the next reply may call, a note for the model (appended to the last tool result) and a
+/// notice for the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NextStep {
     /// The tools the next reply may call.
     pub tools: ReplyTools,
     /// Why they are limited, addressed to the model; `None` when they are not.
     pub note: Option<String>,
+    /// The same, in a line for the user; `None` when they are not limited.
+    pub notice: Option<String>,
 }
 
 impl NextStep {
+    /// Every tool, nothing to say.
+    fn any_tool() -> Self {
+        Self { tools: ReplyTools::All, note: None, notice: None }
+    }
+
+    /// A reply that may call every tool but `names`.
+    fn without(names: &[&str], note: String, notice: String) -> Self {
+        Self { tools: ReplyTools::without(names), note: Some(note), notice: Some(notice) }
+    }
+
     /// A plain-text reply saying `what`, then `why`. The instruction leads: a small model held to
     /// text answers what it read first, and a note that opened with the reason was copied back as
     /// the answer.
@@ -44,6 +77,7 @@ impl NextStep {
         Self {
             tools: ReplyTools::TextOnly,
             note: Some(format!("(Answer the user now, in plain text and without tools: say {what}. {why})")),
+            notice: Some("the model's next reply is held to a plain-text answer".into()),
         }
     }
 }
@@ -59,6 +93,8 @@ pub struct StepCall {
     pub effect: Effect,
     /// Whether it ran, rather than being refused or failing.
     pub succeeded: bool,
+    /// Whether it was refused because what it would do is already done.
+    pub already_done: bool,
     /// What it returned to the model.
     pub result: String,
 }
@@ -90,12 +126,25 @@ pub struct StepGuard {
     /// Every call of the turn, in order.
     calls: Vec<StepCall>,
     search_streak: usize,
+    /// Whether a repeated call has already had its tools withheld in this turn.
+    withheld_for_repeat: bool,
+    /// Tools withheld after a repeat until the workspace changes: until then they would answer
+    /// as they did.
+    withheld: Vec<String>,
 }
 
 impl StepGuard {
     /// A guard for a turn of at most `max_steps` model calls.
     pub fn new(max_steps: usize) -> Self {
-        Self { max_steps, since_change: Vec::new(), searches: Vec::new(), calls: Vec::new(), search_streak: 0 }
+        Self {
+            max_steps,
+            since_change: Vec::new(),
+            searches: Vec::new(),
+            calls: Vec::new(),
+            search_streak: 0,
+            withheld_for_repeat: false,
+            withheld: Vec::new(),
+        }
     }
 
     /// Why the call must not run, if so: an `edit` that reverses one made earlier in the turn
@@ -131,6 +180,26 @@ impl StepGuard {
     /// Records the calls that step `step` (from 1) made and decides the next. The first reply may
     /// call every tool, even in a one-step turn: its calls still run.
     pub fn after_calls(&mut self, step: usize, calls: &[StepCall]) -> NextStep {
+        if calls.iter().any(StepCall::may_change) {
+            self.withheld.clear();
+        }
+        let mut next = self.decide(step, calls);
+        // Tools withheld by an earlier repeat stay withheld, without a new note, until a change.
+        if !self.withheld.is_empty() {
+            next.tools = match next.tools {
+                ReplyTools::All => ReplyTools::Without(self.withheld.clone()),
+                ReplyTools::Without(mut names) => {
+                    names
+                        .extend(self.withheld.iter().filter(|name| !names.contains(name)).cloned().collect::<Vec<_>>());
+                    ReplyTools::Without(names)
+                }
+                ReplyTools::TextOnly => ReplyTools::TextOnly,
+            };
+        }
+        next
+    }
+
+    fn decide(&mut self, step: usize, calls: &[StepCall]) -> NextStep {
         // A call is repeated when it ended exactly as before. One that now answers differently
         // (an edit after the read it asked for, refused again for another reason or now run) is
         // progress: the read changed what the call can do.
@@ -163,16 +232,46 @@ impl StepGuard {
                 "This turn has no step left for a tool call.",
             );
         }
+        // A rewrite of what a file already holds means the model has lost track of its own
+        // change: it goes on rewriting the same text, or hands the finished task to a subagent.
+        if !calls.is_empty() && calls.iter().all(|call| call.already_done) {
+            return NextStep::answer_now(
+                "what the user asked for: the answer to their question, or the change you made",
+                "The file already holds the text you just wrote, so there is nothing left to write.",
+            );
+        }
         if searched_before {
-            return NextStep {
-                tools: ReplyTools::NoSearch,
-                note: Some(
-                    "(Note: you already ran exactly this search in this turn; its result is above and will not \
-                     change. Searching is paused for your next step: read the file you need, change it with edit, \
-                     or answer the user.)"
-                        .into(),
+            return NextStep::without(
+                &SEARCH_TOOLS,
+                "(Note: you already ran exactly this search in this turn; its result is above and will not \
+                 change. Searching is paused for your next step: read the file you need, change it with edit, \
+                 or answer the user.)"
+                    .into(),
+                SEARCHING_NOTICE.into(),
+            );
+        }
+        // The first repeat of a turn that was refused withholds the refused tools until the
+        // workspace changes, rather than ending the turn: the model can still do the task another
+        // way (it asked a subagent that did no work twice; it can do the work itself). A repeated
+        // lookup still ends the turn: made to act after reading a file twice, a 1.5B model made an
+        // edit at random (`return w * h` became `return w * h + 1`).
+        if repeated && !self.withheld_for_repeat && calls.iter().all(|call| !call.succeeded) {
+            self.withheld_for_repeat = true;
+            let mut names: Vec<&str> = calls.iter().map(|call| call.name.as_str()).collect();
+            names.dedup();
+            self.withheld = names.iter().map(|name| name.to_string()).collect();
+            let list = names.join(", ");
+            return NextStep::without(
+                &names,
+                format!(
+                    "(Note: this call was refused again, exactly as before, and nothing has changed since. \
+                     {list} cannot be called until you change a file or run a command: do the task another way \
+                     with your other tools, or answer the user.)"
                 ),
-            };
+                format!(
+                    "the model repeated a refused call; it may not call {list} until a file changes or a command runs"
+                ),
+            );
         }
         if repeated {
             return NextStep::answer_now(
@@ -187,16 +286,17 @@ impl StepGuard {
             );
         }
         if self.search_streak >= SEARCH_STREAK_LIMIT {
-            return NextStep {
-                tools: ReplyTools::NoSearch,
-                note: Some(format!(
+            return NextStep::without(
+                &SEARCH_TOOLS,
+                format!(
                     "(Note: that makes {} searches in a row. Searching is paused for your next step: read a file \
                      the search found with read, change it with edit, or answer the user.)",
                     self.search_streak
-                )),
-            };
+                ),
+                SEARCHING_NOTICE.into(),
+            );
         }
-        NextStep { tools: ReplyTools::All, note: None }
+        NextStep::any_tool()
     }
 }
 

@@ -8,7 +8,14 @@ fn call(name: &str, args: Value) -> StepCall {
         "shell" => Effect::Command,
         _ => Effect::ReadOnly,
     };
-    StepCall { name: name.to_string(), arguments: args, effect, succeeded: true, result: "done".into() }
+    StepCall {
+        name: name.to_string(),
+        arguments: args,
+        effect,
+        succeeded: true,
+        already_done: false,
+        result: "done".into(),
+    }
 }
 
 fn refused(name: &str, args: Value, why: &str) -> StepCall {
@@ -19,7 +26,7 @@ fn refused(name: &str, args: Value, why: &str) -> StepCall {
 fn different_calls_leave_every_tool() {
     let mut guard = StepGuard::new(10);
     let next = guard.after_calls(1, &[call("read", json!({"path": "a.py"}))]);
-    assert_eq!(next, NextStep { tools: ReplyTools::All, note: None });
+    assert_eq!(next, NextStep::any_tool());
     let next = guard.after_calls(2, &[call("read", json!({"path": "b.py"}))]);
     assert_eq!(next.tools, ReplyTools::All);
 }
@@ -31,6 +38,54 @@ fn a_repeated_call_holds_the_next_reply_to_text() {
     let next = guard.after_calls(2, &[call("shell", json!({"command": "ls"}))]);
     assert_eq!(next.tools, ReplyTools::TextOnly);
     assert!(next.note.unwrap().contains("repeat exactly this call"));
+}
+
+#[test]
+fn a_repeated_read_holds_the_next_reply_to_text() {
+    let mut guard = StepGuard::new(10);
+    let read = [call("read", json!({"path": "shapes.py"}))];
+    guard.after_calls(1, &read);
+    assert_eq!(guard.after_calls(2, &read).tools, ReplyTools::TextOnly);
+}
+
+#[test]
+fn a_refused_call_repeated_withholds_its_tool_until_a_change() {
+    let mut guard = StepGuard::new(10);
+    let task = [refused("task", json!({"prompt": "rename get_user"}), "the subagent did no work")];
+    guard.after_calls(1, &task);
+    let next = guard.after_calls(2, &task);
+    assert_eq!(next.tools, ReplyTools::without(&["task"]));
+    assert!(!next.tools.allows("task") && next.tools.allows("edit"));
+    assert!(next.note.unwrap().contains("task cannot be called until you change a file or run a command"));
+    assert_eq!(
+        next.notice.as_deref(),
+        Some("the model repeated a refused call; it may not call task until a file changes or a command runs")
+    );
+    // Still withheld, with no new note, until a change; with searching paused too after a streak.
+    let todo = [call("todo", json!({"todos": []}))];
+    assert_eq!(
+        guard.after_calls(3, &todo),
+        NextStep { tools: ReplyTools::without(&["task"]), note: None, notice: None }
+    );
+    let grep = |p: &str| [call("grep", json!({"pattern": p}))];
+    guard.after_calls(4, &grep("a"));
+    assert_eq!(guard.after_calls(5, &grep("b")).tools, ReplyTools::without(&["grep", "glob", "task"]));
+    assert_eq!(guard.after_calls(6, &[call("edit", json!({"path": "a.py"}))]).tools, ReplyTools::All);
+    // Only once a turn: the next repeat ends it.
+    let mut guard = StepGuard::new(10);
+    guard.after_calls(1, &task);
+    guard.after_calls(2, &task);
+    guard.after_calls(3, &[call("shell", json!({"command": "ls"}))]);
+    guard.after_calls(4, &task);
+    assert_eq!(guard.after_calls(5, &task).tools, ReplyTools::TextOnly);
+}
+
+#[test]
+fn a_repeated_step_mixing_a_success_with_a_refusal_holds_the_next_reply_to_text() {
+    let mut guard = StepGuard::new(10);
+    let both = [call("read", json!({"path": "a.py"})), refused("shell", json!({"command": "x"}), "denied")];
+    guard.after_calls(1, &both);
+    assert_eq!(guard.after_calls(2, &both).tools, ReplyTools::TextOnly);
 }
 
 #[test]
@@ -47,7 +102,7 @@ fn searching_pauses_after_a_streak_and_resumes_after_another_tool() {
     let mut guard = StepGuard::new(20);
     assert_eq!(guard.after_calls(1, &[call("grep", json!({"pattern": "a"}))]).tools, ReplyTools::All);
     let next = guard.after_calls(2, &[call("glob", json!({"pattern": "*.py"}))]);
-    assert_eq!(next.tools, ReplyTools::NoSearch);
+    assert_eq!(next.tools, ReplyTools::without(&SEARCH_TOOLS));
     assert!(next.note.unwrap().contains("2 searches in a row"));
     // A read ends the streak; searching is offered again.
     assert_eq!(guard.after_calls(3, &[call("read", json!({"path": "a.py"}))]).tools, ReplyTools::All);
@@ -63,7 +118,7 @@ fn a_repeated_search_pauses_searching_instead_of_ending_the_turn() {
     let grep = [call("grep", json!({"pattern": "listen on port"}))];
     guard.after_calls(1, &grep);
     let next = guard.after_calls(2, &grep);
-    assert_eq!(next.tools, ReplyTools::NoSearch);
+    assert_eq!(next.tools, ReplyTools::without(&SEARCH_TOOLS));
     assert!(next.note.unwrap().contains("exactly this search"));
 }
 
@@ -74,7 +129,7 @@ fn a_search_repeated_later_in_the_turn_pauses_searching() {
     guard.after_calls(1, &grep);
     assert_eq!(guard.after_calls(2, &[call("read", json!({"path": "test_calc.py"}))]).tools, ReplyTools::All);
     let next = guard.after_calls(3, &grep);
-    assert_eq!(next.tools, ReplyTools::NoSearch);
+    assert_eq!(next.tools, ReplyTools::without(&SEARCH_TOOLS));
     assert!(next.note.unwrap().contains("already ran exactly this search"));
     // A command may be run again (tests before and after a fix) as long as it is not back to back.
     let test = [call("shell", json!({"command": "python3 test_calc.py"}))];
@@ -92,7 +147,7 @@ fn the_last_step_wins_over_every_other_limit() {
 }
 
 #[test]
-fn alternating_calls_whose_results_cannot_change_hold_the_next_reply_to_text() {
+fn alternating_calls_whose_results_cannot_change_end_the_turn() {
     let mut guard = StepGuard::new(20);
     assert_eq!(guard.after_calls(1, &[call("edit", json!({"path": "calc.py"}))]).tools, ReplyTools::All);
     // The command was refused (nothing changed), then a subagent was asked about the file.
@@ -100,7 +155,9 @@ fn alternating_calls_whose_results_cannot_change_hold_the_next_reply_to_text() {
     let task = [call("task", json!({"prompt": "Find 'add' in calc.py"}))];
     assert_eq!(guard.after_calls(2, &shell).tools, ReplyTools::All);
     assert_eq!(guard.after_calls(3, &task).tools, ReplyTools::All);
-    let next = guard.after_calls(4, &shell);
+    // The refused command again: withheld for a step; then the subagent again ends the turn.
+    assert_eq!(guard.after_calls(4, &shell).tools, ReplyTools::without(&["shell"]));
+    let next = guard.after_calls(5, &task);
     assert_eq!(next.tools, ReplyTools::TextOnly);
     assert!(next.note.unwrap().contains("nothing changed since"));
 }
@@ -129,11 +186,14 @@ fn a_refused_call_that_succeeds_on_its_retry_is_progress() {
     guard.after_calls(1, &[refused("edit", edit.clone(), "not read")]);
     guard.after_calls(2, &[call("read", json!({"path": "calc.py"}))]);
     assert_eq!(guard.after_calls(3, &[call("edit", edit.clone())]).tools, ReplyTools::All);
-    // Refused again, for the same reason, is a loop, like any call that ends the same way.
+    // Refused again, for the same reason, is a loop, like any call that ends the same way: the
+    // tool is withheld for a step, then the turn ends.
     let mut guard = StepGuard::new(20);
-    guard.after_calls(1, &[refused("edit", edit.clone(), "not found")]);
+    let again = [refused("edit", edit, "not found")];
+    guard.after_calls(1, &again);
     guard.after_calls(2, &[call("read", json!({"path": "calc.py"}))]);
-    assert_eq!(guard.after_calls(3, &[refused("edit", edit, "not found")]).tools, ReplyTools::TextOnly);
+    assert_eq!(guard.after_calls(3, &again).tools, ReplyTools::without(&["edit"]));
+    assert_eq!(guard.after_calls(4, &again).tools, ReplyTools::TextOnly);
 }
 
 #[test]
@@ -147,7 +207,7 @@ fn a_call_refused_again_for_another_reason_gets_its_answer() {
     let again = [refused("write", write, "write would delete 2 lines; call edit with ...")];
     assert_eq!(guard.after_calls(3, &again).tools, ReplyTools::All);
     // Refused a third time the same way is a loop.
-    assert_eq!(guard.after_calls(4, &again).tools, ReplyTools::TextOnly);
+    assert_eq!(guard.after_calls(4, &again).tools, ReplyTools::without(&["write"]));
 }
 
 #[test]
@@ -189,4 +249,15 @@ fn undoing_a_change_needs_a_run_since_it() {
     // A test run after the change may have shown it wrong: the revert is allowed.
     guard.after_calls(3, &[call("shell", json!({"command": "python3 -m pytest"}))]);
     assert_eq!(guard.refusal("edit", &revert), None);
+}
+
+#[test]
+fn a_write_of_what_the_file_already_holds_ends_the_turn() {
+    let mut guard = StepGuard::new(10);
+    let write = json!({"path": "hello.txt", "content": "hello world"});
+    assert_eq!(guard.after_calls(1, &[call("write", write.clone())]).tools, ReplyTools::All);
+    let done = StepCall { already_done: true, ..refused("write", write, "already holds exactly this content") };
+    let next = guard.after_calls(2, &[done]);
+    assert_eq!(next.tools, ReplyTools::TextOnly);
+    assert!(next.note.unwrap().contains("already holds the text you just wrote, so there is nothing left"));
 }

@@ -199,6 +199,12 @@ pub enum ToolError {
 }
 
 impl ToolError {
+    /// Whether the call was refused because what it would do is already done: the file already
+    /// holds the text written.
+    pub fn is_already_done(&self) -> bool {
+        matches!(self, ToolError::AlreadyContains { .. } | ToolError::WriteNoChange(_))
+    }
+
     /// An I/O error while `action`ing `path`.
     pub(crate) fn io(action: &'static str, path: &str, source: io::Error) -> Self {
         ToolError::Io { action, path: path.to_string(), source }
