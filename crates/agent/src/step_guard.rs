@@ -4,8 +4,8 @@
 //! repeat a call, alternate between two calls whose results cannot change (a refused command and
 //! a subagent asked the same question), search again and again without reading what they found,
 //! rewrite a file with what it already holds, or spend the last allowed step on a call whose
-//! result nobody sees. Before a call runs, it also
-//! turns down an edit that undoes the model's own change with nothing run in between.
+//! result nobody sees. Before a call runs, it also turns down an edit that undoes the model's own
+//! change with nothing run in between.
 
 use serde_json::Value;
 
@@ -180,22 +180,20 @@ impl StepGuard {
     /// Records the calls that step `step` (from 1) made and decides the next. The first reply may
     /// call every tool, even in a one-step turn: its calls still run.
     pub fn after_calls(&mut self, step: usize, calls: &[StepCall]) -> NextStep {
-        if calls.iter().any(StepCall::may_change) {
-            self.withheld.clear();
-        }
         let mut next = self.decide(step, calls);
         // Tools withheld by an earlier repeat stay withheld, without a new note, until a change.
-        if !self.withheld.is_empty() {
-            next.tools = match next.tools {
-                ReplyTools::All => ReplyTools::Without(self.withheld.clone()),
-                ReplyTools::Without(mut names) => {
-                    names
-                        .extend(self.withheld.iter().filter(|name| !names.contains(name)).cloned().collect::<Vec<_>>());
-                    ReplyTools::Without(names)
+        next.tools = match next.tools {
+            ReplyTools::All if !self.withheld.is_empty() => ReplyTools::Without(self.withheld.clone()),
+            ReplyTools::Without(mut names) => {
+                for name in &self.withheld {
+                    if !names.contains(name) {
+                        names.push(name.clone());
+                    }
                 }
-                ReplyTools::TextOnly => ReplyTools::TextOnly,
-            };
-        }
+                ReplyTools::Without(names)
+            }
+            tools => tools,
+        };
         next
     }
 
@@ -206,6 +204,7 @@ impl StepGuard {
         let repeated = !calls.is_empty() && calls.iter().all(|call| self.since_change.contains(call));
         if calls.iter().any(StepCall::may_change) {
             self.since_change = calls.to_vec();
+            self.withheld.clear();
         } else {
             self.since_change.extend(calls.iter().cloned());
         }
