@@ -256,8 +256,12 @@ impl StepGuard {
         // edit at random (`return w * h` became `return w * h + 1`).
         if repeated && !self.withheld_for_repeat && calls.iter().all(|call| !call.succeeded) {
             self.withheld_for_repeat = true;
-            let mut names: Vec<&str> = calls.iter().map(|call| call.name.as_str()).collect();
-            names.dedup();
+            let mut names: Vec<&str> = Vec::new();
+            for call in calls {
+                if !names.contains(&call.name.as_str()) {
+                    names.push(&call.name);
+                }
+            }
             self.withheld = names.iter().map(|name| name.to_string()).collect();
             let list = names.join(", ");
             return NextStep::without(

@@ -81,6 +81,20 @@ fn a_refused_call_repeated_withholds_its_tool_until_a_change() {
 }
 
 #[test]
+fn a_refused_step_names_each_withheld_tool_once() {
+    let mut guard = StepGuard::new(10);
+    let step = [
+        refused("task", json!({"prompt": "a"}), "idle"),
+        refused("shell", json!({"command": "x"}), "denied"),
+        refused("task", json!({"prompt": "b"}), "idle"),
+    ];
+    guard.after_calls(1, &step);
+    let next = guard.after_calls(2, &step);
+    assert_eq!(next.tools, ReplyTools::without(&["task", "shell"]));
+    assert!(next.note.unwrap().contains(" task, shell cannot be called"));
+}
+
+#[test]
 fn a_repeated_step_mixing_a_success_with_a_refusal_holds_the_next_reply_to_text() {
     let mut guard = StepGuard::new(10);
     let both = [call("read", json!({"path": "a.py"})), refused("shell", json!({"command": "x"}), "denied")];
