@@ -12,6 +12,7 @@ mod grep;
 mod read;
 mod registry;
 mod shell;
+mod syntax;
 mod task;
 mod todo;
 pub(crate) mod walk;

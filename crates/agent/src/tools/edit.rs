@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use similar::TextDiff;
 
+use super::syntax::{self, SyntaxChange};
 use super::write::existing_text;
 use super::{Tool, ToolContext, ToolError, ToolOutput, blocking, numbered_line, parse_args};
 use crate::permissions::{ActionRequest, Effect};
@@ -86,8 +87,16 @@ impl Tool for EditTool {
         let shown = ctx.workspace.display_path(&path);
         ctx.require_seen(&path, || ToolError::EditNotReadYet(shown.clone()))?;
         let seen = path.clone();
+        let approved = ctx.approved_by_user;
         let out = blocking(move || {
             let plan = plan_edit(path, shown, &args)?;
+            let syntax = SyntaxChange::of(&plan.path, Some(&plan.before), &plan.after);
+            // A person who approved the call saw the diff; the refusal is for unattended edits.
+            if let SyntaxChange::Breaks(problem) = &syntax
+                && !approved
+            {
+                return Err(syntax::refusal("edit", "new_string", plan.shown, &plan.after, problem));
+            }
             std::fs::write(&plan.path, &plan.after).map_err(|err| ToolError::io("cannot write", &args.path, err))?;
             let diff = unified_diff(&plan.shown, &plan.before, &plan.after);
             let noun = if plan.replacements == 1 { "replacement" } else { "replacements" };
@@ -95,13 +104,17 @@ impl Tool for EditTool {
             // models copied a diff into the file as its content.
             let (first, last) = plan.first_change;
             let snippet = numbered_lines(&plan.after, first.saturating_sub(SNIPPET_CONTEXT), last + SNIPPET_CONTEXT);
+            let mut text = format!(
+                "Edited {} ({} {noun}). {} and around now read:\n{snippet}",
+                plan.shown,
+                plan.replacements,
+                if first == last { format!("Line {first}") } else { format!("Lines {first}-{last}") }
+            );
+            if let Some(note) = syntax.note(&plan.shown) {
+                text.push_str(&note);
+            }
             Ok(ToolOutput {
-                text: format!(
-                    "Edited {} ({} {noun}). {} and around now read:\n{snippet}",
-                    plan.shown,
-                    plan.replacements,
-                    if first == last { format!("Line {first}") } else { format!("Lines {first}-{last}") }
-                ),
+                text,
                 changes: vec![FileChange { path: plan.shown, before: Some(plan.before), after: Some(plan.after) }],
                 diff: Some(diff),
                 ..ToolOutput::default()

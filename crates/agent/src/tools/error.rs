@@ -152,6 +152,24 @@ pub enum ToolError {
     #[error("'{0}' already holds exactly this content, so nothing was written; that change is done")]
     WriteNoChange(String),
 
+    /// An unattended change would stop a file that parsed from parsing.
+    #[error(
+        "this {tool} would leave '{path}' unparseable as {language} ({problem}), so nothing was written; \
+         correct the {field} you gave (indentation, colons, brackets, quotes, commas) and call {tool} again"
+    )]
+    BreaksSyntax {
+        /// The tool: edit or write.
+        tool: &'static str,
+        /// The file.
+        path: String,
+        /// The language it is parsed as.
+        language: &'static str,
+        /// The parser's message with its line, and the text of that line.
+        problem: String,
+        /// The argument that held the new text.
+        field: &'static str,
+    },
+
     /// A glob or regular expression does not parse.
     #[error("invalid pattern '{pattern}': {message}")]
     Pattern {

@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::syntax::{self, Language, SyntaxProblem};
 use super::{Tool, ToolContext, ToolError, ToolLimits, ToolOutput, blocking, cut_line, numbered_line, parse_args};
 use crate::permissions::{ActionRequest, Effect};
 
@@ -71,7 +72,22 @@ impl Tool for ReadTool {
         let path = ctx.workspace.resolve(&args.path)?;
         let limits = ctx.limits.clone();
         let seen = path.clone();
-        let out = blocking(move || read_lines(&path, &args, &limits).map(ToolOutput::text)).await?;
+        let out = blocking(move || {
+            let mut text = read_lines(&path, &args, &limits)?;
+            if let Some(problem) = syntax_problem(&path) {
+                let fix = match problem.line {
+                    0 => String::new(),
+                    line => format!("; to fix it, edit line {line}"),
+                };
+                text.push_str(&format!(
+                    "[{} does not parse as {}: {problem}{fix}]\n",
+                    args.path,
+                    problem.language.name()
+                ));
+            }
+            Ok(ToolOutput::text(text))
+        })
+        .await?;
         ctx.mark_seen(&seen);
         Ok(out)
     }
@@ -137,6 +153,14 @@ fn read_lines(path: &Path, args: &ReadArgs, limits: &ToolLimits) -> Result<Strin
         out.push_str("]\n");
     }
     Ok(out)
+}
+
+/// Why the file at `path` does not parse, for the kinds of file that are checked: a model that
+/// is told a file has a syntax error does not find it by reading.
+fn syntax_problem(path: &Path) -> Option<SyntaxProblem> {
+    Language::of(path)?;
+    let text = std::fs::read_to_string(path).ok()?;
+    syntax::problem(path, &text)
 }
 
 fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {

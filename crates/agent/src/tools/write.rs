@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::edit::{line_of, unified_diff};
+use super::syntax::{self, SyntaxChange};
 use super::{Tool, ToolContext, ToolError, ToolOutput, blocking, parse_args};
 use crate::permissions::{ActionRequest, Effect};
 use crate::protocol::FileChange;
@@ -103,26 +104,44 @@ impl Tool for WriteTool {
             }
         }
         let seen = path.clone();
-        let out = blocking(move || write_file(&path, shown, args, before)).await?;
+        let approved = ctx.approved_by_user;
+        let out = blocking(move || write_file(&path, shown, args, before, approved)).await?;
         ctx.mark_seen(&seen);
         Ok(out)
     }
 }
 
-/// Writes `args.content` over `before`, the file's text as the checks above read it.
-fn write_file(path: &Path, shown: String, args: WriteArgs, before: Option<String>) -> Result<ToolOutput, ToolError> {
+/// Writes `args.content` over `before`, the file's text as the checks above read it, unless it
+/// would stop the file from parsing and no person `approved` the call.
+fn write_file(
+    path: &Path,
+    shown: String,
+    args: WriteArgs,
+    before: Option<String>,
+    approved: bool,
+) -> Result<ToolOutput, ToolError> {
+    let syntax = SyntaxChange::of(path, before.as_deref(), &args.content);
+    if let SyntaxChange::Breaks(problem) = &syntax
+        && !approved
+    {
+        return Err(syntax::refusal("write", "content", shown, &args.content, problem));
+    }
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
             .map_err(|err| ToolError::io("cannot create the directory for", &args.path, err))?;
     }
     std::fs::write(path, &args.content).map_err(|err| ToolError::io("cannot write", &args.path, err))?;
     let lines = args.content.lines().count();
-    let (text, diff) = match &before {
+    let (mut text, diff) = match &before {
         Some(before) => {
             (format!("Overwrote {shown} ({lines} lines)"), Some(unified_diff(&shown, before, &args.content)))
         }
         None => (format!("Created {shown} ({lines} lines)"), None),
     };
+    if let Some(note) = syntax.note(&shown) {
+        text.push('\n');
+        text.push_str(&note);
+    }
     Ok(ToolOutput {
         text,
         changes: vec![FileChange { path: shown, before, after: Some(args.content) }],

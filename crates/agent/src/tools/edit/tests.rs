@@ -142,3 +142,35 @@ async fn an_insertion_made_before_is_not_made_twice() {
     ws.run(&EditTool, json!({"path": "calc.py", "old_string": "a - b", "new_string": "a + b"})).await.unwrap();
     assert_eq!(ws.read("calc.py"), "# math\ndef add(a, b):\n    \"\"\"Sum.\"\"\"\n    return a + b\n");
 }
+
+#[tokio::test]
+async fn an_edit_that_breaks_a_files_syntax_is_refused_unless_approved() {
+    let ws = TestWorkspace::new();
+    let good = "{\n  \"timeout\": 30,\n  \"retries\": 3\n}\n";
+    ws.write_read("config.json", good);
+    let broken = json!({"path": "config.json", "old_string": "\"timeout\": 30,", "new_string": "\"timeout\": 60"});
+    let err = ws.run(&EditTool, broken.clone()).await.unwrap_err();
+    assert!(matches!(err, ToolError::BreaksSyntax { tool: "edit", field: "new_string", .. }), "{err}");
+    assert!(err.to_string().contains("unparseable as JSON (line 3: expected `,` or `}`"), "{err}");
+    assert_eq!(ws.read("config.json"), good, "a refused edit changes nothing");
+    // A person who saw the diff and approved it gets the change, and is told what it did.
+    let approved = ToolContext { approved_by_user: true, ..ws.ctx.clone() };
+    let out = EditTool.run(broken, &approved).await.unwrap();
+    assert!(out.text.ends_with("config.json no longer parses as JSON: line 3: expected `,` or `}`"), "{}", out.text);
+    assert!(ws.read("config.json").contains("\"timeout\": 60\n"));
+}
+
+#[tokio::test]
+async fn an_edit_to_a_file_that_does_not_parse_says_whether_it_parses_now() {
+    let ws = TestWorkspace::new();
+    ws.write_read("shapes.py", "def area(w, h)\n    return w * h)\n");
+    let out =
+        ws.run(&EditTool, json!({"path": "shapes.py", "old_string": "w * h)", "new_string": "w * h"})).await.unwrap();
+    assert!(out.text.ends_with("shapes.py still does not parse as Python: line 1: expected ':'"), "{}", out.text);
+    let out = ws
+        .run(&EditTool, json!({"path": "shapes.py", "old_string": "def area(w, h)", "new_string": "def area(w, h):"}))
+        .await
+        .unwrap();
+    assert!(out.text.ends_with("    return w * h\nshapes.py now parses as Python."), "{}", out.text);
+    assert_eq!(ws.read("shapes.py"), "def area(w, h):\n    return w * h\n");
+}

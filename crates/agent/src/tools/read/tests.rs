@@ -86,3 +86,17 @@ async fn unknown_arguments_are_rejected() {
     let err = ws.run(&ReadTool, json!({"file": "a.txt"})).await.unwrap_err();
     assert!(matches!(err, ToolError::InvalidArguments { .. }), "{err}");
 }
+
+#[tokio::test]
+async fn names_the_syntax_error_of_a_file_that_does_not_parse() {
+    let ws = TestWorkspace::new();
+    ws.write("shapes.py", "def area(w, h)\n    return w * h\n");
+    let out = ws.run(&ReadTool, json!({"path": "shapes.py"})).await.unwrap();
+    assert_eq!(
+        out.text,
+        "     1\tdef area(w, h)\n     2\t    return w * h\n[shapes.py does not parse as Python: line 1: expected ':'; to fix it, edit line 1]\n"
+    );
+    ws.write("ok.py", "def area(w, h):\n    return w * h\n");
+    let out = ws.run(&ReadTool, json!({"path": "ok.py"})).await.unwrap();
+    assert_eq!(out.text, "     1\tdef area(w, h):\n     2\t    return w * h\n");
+}

@@ -118,3 +118,30 @@ async fn a_write_of_what_the_file_holds_changes_nothing() {
     ws.run(&WriteTool, json!({"path": "bare.txt", "content": "x\n"})).await.unwrap();
     assert_eq!(ws.read("bare.txt"), "x\n");
 }
+
+#[tokio::test]
+async fn a_write_that_does_not_parse_is_refused_unless_the_file_did_not_parse_before() {
+    let ws = TestWorkspace::new();
+    let err =
+        ws.run(&WriteTool, json!({"path": "Cargo.toml", "content": "[package\nname = \"x\"\n"})).await.unwrap_err();
+    assert!(matches!(err, ToolError::BreaksSyntax { tool: "write", field: "content", .. }), "{err}");
+    assert!(err.to_string().contains("unparseable as TOML (line 1: "), "{err}");
+    assert!(err.to_string().contains("that line would read `[package`"), "{err}");
+    assert!(!ws.root().join("Cargo.toml").exists(), "nothing was written");
+    // A file that did not parse before may be rewritten; the result says whether it parses now.
+    ws.write_read("Cargo.toml", "[package]\nname = \"x\n");
+    let still = json!({"path": "Cargo.toml", "content": "[package]\nname = \"x\nedition = \"2024\"\n"});
+    let out = ws.run(&WriteTool, still).await.unwrap();
+    assert!(
+        out.text.starts_with("Overwrote Cargo.toml (3 lines)\nCargo.toml still does not parse as TOML: line 2"),
+        "{}",
+        out.text
+    );
+    let approved = ToolContext { approved_by_user: true, ..ws.ctx.clone() };
+    let fixed = json!({"path": "Cargo.toml", "content": "[package]\nname = \"x\"\n"});
+    let out = WriteTool.run(fixed, &approved).await.unwrap();
+    assert_eq!(out.text, "Overwrote Cargo.toml (2 lines)\nCargo.toml now parses as TOML.");
+    // Files of kinds that are not checked are written as given.
+    let out = ws.run(&WriteTool, json!({"path": "notes.txt", "content": "[package\n"})).await.unwrap();
+    assert_eq!(out.text, "Created notes.txt (1 lines)");
+}
