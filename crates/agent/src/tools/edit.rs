@@ -35,6 +35,8 @@ struct PlannedEdit {
     replacements: usize,
     /// Lines (from 1) of `after` the first replacement spans.
     first_change: (usize, usize),
+    /// Lines next to old_string that new_string repeated, replaced rather than added twice.
+    repeated_lines: usize,
 }
 
 #[async_trait::async_trait]
@@ -104,8 +106,18 @@ impl Tool for EditTool {
             // models copied a diff into the file as its content.
             let (first, last) = plan.first_change;
             let snippet = numbered_lines(&plan.after, first.saturating_sub(SNIPPET_CONTEXT), last + SNIPPET_CONTEXT);
+            let repeated = match plan.repeated_lines {
+                0 => String::new(),
+                1 => "; new_string repeated the line next to old_string, so that line was replaced, not \
+                      added twice"
+                    .to_string(),
+                n => format!(
+                    "; new_string repeated the {n} lines next to old_string, so those lines were replaced, not \
+                     added twice"
+                ),
+            };
             let mut text = format!(
-                "Edited {} ({} {noun}). {} and around now read:\n{snippet}",
+                "Edited {} ({} {noun}{repeated}). {} and around now read:\n{snippet}",
                 plan.shown,
                 plan.replacements,
                 if first == last { format!("Line {first}") } else { format!("Lines {first}-{last}") }
@@ -152,11 +164,50 @@ fn plan_edit(path: PathBuf, shown: String, args: &EditArgs) -> Result<PlannedEdi
     if let Some(line) = applied_before(&before, starts[0], &old, &new).filter(|_| starts.len() == 1) {
         return Err(ToolError::AlreadyContains { path: shown, line });
     }
+    let (old, at, repeated_lines) = match widened(&before, starts[0], &old, &new).filter(|_| starts.len() == 1) {
+        Some((at, wide)) => {
+            let lines = wide.matches('\n').count() - old.matches('\n').count();
+            (wide.to_string(), at, lines)
+        }
+        None => (old, starts[0], 0),
+    };
     let after = before.replace(old.as_str(), &new);
     // Text before the first match is unchanged, so its line number holds in `after` too.
-    let first = line_of(&before, starts[0]);
+    let first = line_of(&before, at);
     let first_change = (first, first + new.matches('\n').count());
-    Ok(PlannedEdit { path, shown, replacements: starts.len(), before, after, first_change })
+    Ok(PlannedEdit { path, shown, replacements: starts.len(), before, after, first_change, repeated_lines })
+}
+
+/// The match of `old` at `at` widened over the whole lines next to it that `new` repeats, with
+/// where it starts: small models copy the line after (or before) the text they replace into
+/// new_string too, which would leave that line in the file twice. `None` when `new` repeats no
+/// neighbouring line or the widened text is not unique.
+fn widened<'a>(content: &'a str, at: usize, old: &str, new: &str) -> Option<(usize, &'a str)> {
+    let end = at + old.len();
+    let rest = &content[end..];
+    let after_sep = if old.ends_with('\n') { "" } else { "\n" };
+    // Longest repeated tail first: each candidate starts after a line break of `new`.
+    let tail = new.match_indices('\n').map(|(i, _)| &new[i + 1..]).find(|tail| {
+        let Some(next) = rest.strip_prefix(after_sep).and_then(|r| r.strip_prefix(*tail)) else {
+            return false;
+        };
+        !tail.trim().is_empty()
+            && !old.ends_with(*tail)
+            && (tail.ends_with('\n') || next.is_empty() || next.starts_with('\n'))
+    });
+    let head = new.match_indices('\n').rev().map(|(i, _)| &new[..i]).find(|head| {
+        let Some(previous) = content[..at].strip_suffix('\n').and_then(|p| p.strip_suffix(*head)) else {
+            return false;
+        };
+        !head.trim().is_empty() && !old.starts_with(*head) && (previous.is_empty() || previous.ends_with('\n'))
+    });
+    if tail.is_none() && head.is_none() {
+        return None;
+    }
+    let start = head.map_or(at, |head| at - head.len() - 1);
+    let stop = tail.map_or(end, |tail| end + after_sep.len() + tail.len());
+    let wide = &content[start..stop];
+    (content.matches(wide).count() == 1).then_some((start, wide))
 }
 
 /// The line where the file already holds `new` around the match of `old` at `at`: an edit that

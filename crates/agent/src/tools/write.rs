@@ -151,7 +151,8 @@ fn write_file(
 }
 
 /// The non-blank lines of `before` that `after` no longer has (each line counted as often as it
-/// occurs).
+/// occurs), leaving out copies of a line that `after` still has: a rewrite that drops a line an
+/// edit doubled loses nothing.
 fn deleted_lines<'a>(before: &'a str, after: &str) -> Vec<&'a str> {
     let mut kept: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for line in after.lines() {
@@ -160,8 +161,9 @@ fn deleted_lines<'a>(before: &'a str, after: &str) -> Vec<&'a str> {
     let mut deleted = Vec::new();
     for line in before.lines().filter(|l| !l.trim().is_empty()) {
         match kept.get_mut(line.trim_end()) {
-            Some(n) if *n > 0 => *n -= 1,
-            _ => deleted.push(line),
+            Some(0) => {}
+            Some(n) => *n -= 1,
+            None => deleted.push(line),
         }
     }
     deleted

@@ -174,3 +174,62 @@ async fn an_edit_to_a_file_that_does_not_parse_says_whether_it_parses_now() {
     assert!(out.text.ends_with("    return w * h\nshapes.py now parses as Python."), "{}", out.text);
     assert_eq!(ws.read("shapes.py"), "def area(w, h):\n    return w * h\n");
 }
+
+#[tokio::test]
+async fn lines_that_new_string_repeats_from_next_to_the_match_are_not_added_twice() {
+    let ws = TestWorkspace::new();
+    // The line after old_string, copied into new_string as well.
+    ws.write_read("shapes.py", "def area(w, h)\n    return w * h\n");
+    let out = ws
+        .run(
+            &EditTool,
+            json!({"path": "shapes.py", "old_string": "def area(w, h)", "new_string": "def area(w, h):\n    return w * h"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ws.read("shapes.py"), "def area(w, h):\n    return w * h\n");
+    assert!(
+        out.text.starts_with(
+            "Edited shapes.py (1 replacement; new_string repeated the line next to old_string, so that line was \
+             replaced, not added twice). Lines 1-2 and around now read:\n"
+        ),
+        "{}",
+        out.text
+    );
+    // The line before, and a line put between the match and the line after it.
+    ws.write_read("m.py", "import os\n\ndef f():\n    return 1\n\nprint(f())\n");
+    ws.run(
+        &EditTool,
+        json!({"path": "m.py", "old_string": "    return 1", "new_string": "def f():\n    x = 1\n    return x"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ws.read("m.py"), "import os\n\ndef f():\n    x = 1\n    return x\n\nprint(f())\n");
+    ws.run(&EditTool, json!({"path": "m.py", "old_string": "import os", "new_string": "import os\nimport sys\n"}))
+        .await
+        .unwrap();
+    assert_eq!(ws.read("m.py"), "import os\nimport sys\n\n\ndef f():\n    x = 1\n    return x\n\nprint(f())\n");
+    ws.run(
+        &EditTool,
+        json!({"path": "m.py", "old_string": "    return x", "new_string": "    return x\n\nprint(\"start\")\n\nprint(f())"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        ws.read("m.py"),
+        "import os\nimport sys\n\n\ndef f():\n    x = 1\n    return x\n\nprint(\"start\")\n\nprint(f())\n"
+    );
+}
+
+#[tokio::test]
+async fn repeated_text_that_is_not_a_whole_neighbouring_line_is_added_as_asked() {
+    let ws = TestWorkspace::new();
+    ws.write_read("a.txt", "one\ntwo three\n");
+    // `two` starts the next line but is not all of it.
+    ws.run(&EditTool, json!({"path": "a.txt", "old_string": "one", "new_string": "zero\ntwo"})).await.unwrap();
+    assert_eq!(ws.read("a.txt"), "zero\ntwo\ntwo three\n");
+    // Blank lines are no evidence of a repeat.
+    ws.write_read("b.txt", "a\n\nb\n");
+    ws.run(&EditTool, json!({"path": "b.txt", "old_string": "a", "new_string": "c\n"})).await.unwrap();
+    assert_eq!(ws.read("b.txt"), "c\n\n\nb\n");
+}

@@ -145,3 +145,14 @@ async fn a_write_that_does_not_parse_is_refused_unless_the_file_did_not_parse_be
     let out = ws.run(&WriteTool, json!({"path": "notes.txt", "content": "[package\n"})).await.unwrap();
     assert_eq!(out.text, "Created notes.txt (1 lines)");
 }
+
+#[tokio::test]
+async fn a_rewrite_may_drop_a_doubled_line() {
+    let ws = TestWorkspace::new();
+    ws.write_read("shapes.txt", "def area(w, h):\n    return w * h\n    return w * h\n");
+    let out = ws.run(&WriteTool, json!({"path": "shapes.txt", "content": "def area(w, h):\n    return w * h\n"})).await;
+    assert_eq!(out.unwrap().text, "Overwrote shapes.txt (2 lines)");
+    // A line with no copy left is still refused.
+    let err = ws.run(&WriteTool, json!({"path": "shapes.txt", "content": "def area(w, h):\n    pass\n"})).await;
+    assert!(matches!(err, Err(ToolError::WouldDeleteLines { count: 1, .. })), "{err:?}");
+}
