@@ -44,6 +44,9 @@ pub use write::WriteTool;
 pub struct ToolLimits {
     /// Lines `read` shows when no limit is given.
     pub read_default_lines: usize,
+    /// Fewest lines `read` shows when a limit is given: small models read a file a line at a
+    /// time, one step per line.
+    pub read_min_lines: usize,
     /// Bytes of file text one `read` returns at most.
     pub read_max_bytes: usize,
     /// Characters of one line shown before it is cut.
@@ -60,6 +63,7 @@ impl Default for ToolLimits {
     fn default() -> Self {
         Self {
             read_default_lines: 1000,
+            read_min_lines: 40,
             read_max_bytes: 48 * 1024,
             max_line_chars: 500,
             glob_max_results: 300,

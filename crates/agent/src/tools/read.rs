@@ -114,7 +114,7 @@ fn read_lines(path: &Path, args: &ReadArgs, limits: &ToolLimits) -> Result<Strin
     let mut reader = BufReader::new(std::io::Cursor::new(probe[..probed].to_vec()).chain(file));
 
     let first = args.offset.unwrap_or(1).max(1);
-    let wanted = args.limit.unwrap_or(limits.read_default_lines).max(1);
+    let wanted = args.limit.map_or(limits.read_default_lines, |limit| limit.max(limits.read_min_lines)).max(1);
     let mut out = String::new();
     let mut line = Vec::new();
     let mut number = 0usize;

@@ -19,7 +19,8 @@ async fn shows_numbered_lines() {
 
 #[tokio::test]
 async fn offset_and_limit_select_a_range_and_say_how_to_continue() {
-    let ws = TestWorkspace::new();
+    let mut ws = TestWorkspace::new();
+    ws.ctx.limits.read_min_lines = 1;
     ws.write("a.txt", numbered(10));
     let out = ws.run(&ReadTool, json!({"path": "a.txt", "offset": 4, "limit": 3})).await.unwrap();
     assert_eq!(
@@ -99,4 +100,15 @@ async fn names_the_syntax_error_of_a_file_that_does_not_parse() {
     ws.write("ok.py", "def area(w, h):\n    return w * h\n");
     let out = ws.run(&ReadTool, json!({"path": "ok.py"})).await.unwrap();
     assert_eq!(out.text, "     1\tdef area(w, h):\n     2\t    return w * h\n");
+}
+
+#[tokio::test]
+async fn a_small_limit_still_shows_a_screenful() {
+    let ws = TestWorkspace::new();
+    ws.write("server.txt", numbered(7));
+    let out = ws.run(&ReadTool, json!({"path": "server.txt", "offset": 1, "limit": 1})).await.unwrap();
+    assert_eq!(out.text, numbered(7).lines().enumerate().map(|(i, l)| numbered_line(i + 1, l)).collect::<String>());
+    ws.write("long.txt", numbered(100));
+    let out = ws.run(&ReadTool, json!({"path": "long.txt", "offset": 3, "limit": 2})).await.unwrap();
+    assert!(out.text.ends_with("[showing lines 3-42 of 100; call read with offset=43 to continue]\n"), "{}", out.text);
 }
