@@ -140,17 +140,26 @@ impl Tool for ShellTool {
             return Err(ToolError::InvalidArguments { tool: self.name().into(), message: "command is empty".into() });
         }
         // An empty optional directory (what unconstrained small models write) means the default.
+        // A file named as the directory (small models give the script they run) means its
+        // directory: refused, the model went on to hand the whole task to a subagent.
+        let mut place_note = String::new();
         let workdir = match args.workdir.as_ref().filter(|d| !d.trim().is_empty()) {
             Some(dir) => {
                 let path = ctx.workspace.resolve(dir)?;
-                if !path.is_dir() {
-                    return Err(if path.exists() {
-                        ToolError::NotDirectory(dir.clone())
-                    } else {
-                        ToolError::NotFound(dir.clone())
-                    });
+                if path.is_file()
+                    && let Some(parent) = path.parent()
+                {
+                    let shown = match ctx.workspace.display_path(parent) {
+                        shown if shown == "." => "the workspace root".to_string(),
+                        shown => shown,
+                    };
+                    place_note = format!("[workdir '{dir}' is a file, so the command ran in its directory, {shown}]\n");
+                    parent.to_path_buf()
+                } else if path.is_dir() {
+                    path
+                } else {
+                    return Err(ToolError::NotFound(dir.clone()));
                 }
-                path
             }
             None => ctx.workspace.root().to_path_buf(),
         };
@@ -207,7 +216,8 @@ impl Tool for ShellTool {
         let Some(status) = status else {
             return Err(ToolError::Timeout { seconds: timeout.as_secs(), output });
         };
-        let mut text = if output.is_empty() { "(no output)\n".to_string() } else { output };
+        let mut text = place_note;
+        text.push_str(if output.is_empty() { "(no output)\n" } else { &output });
         if !text.ends_with('\n') {
             text.push('\n');
         }

@@ -36,8 +36,21 @@ async fn runs_in_the_workspace_or_the_given_directory() {
     assert!(out.text.starts_with(&format!("{}\nfile.txt\n", ws.root().join("sub").display())), "{}", out.text);
     let err = ws.run(&ShellTool, json!({"command": "pwd", "workdir": "../"})).await.unwrap_err();
     assert!(matches!(err, ToolError::Workspace(_)), "{err}");
-    let err = ws.run(&ShellTool, json!({"command": "pwd", "workdir": "sub/file.txt"})).await.unwrap_err();
-    assert!(matches!(err, ToolError::NotDirectory(_)), "{err}");
+    // A file named as the directory (the script to run) means its directory.
+    let out = ws.run(&ShellTool, json!({"command": "pwd", "workdir": "sub/file.txt"})).await.unwrap();
+    let sub = ws.root().join("sub");
+    let expected =
+        format!("[workdir 'sub/file.txt' is a file, so the command ran in its directory, sub]\n{}\n", sub.display());
+    assert!(out.text.starts_with(&expected), "{}", out.text);
+    ws.write("top.py", "");
+    let out = ws.run(&ShellTool, json!({"command": "pwd", "workdir": "top.py"})).await.unwrap();
+    assert!(
+        out.text.starts_with("[workdir 'top.py' is a file, so the command ran in its directory, the workspace root]\n"),
+        "{}",
+        out.text
+    );
+    let err = ws.run(&ShellTool, json!({"command": "pwd", "workdir": "missing"})).await.unwrap_err();
+    assert!(matches!(err, ToolError::NotFound(_)), "{err}");
 }
 
 #[tokio::test]
