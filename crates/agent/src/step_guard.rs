@@ -4,8 +4,9 @@
 //! repeat a call, alternate between two calls whose results cannot change (a refused command and
 //! a subagent asked the same question), search again and again without reading what they found,
 //! rewrite a file with what it already holds, or spend the last allowed step on a call whose
-//! result nobody sees. Before a call runs, it also turns down an edit that undoes the model's own
-//! change with nothing run in between.
+//! result nobody sees. Before a call runs, it also turns down a call of a withheld tool written
+//! out in the reply's text, the same subagent task run again with nothing changed, and an edit
+//! that undoes the model's own change with nothing run in between.
 
 use serde_json::Value;
 
@@ -46,6 +47,15 @@ const SEARCHING_NOTICE: &str = "the model searched several times in a row; its n
 
 /// Search steps in a row after which the next reply may not search.
 const SEARCH_STREAK_LIMIT: usize = 2;
+
+/// Longest earlier result quoted again when a withheld tool is called the same way.
+const QUOTED_RESULT_BYTES: usize = 4096;
+
+/// The tool that keeps the plan; a run of steps calling nothing else does none of the work.
+const PLAN_TOOL: &str = "todo";
+
+/// Plan-only steps in a row after which the next reply may not update the plan.
+const PLAN_STREAK_LIMIT: usize = 2;
 
 /// What the next reply may call, a note for the model (appended to the last tool result) and a
 /// notice for the user.
@@ -126,11 +136,15 @@ pub struct StepGuard {
     /// Every call of the turn, in order.
     calls: Vec<StepCall>,
     search_streak: usize,
+    /// Steps in a row that only updated the plan.
+    plan_streak: usize,
     /// Whether a repeated call has already had its tools withheld in this turn.
     withheld_for_repeat: bool,
     /// Tools withheld after a repeat until the workspace changes: until then they would answer
     /// as they did.
     withheld: Vec<String>,
+    /// The tools the current reply may call.
+    offered: ReplyTools,
 }
 
 impl StepGuard {
@@ -142,19 +156,69 @@ impl StepGuard {
             searches: Vec::new(),
             calls: Vec::new(),
             search_streak: 0,
+            plan_streak: 0,
             withheld_for_repeat: false,
             withheld: Vec::new(),
+            offered: ReplyTools::All,
         }
     }
 
-    /// Why the call must not run, if so: an `edit` that reverses one made earlier in the turn
-    /// while nothing has run since that could have shown the change was wrong. Small models undo
-    /// their own fix after an unrelated refusal (a command run in a file as if it were a folder)
-    /// or for no reason at all; a revert after a failing test run is allowed.
+    /// Why the call must not run, if so: a tool this reply was not offered, a `task` run again
+    /// with nothing changed, or an `edit` that reverses one made earlier in the turn.
     pub fn refusal(&self, name: &str, arguments: &Value) -> Option<String> {
-        if name != "edit" {
-            return None;
+        // The grammar keeps a withheld tool out of the reply's calls, but not out of its text, and
+        // a call written out in the text as a JSON block is still read as a call: a model told to
+        // stop searching wrote the same grep that way seven times.
+        if !self.offered.allows(name) {
+            // The same call made earlier gets its result again: the model is about to answer, and
+            // answered from its own guess when the last thing it read was a bare refusal.
+            let earlier = self.calls.iter().rev().find(|call| {
+                call.succeeded
+                    && call.name == name
+                    && call.arguments == *arguments
+                    && call.result.len() <= QUOTED_RESULT_BYTES
+            });
+            return Some(match earlier {
+                Some(call) => format!(
+                    "{name} cannot be called in this step, so it did not run again; the same call earlier in this \
+                     turn gave:\n{}",
+                    call.result
+                ),
+                None => format!(
+                    "{name} cannot be called in this step, as the note after the last tool result says, so it did \
+                     not run; use one of your other tools, or answer the user"
+                ),
+            });
         }
+        match name {
+            "edit" => self.undo_refusal(arguments),
+            "task" => self.rerun_refusal(arguments),
+            _ => None,
+        }
+    }
+
+    /// Why a `task` is not run again: the same task ran earlier in the turn and nothing has
+    /// changed since, so a second subagent would report the same. Small models ask again when the
+    /// report does not settle the task (a subagent that changed no file claiming a rename), which
+    /// costs a whole subagent run and then ends the turn on that report.
+    fn rerun_refusal(&self, arguments: &Value) -> Option<String> {
+        let ran = self
+            .since_change
+            .iter()
+            .any(|earlier| earlier.name == "task" && earlier.succeeded && earlier.arguments == *arguments);
+        ran.then(|| {
+            "you gave a subagent exactly this task earlier in this turn and nothing has changed since, so it was \
+             not started again; its report is above. Check what it reported with grep and read, do the work \
+             yourself with edit and shell, or answer the user"
+                .to_string()
+        })
+    }
+
+    /// Why an `edit` is not made: it reverses one made earlier in the turn while nothing has run
+    /// since that could have shown the change was wrong. Small models undo their own fix after an
+    /// unrelated refusal (a command run in a file as if it were a folder) or for no reason at all;
+    /// a revert after a failing test run is allowed.
+    fn undo_refusal(&self, arguments: &Value) -> Option<String> {
         fn field<'a>(args: &'a Value, key: &str) -> Option<&'a str> {
             args.get(key).and_then(Value::as_str)
         }
@@ -194,6 +258,7 @@ impl StepGuard {
             }
             tools => tools,
         };
+        self.offered = next.tools.clone();
         next
     }
 
@@ -225,10 +290,20 @@ impl StepGuard {
             self.searches.extend(calls.iter().cloned());
         }
         self.search_streak = if searching { self.search_streak + 1 } else { 0 };
+        let planning = !calls.is_empty() && calls.iter().all(|call| call.name == PLAN_TOOL);
+        self.plan_streak = if planning { self.plan_streak + 1 } else { 0 };
         if step + 1 >= self.max_steps {
             return NextStep::answer_now(
                 "what you found or changed, and what is left to do",
                 "This turn has no step left for a tool call.",
+            );
+        }
+        // A model that writes out a call of a withheld tool does not take the limit in; refused,
+        // it wrote the same call again until the turn ran out of steps.
+        if !calls.is_empty() && calls.iter().all(|call| !self.offered.allows(&call.name)) {
+            return NextStep::answer_now(
+                "what you found or changed, and what is left to do",
+                "The tool you called was not offered for that step, so it did not run.",
             );
         }
         // A rewrite of what a file already holds means the model has lost track of its own
@@ -297,6 +372,20 @@ impl StepGuard {
                     self.search_streak
                 ),
                 SEARCHING_NOTICE.into(),
+            );
+        }
+        // Small models mark a plan's items in progress, then done, then clear the plan, with none
+        // of the work done, and then report the task as done.
+        if self.plan_streak >= PLAN_STREAK_LIMIT {
+            return NextStep::without(
+                &[PLAN_TOOL],
+                format!(
+                    "(Note: that makes {} plan updates in a row, with no work done between them. The plan is \
+                     paused for your next step: do its next item with your other tools (grep, read, edit, \
+                     shell), or answer the user.)",
+                    self.plan_streak
+                ),
+                "the model updated its plan several times in a row; its next reply may not update it".into(),
             );
         }
         NextStep::any_tool()

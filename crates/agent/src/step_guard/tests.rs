@@ -275,3 +275,67 @@ fn a_write_of_what_the_file_already_holds_ends_the_turn() {
     assert_eq!(next.tools, ReplyTools::TextOnly);
     assert!(next.note.unwrap().contains("already holds the text you just wrote, so there is nothing left"));
 }
+
+#[test]
+fn plan_updates_pause_after_a_streak_and_resume_after_work() {
+    let mut guard = StepGuard::new(20);
+    let plan = |status: &str| call("todo", json!({"todos": [{"content": "rename get_user", "status": status}]}));
+    assert_eq!(guard.after_calls(1, &[plan("pending")]).tools, ReplyTools::All);
+    let next = guard.after_calls(2, &[plan("in_progress")]);
+    assert_eq!(next.tools, ReplyTools::without(&["todo"]));
+    assert!(next.note.unwrap().contains("2 plan updates in a row"));
+    assert!(next.notice.unwrap().contains("may not update it"));
+    // Work ends the streak; the plan may be updated again.
+    assert_eq!(guard.after_calls(3, &[call("grep", json!({"pattern": "get_user"}))]).tools, ReplyTools::All);
+    assert_eq!(guard.after_calls(4, &[plan("completed")]).tools, ReplyTools::All);
+    // A step that updates the plan and works is no plan-only step.
+    let mixed = [plan("completed"), call("read", json!({"path": "users.py"}))];
+    assert_eq!(guard.after_calls(5, &mixed).tools, ReplyTools::All);
+}
+
+#[test]
+fn the_same_task_is_not_run_twice_until_something_changes() {
+    let mut guard = StepGuard::new(20);
+    let ask = json!({"description": "rename", "prompt": "Rename get_user to fetch_user everywhere."});
+    assert_eq!(guard.refusal("task", &ask), None);
+    guard.after_calls(1, &[call("task", ask.clone())]);
+    let refusal = guard.refusal("task", &ask).unwrap_or_default();
+    assert!(refusal.contains("not started again"), "{refusal}");
+    // Another task runs; after a change the same task may run again.
+    assert_eq!(guard.refusal("task", &json!({"description": "find", "prompt": "Find uses of get_user."})), None);
+    guard.after_calls(
+        2,
+        &[call("edit", json!({"path": "users.py", "old_string": "get_user", "new_string": "fetch_user"}))],
+    );
+    assert_eq!(guard.refusal("task", &ask), None);
+}
+
+#[test]
+fn a_withheld_tool_written_out_in_text_is_refused() {
+    let mut guard = StepGuard::new(20);
+    let grep = json!({"pattern": "listen"});
+    guard.after_calls(1, &[call("grep", grep.clone())]);
+    assert_eq!(guard.refusal("grep", &grep), None);
+    guard.after_calls(2, &[call("glob", json!({"pattern": "*.py"}))]);
+    let refusal = guard.refusal("grep", &grep).unwrap_or_default();
+    // The call made earlier gets its result again.
+    assert_eq!(
+        refusal,
+        "grep cannot be called in this step, so it did not run again; the same call earlier in this turn gave:\ndone"
+    );
+    let other = guard.refusal("grep", &json!({"pattern": "port"})).unwrap_or_default();
+    assert!(other.starts_with("grep cannot be called in this step, as the note"), "{other}");
+    assert_eq!(guard.refusal("read", &json!({"path": "server.py"})), None);
+    // Offered again once the limit is lifted.
+    guard.after_calls(3, &[call("read", json!({"path": "server.py"}))]);
+    assert_eq!(guard.refusal("grep", &grep), None);
+    // A step that only called withheld tools ends the turn with an answer.
+    guard.after_calls(4, &[call("glob", json!({"pattern": "*.md"}))]);
+    assert_eq!(
+        guard.after_calls(5, &[call("grep", json!({"pattern": "port"}))]).tools,
+        ReplyTools::without(&SEARCH_TOOLS)
+    );
+    let next = guard.after_calls(6, &[refused("grep", grep, &refusal)]);
+    assert_eq!(next.tools, ReplyTools::TextOnly);
+    assert!(next.note.unwrap().contains("was not offered for that step"));
+}
