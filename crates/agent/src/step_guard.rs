@@ -262,6 +262,19 @@ impl StepGuard {
         next
     }
 
+    /// The files the turn's successful edits and writes changed, in the order first changed.
+    fn changed_files(&self) -> Vec<&str> {
+        let mut paths: Vec<&str> = Vec::new();
+        for call in self.calls.iter().filter(|call| call.succeeded && call.effect == Effect::Edit) {
+            if let Some(path) = call.arguments.get("path").and_then(Value::as_str)
+                && !paths.contains(&path)
+            {
+                paths.push(path);
+            }
+        }
+        paths
+    }
+
     fn decide(&mut self, step: usize, calls: &[StepCall]) -> NextStep {
         // A call is repeated when it ended exactly as before. One that now answers differently
         // (an edit after the read it asked for, refused again for another reason or now run) is
@@ -308,10 +321,23 @@ impl StepGuard {
         }
         // A rewrite of what a file already holds means the model has lost track of its own
         // change: it goes on rewriting the same text, or hands the finished task to a subagent.
+        // The note names the files changed in the turn: told only that the file already held the
+        // text, the model answered that no change had been made, or retold the user's request.
         if !calls.is_empty() && calls.iter().all(|call| call.already_done) {
+            let changed = self.changed_files();
+            let why = if changed.is_empty() {
+                "The file already holds the text you just wrote, so nothing was written.".to_string()
+            } else {
+                format!(
+                    "You changed {} earlier in this turn, and the file already holds the text you just wrote, \
+                     so nothing more was written.",
+                    changed.join(", ")
+                )
+            };
             return NextStep::answer_now(
-                "what the user asked for: the answer to their question, or the change you made",
-                "The file already holds the text you just wrote, so there is nothing left to write.",
+                "what you did and what came of it, speaking as yourself (\"I ...\"): the change you made, or the \
+                 answer you found",
+                &why,
             );
         }
         if searched_before {

@@ -273,7 +273,22 @@ fn a_write_of_what_the_file_already_holds_ends_the_turn() {
     let done = StepCall { already_done: true, ..refused("write", write, "already holds exactly this content") };
     let next = guard.after_calls(2, &[done]);
     assert_eq!(next.tools, ReplyTools::TextOnly);
-    assert!(next.note.unwrap().contains("already holds the text you just wrote, so there is nothing left"));
+    assert_eq!(
+        next.note.unwrap(),
+        "(Answer the user now, in plain text and without tools: say what you did and what came of it, speaking \
+         as yourself (\"I ...\"): the change you made, or the answer you found. You changed hello.txt earlier in \
+         this turn, and the file already holds the text you just wrote, so nothing more was written.)"
+    );
+    // With no change made in the turn, none is named.
+    let mut guard = StepGuard::new(10);
+    let done = StepCall { already_done: true, ..refused("write", json!({"path": "a"}), "already holds it") };
+    let note = guard.after_calls(1, &[done]).note.unwrap();
+    assert!(
+        note.ends_with(
+            "the answer you found. The file already holds the text you just wrote, so nothing was written.)"
+        ),
+        "{note}"
+    );
 }
 
 #[test]
