@@ -52,7 +52,7 @@ const SEARCH_STREAK_LIMIT: usize = 2;
 const QUOTED_RESULT_BYTES: usize = 4096;
 
 /// The tool that keeps the plan; a run of steps calling nothing else does none of the work.
-const PLAN_TOOL: &str = "todo";
+pub(crate) const PLAN_TOOL: &str = "todo";
 
 /// Plan-only steps in a row after which the next reply may not update the plan.
 const PLAN_STREAK_LIMIT: usize = 2;
@@ -120,7 +120,12 @@ impl StepCall {
     }
 
     fn same_call(&self, other: &StepCall) -> bool {
-        self.name == other.name && self.arguments == other.arguments
+        self.is(&other.name, &other.arguments)
+    }
+
+    /// Whether this is a call of `name` with `arguments`.
+    fn is(&self, name: &str, arguments: &Value) -> bool {
+        self.name == name && self.arguments == *arguments
     }
 }
 
@@ -172,12 +177,10 @@ impl StepGuard {
         if !self.offered.allows(name) {
             // The same call made earlier gets its result again: the model is about to answer, and
             // answered from its own guess when the last thing it read was a bare refusal.
-            let earlier = self.calls.iter().rev().find(|call| {
-                call.succeeded
-                    && call.name == name
-                    && call.arguments == *arguments
-                    && call.result.len() <= QUOTED_RESULT_BYTES
-            });
+            let earlier =
+                self.calls.iter().rev().find(|call| {
+                    call.succeeded && call.is(name, arguments) && call.result.len() <= QUOTED_RESULT_BYTES
+                });
             return Some(match earlier {
                 Some(call) => format!(
                     "{name} cannot be called in this step, so it did not run again; the same call earlier in this \
@@ -202,10 +205,7 @@ impl StepGuard {
     /// report does not settle the task (a subagent that changed no file claiming a rename), which
     /// costs a whole subagent run and then ends the turn on that report.
     fn rerun_refusal(&self, arguments: &Value) -> Option<String> {
-        let ran = self
-            .since_change
-            .iter()
-            .any(|earlier| earlier.name == "task" && earlier.succeeded && earlier.arguments == *arguments);
+        let ran = self.since_change.iter().any(|earlier| earlier.succeeded && earlier.is("task", arguments));
         ran.then(|| {
             "you gave a subagent exactly this task earlier in this turn and nothing has changed since, so it was \
              not started again; its report is above. Check what it reported with grep and read, do the work \

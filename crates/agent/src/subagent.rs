@@ -10,6 +10,7 @@ use crate::cancel::CancelFlag;
 use crate::conversation::Conversation;
 use crate::permissions::{Approver, Permissions};
 use crate::runtime::ModelRuntime;
+use crate::step_guard::PLAN_TOOL;
 use crate::tools::{SubagentRequest, SubagentRunner, ToolContext, ToolError, ToolRegistry};
 
 /// Longest report a subagent hands back, in characters.
@@ -130,7 +131,7 @@ impl Activity {
     /// Whether any call other than a plan update ran: a subagent that did nothing else has seen
     /// nothing of the project.
     fn did_work(&self) -> bool {
-        self.calls.iter().any(|(_, name, failed)| !failed && name != "todo")
+        self.calls.iter().any(|(_, name, failed)| !failed && name != PLAN_TOOL)
     }
 
     /// "called read, edit (failed)", or "called no tool".

@@ -56,12 +56,7 @@ impl Tool for WriteTool {
         // Refused here as well as in `run`, so nobody is asked to approve a write that would fail.
         ctx.require_seen(&path, || ToolError::NotReadYet(shown.clone()))?;
         let before = existing_text(&path, &args.path)?;
-        // A small model rewrites a file with what it already holds (often just its final newline
-        // left off) after a command has given the answer; calling that a change, with a diff of
-        // the newline, hides from it and from the loop guard that nothing happened.
-        if before.as_deref().is_some_and(|text| text == args.content || text == format!("{}\n", args.content)) {
-            return Err(ToolError::WriteNoChange(shown));
-        }
+        refuse_no_change(before.as_deref(), &args.content, &shown)?;
         let (summary, preview) = match &before {
             Some(before) => (format!("overwrite {shown}"), unified_diff(&shown, before, &args.content)),
             None => (format!("create {shown} ({} lines)", args.content.lines().count()), args.content.clone()),
@@ -81,12 +76,7 @@ impl Tool for WriteTool {
         let shown = ctx.workspace.display_path(&path);
         ctx.require_seen(&path, || ToolError::NotReadYet(shown.clone()))?;
         let before = existing_text(&path, &args.path)?;
-        // A small model rewrites a file with what it already holds (often just its final newline
-        // left off) after a command has given the answer; calling that a change, with a diff of
-        // the newline, hides from it and from the loop guard that nothing happened.
-        if before.as_deref().is_some_and(|text| text == args.content || text == format!("{}\n", args.content)) {
-            return Err(ToolError::WriteNoChange(shown));
-        }
+        refuse_no_change(before.as_deref(), &args.content, &shown)?;
         // A person who approved the call saw the diff; the refusals below are for unattended writes.
         if let Some(before) = before.as_ref().filter(|_| !ctx.approved_by_user) {
             let deleted = deleted_lines(before, &args.content);
@@ -108,6 +98,19 @@ impl Tool for WriteTool {
         let out = blocking(move || write_file(&path, shown, args, before, approved)).await?;
         ctx.mark_seen(&seen);
         Ok(out)
+    }
+}
+
+/// Refuses a write of what the file at `shown` already holds, `before`, or of that text without
+/// its final newline. A small model rewrites a file with what it already holds after a command
+/// has given the answer; calling that a change, with a diff of the newline, hides from it and from
+/// the loop guard that nothing happened.
+fn refuse_no_change(before: Option<&str>, content: &str, shown: &str) -> Result<(), ToolError> {
+    match before {
+        Some(text) if text == content || text.strip_suffix('\n') == Some(content) => {
+            Err(ToolError::WriteNoChange(shown.to_string()))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -150,23 +153,11 @@ fn write_file(
     })
 }
 
-/// The non-blank lines of `before` that `after` no longer has (each line counted as often as it
-/// occurs), leaving out copies of a line that `after` still has: a rewrite that drops a line an
-/// edit doubled loses nothing.
+/// The non-blank lines of `before` (each as often as it occurs) that `after` does not have at
+/// all: a rewrite that drops a copy of a line it keeps (a line an edit doubled) loses nothing.
 fn deleted_lines<'a>(before: &'a str, after: &str) -> Vec<&'a str> {
-    let mut kept: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    for line in after.lines() {
-        *kept.entry(line.trim_end()).or_default() += 1;
-    }
-    let mut deleted = Vec::new();
-    for line in before.lines().filter(|l| !l.trim().is_empty()) {
-        match kept.get_mut(line.trim_end()) {
-            Some(0) => {}
-            Some(n) => *n -= 1,
-            None => deleted.push(line),
-        }
-    }
-    deleted
+    let kept: std::collections::HashSet<&str> = after.lines().map(str::trim_end).collect();
+    before.lines().filter(|line| !line.trim().is_empty() && !kept.contains(line.trim_end())).collect()
 }
 
 /// Largest edit call quoted in full in a refusal; a longer one is described instead.
