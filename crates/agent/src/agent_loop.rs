@@ -291,7 +291,7 @@ impl Agent {
         cancel: &CancelFlag,
     ) -> Result<String, AgentError> {
         let mut last_text = String::new();
-        let mut guard = StepGuard::new(self.settings.max_steps);
+        let mut guard = StepGuard::new(self.settings.max_steps).with_request(user);
         let mut reply_tools = ReplyTools::All;
         for step in 1..=self.settings.max_steps {
             if self.needs_compaction(0) {

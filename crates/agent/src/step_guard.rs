@@ -5,8 +5,9 @@
 //! a subagent asked the same question), search again and again without reading what they found,
 //! rewrite a file with what it already holds, or spend the last allowed step on a call whose
 //! result nobody sees. Before a call runs, it also turns down a call of a withheld tool written
-//! out in the reply's text, the same subagent task run again with nothing changed, and an edit
-//! that undoes the model's own change with nothing run in between.
+//! out in the reply's text, a subagent task that is the user's whole request, the same subagent
+//! task run again with nothing changed, and an edit that undoes the model's own change with
+//! nothing run in between.
 
 use serde_json::Value;
 
@@ -150,6 +151,19 @@ pub struct StepGuard {
     withheld: Vec<String>,
     /// The tools the current reply may call.
     offered: ReplyTools,
+    /// The user's request, folded by [`fold`]; empty when not known.
+    request: String,
+}
+
+/// Shortest folded request whose copy in a `task` counts as handing over the whole turn: a
+/// request of a few words ("fix it") may fairly be part of a subagent's instructions.
+const DELEGATED_REQUEST_MIN_CHARS: usize = 24;
+
+/// `text` lowercased, with runs of white space made one space and the ends trimmed of spaces
+/// and full stops, so a request copied into a task compares equal to the original.
+fn fold(text: &str) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    words.join(" ").to_lowercase().trim_matches(|c: char| c == '.' || c == ' ').to_string()
 }
 
 impl StepGuard {
@@ -165,11 +179,19 @@ impl StepGuard {
             withheld_for_repeat: false,
             withheld: Vec::new(),
             offered: ReplyTools::All,
+            request: String::new(),
         }
     }
 
-    /// Why the call must not run, if so: a tool this reply was not offered, a `task` run again
-    /// with nothing changed, or an `edit` that reverses one made earlier in the turn.
+    /// The same guard, told the user's request, so that a `task` handing it all over is refused.
+    pub fn with_request(mut self, request: &str) -> Self {
+        self.request = fold(request);
+        self
+    }
+
+    /// Why the call must not run, if so: a tool this reply was not offered, a `task` that is the
+    /// user's whole request or is run again with nothing changed, or an `edit` that reverses one
+    /// made earlier in the turn.
     pub fn refusal(&self, name: &str, arguments: &Value) -> Option<String> {
         // The grammar keeps a withheld tool out of the reply's calls, but not out of its text, and
         // a call written out in the text as a JSON block is still read as a call: a model told to
@@ -195,9 +217,32 @@ impl StepGuard {
         }
         match name {
             "edit" => self.undo_refusal(arguments),
-            "task" => self.rerun_refusal(arguments),
+            "task" => self.delegation_refusal(arguments).or_else(|| self.rerun_refusal(arguments)),
             _ => None,
         }
+    }
+
+    /// Whether a `task` with `arguments` hands the subagent the user's whole request, word for
+    /// word. A user who asks for a subagent gets one.
+    fn delegates_request(&self, arguments: &Value) -> bool {
+        if self.request.len() < DELEGATED_REQUEST_MIN_CHARS || self.request.contains("subagent") {
+            return false;
+        }
+        ["description", "prompt"]
+            .iter()
+            .filter_map(|key| arguments.get(key).and_then(Value::as_str))
+            .any(|text| fold(text).contains(&self.request))
+    }
+
+    /// Why a `task` is not run: it is the user's whole request. The subagent starts with the same
+    /// tools and less to go on, and a 1.5B model handed a two-file rename that way got back a
+    /// subagent that changed nothing and reported the rename done.
+    fn delegation_refusal(&self, arguments: &Value) -> Option<String> {
+        self.delegates_request(arguments).then(|| {
+            "this task is the user's whole request, so a subagent would start where you are, with less to go on; \
+             it was not started. Do the work yourself: find the code with grep, read it, and change it with edit"
+                .to_string()
+        })
     }
 
     /// Why a `task` is not run again: the same task ran earlier in the turn and nothing has
@@ -317,6 +362,22 @@ impl StepGuard {
             return NextStep::answer_now(
                 "what you found or changed, and what is left to do",
                 "The tool you called was not offered for that step, so it did not run.",
+            );
+        }
+        // Refused once, the model asked again with the same words, twice over; it does not get
+        // the tool back this turn unless a change makes a new task possible.
+        if calls.iter().any(|call| call.name == "task" && !call.succeeded && self.delegates_request(&call.arguments)) {
+            if !self.withheld.iter().any(|name| name == "task") {
+                self.withheld.push("task".into());
+            }
+            return NextStep::without(
+                &["task"],
+                "(Note: task cannot be called until you change a file or run a command. Your next step: search \
+                 for what the request names with grep, or read the file it names.)"
+                    .into(),
+                "the model handed the whole request to a subagent; it may not call task until a file changes or \
+                 a command runs"
+                    .into(),
             );
         }
         // A rewrite of what a file already holds means the model has lost track of its own

@@ -354,3 +354,41 @@ fn a_withheld_tool_written_out_in_text_is_refused() {
     assert_eq!(next.tools, ReplyTools::TextOnly);
     assert!(next.note.unwrap().contains("was not offered for that step"));
 }
+
+#[test]
+fn a_task_that_is_the_whole_request_is_refused_and_task_withheld() {
+    let request = "Rename the function get_user to fetch_user everywhere in this project.";
+    let mut guard = StepGuard::new(20).with_request(request);
+    // Copied into either field, in another case, spacing or without the full stop.
+    let copied = json!({"description": "Rename the function get_user to fetch_user\n everywhere in this project", "prompt": "Do it."});
+    let refusal = guard.refusal("task", &copied).unwrap_or_default();
+    assert!(refusal.starts_with("this task is the user's whole request"), "{refusal}");
+    let inside = json!({"description": "rename", "prompt": format!("Task: {}\nReport the files changed.", request.to_uppercase())});
+    assert!(guard.refusal("task", &inside).is_some());
+    // A part of the work is a fair task.
+    let part = json!({"description": "find uses", "prompt": "List every file that calls get_user."});
+    assert_eq!(guard.refusal("task", &part), None);
+    // Once refused, task is withheld until a change.
+    let next = guard.after_calls(1, &[refused("task", copied.clone(), &refusal)]);
+    assert_eq!(next.tools, ReplyTools::without(&["task"]));
+    assert!(next.notice.unwrap_or_default().contains("handed the whole request to a subagent"));
+    assert_eq!(
+        guard.after_calls(2, &[call("grep", json!({"pattern": "get_user"}))]).tools,
+        ReplyTools::without(&["task"])
+    );
+    let edit = call("edit", json!({"path": "users.py", "old_string": "def get_user", "new_string": "def fetch_user"}));
+    assert_eq!(guard.after_calls(3, &[edit]).tools, ReplyTools::All);
+    // Still refused after the change: the task is still the whole request.
+    assert!(guard.refusal("task", &copied).is_some());
+}
+
+#[test]
+fn a_short_request_or_one_asking_for_a_subagent_may_be_handed_over() {
+    let short = StepGuard::new(20).with_request("Fix the bug.");
+    assert_eq!(short.refusal("task", &json!({"description": "fix the bug", "prompt": "Fix the bug."})), None);
+    let request = "Use a subagent to list the TODO comments in src.";
+    let asked = StepGuard::new(20).with_request(request);
+    assert_eq!(asked.refusal("task", &json!({"description": "todos", "prompt": request})), None);
+    // Without a request, nothing counts as handing it over.
+    assert_eq!(StepGuard::new(20).refusal("task", &json!({"description": "x", "prompt": request})), None);
+}
