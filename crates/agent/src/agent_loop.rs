@@ -25,6 +25,7 @@ use crate::conversation::{Conversation, ConversationError, Mark};
 use crate::file_listing::{LISTED_FILES, with_file_listing};
 use crate::permissions::{Approver, Effect, Mode, Permissions};
 use crate::protocol::{Event, TokenUsage};
+use crate::repetition;
 use crate::runtime::ModelRuntime;
 use crate::session::{Session, SessionError, UndoReport};
 use crate::step_guard::{ReplyTools, StepCall, StepGuard};
@@ -400,14 +401,33 @@ impl Agent {
         let mut tokens = Vec::new();
         let mut text = String::new();
         let mut stats: Option<RequestStats> = None;
+        // Only a text answer is watched for loops: a file's content in a tool call may fairly
+        // repeat itself, and cutting it would break the call.
+        let watch_loops = *tools == ReplyTools::TextOnly;
+        // The text's length after each token, to cut tokens and text at the same place.
+        let mut ends: Vec<usize> = Vec::new();
+        let mut looped = false;
         while let Some(event) = stream.next().await {
             match event {
+                // Tokens sampled after the stop was asked for are not part of the reply.
+                GenerationEvent::Token(_) if looped => {}
                 GenerationEvent::Token(t) => {
                     tokens.push(t);
                     let piece = decoder.push(t).map_err(|e| AgentError::Generation(e.to_string()))?;
                     if !piece.is_empty() {
                         text.push_str(&piece);
                         let _ = events.send(AgentEvent::TextDelta(piece));
+                    }
+                    ends.push(text.len());
+                    if watch_loops && let Some(cut) = repetition::loop_cut(&text) {
+                        let keep = ends.partition_point(|&end| end <= cut);
+                        tokens.truncate(keep);
+                        text.truncate(keep.checked_sub(1).map_or(0, |last| ends[last]));
+                        looped = true;
+                        stream.stop();
+                        let _ = events.send(AgentEvent::Notice(
+                            "the reply began repeating itself; it was cut after the first copy".into(),
+                        ));
                     }
                     if cancel.is_set() {
                         // Dropping the stream cancels the request in the engine.
@@ -421,7 +441,9 @@ impl Agent {
                 GenerationEvent::Failed(e) => return Err(AgentError::Generation(e.to_string())),
             }
         }
-        text.push_str(&decoder.finish());
+        if !looped {
+            text.push_str(&decoder.finish());
+        }
         if let Some(s) = &stats {
             self.reused_tokens += s.reused_tokens as u64;
             self.prefilled_tokens += s.prefilled_tokens as u64;

@@ -19,6 +19,7 @@ pub mod memory;
 pub mod permissions;
 pub mod prefix_cache;
 pub mod protocol;
+pub mod repetition;
 pub mod runtime;
 pub mod session;
 pub mod step_guard;

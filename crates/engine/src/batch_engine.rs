@@ -12,6 +12,8 @@
 //! When the pool runs out of blocks, the newest sequence is paused and resumed later where it
 //! stopped ([`Preemption`]); only a request that does not fit in the whole pool fails.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -81,6 +83,7 @@ pub enum GenerationEvent {
 #[derive(Debug)]
 pub struct GenerationStream {
     events: async_mpsc::UnboundedReceiver<GenerationEvent>,
+    stop: Arc<AtomicBool>,
 }
 
 impl GenerationStream {
@@ -93,12 +96,21 @@ impl GenerationStream {
     pub fn next_blocking(&mut self) -> Option<GenerationEvent> {
         self.events.blocking_recv()
     }
+
+    /// Ends the request at the engine's next step. Unlike dropping the stream, its `Done` event
+    /// still comes, with [`StopReason::Cancelled`] and the counts so far; a token or two sampled
+    /// meanwhile may come before it.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 struct Job {
     request: GenerationRequest,
     events: async_mpsc::UnboundedSender<GenerationEvent>,
     submitted: Instant,
+    /// Set by [`GenerationStream::stop`].
+    stop: Arc<AtomicBool>,
 }
 
 /// A handle to the generation thread; cheap to share behind an `Arc`.
@@ -126,12 +138,13 @@ impl BatchEngine {
     /// Queues `request` and returns the stream of its events.
     pub fn submit(&self, request: GenerationRequest) -> GenerationStream {
         let (events, rx) = async_mpsc::unbounded_channel();
-        let job = Box::new(Job { request, events, submitted: Instant::now() });
+        let stop = Arc::new(AtomicBool::new(false));
+        let job = Box::new(Job { request, events, submitted: Instant::now(), stop: stop.clone() });
         let sent = self.jobs.as_ref().map(|jobs| jobs.send(job));
         if let Some(Err(mpsc::SendError(job))) = sent {
             let _ = job.events.send(GenerationEvent::Failed(EngineError::EngineStopped));
         }
-        GenerationStream { events: rx }
+        GenerationStream { events: rx, stop }
     }
 }
 
@@ -227,6 +240,9 @@ impl Worker {
     /// One batched forward pass over every running sequence (pausing sequences while the pool
     /// is short of blocks), then sampling for those whose input is all in.
     fn step(&mut self) {
+        while let Some(i) = self.running.iter().position(|r| r.job.stop.load(Ordering::Relaxed)) {
+            self.running.remove(i).finish(StopReason::Cancelled);
+        }
         if self.running.is_empty() {
             return;
         }

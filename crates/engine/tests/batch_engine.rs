@@ -146,3 +146,38 @@ async fn a_request_larger_than_the_whole_pool_fails_naming_the_budget() {
     let (tokens, end) = generate(engine, prompt(2, 40, vocab), 5).await;
     assert_eq!((tokens.len(), end.map(|s| s.generated_tokens).ok()), (5, Some(5)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_request_ends_early_with_its_counts() {
+    let Some(model) = load() else { return };
+    let vocab = model.config().vocab_size as u32;
+    let engine = Arc::new(BatchEngine::start(model.clone(), model.new_kv_pool(model.default_kv_budget()).unwrap(), 4));
+    let request = GenerationRequest {
+        prompt: prompt(0, 30, vocab),
+        sampler: SamplerConfig::greedy(),
+        max_tokens: 200,
+        stop_tokens: vec![],
+        constraint: None,
+    };
+    let mut stream = engine.submit(request);
+    let mut tokens = Vec::new();
+    let stats = loop {
+        match stream.next().await {
+            Some(GenerationEvent::Token(t)) => {
+                tokens.push(t);
+                if tokens.len() == 3 {
+                    stream.stop();
+                }
+            }
+            Some(GenerationEvent::Done(stats)) => break stats,
+            other => panic!("expected tokens then Done, got {other:?}"),
+        }
+    };
+    assert_eq!(stats.stop, hearth_engine::generate::StopReason::Cancelled);
+    assert_eq!(stats.generated_tokens, tokens.len());
+    assert!((3..10).contains(&tokens.len()), "stopped within a step or two of asking: {}", tokens.len());
+    assert_eq!(stats.prompt_tokens, 30);
+    // The engine goes on with the next request.
+    let (tokens, stats) = collect(engine, prompt(1, 30, vocab), 4).await;
+    assert_eq!((tokens.len(), stats.stop), (4, hearth_engine::generate::StopReason::Length));
+}
