@@ -153,7 +153,16 @@ fn plan_edit(path: PathBuf, shown: String, args: &EditArgs) -> Result<PlannedEdi
     let (old, new) = match_line_endings(&before, &args.old_string, &args.new_string);
     let starts: Vec<usize> = before.match_indices(old.as_str()).map(|(at, _)| at).collect();
     match starts.len() {
-        0 => return Err(ToolError::EditNoMatch { path: shown, hint: no_match_hint(&before, &args.old_string) }),
+        0 => {
+            // Only a new_string with some text of its own counts: a blank or one-word one may be
+            // in the file by chance.
+            if new.trim().len() >= MIN_APPLIED_BYTES
+                && let Some(at) = before.find(new.as_str())
+            {
+                return Err(ToolError::EditAlreadyApplied { path: shown, line: line_of(&before, at) });
+            }
+            return Err(ToolError::EditNoMatch { path: shown, hint: no_match_hint(&before, &args.old_string) });
+        }
         1 => {}
         count if !args.replace_all => {
             let lines: Vec<String> = starts.iter().map(|&at| line_of(&before, at).to_string()).collect();
@@ -228,6 +237,10 @@ fn match_line_endings(content: &str, old: &str, new: &str) -> (String, String) {
         (old.to_string(), new.to_string())
     }
 }
+
+/// Shortest new_string (trimmed) whose presence in the file, with old_string gone, means the
+/// edit was already made.
+const MIN_APPLIED_BYTES: usize = 8;
 
 /// Unchanged lines shown on each side of an edit in its result.
 const SNIPPET_CONTEXT: usize = 2;

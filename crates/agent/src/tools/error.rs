@@ -131,6 +131,18 @@ pub enum ToolError {
         hint: String,
     },
 
+    /// An edit's `old_string` is not in the file but its `new_string` is: the edit was made
+    /// already (small models make their change again, or try to undo it and then redo it).
+    #[error(
+        "old_string is not in '{path}' but new_string is, at line {line}, so this change is already made and nothing was written; that change is done"
+    )]
+    EditAlreadyApplied {
+        /// The file.
+        path: String,
+        /// Where new_string starts.
+        line: usize,
+    },
+
     /// An edit's `old_string` occurs more than once and `replace_all` is not set.
     #[error(
         "old_string occurs {count} times in '{path}' (at lines {lines}); include more surrounding lines to make it unique, or set replace_all to true"
@@ -220,7 +232,10 @@ impl ToolError {
     /// Whether the call was refused because what it would do is already done: the file already
     /// holds the text written.
     pub fn is_already_done(&self) -> bool {
-        matches!(self, ToolError::AlreadyContains { .. } | ToolError::WriteNoChange(_))
+        matches!(
+            self,
+            ToolError::AlreadyContains { .. } | ToolError::WriteNoChange(_) | ToolError::EditAlreadyApplied { .. }
+        )
     }
 
     /// An I/O error while `action`ing `path`.

@@ -233,3 +233,19 @@ async fn repeated_text_that_is_not_a_whole_neighbouring_line_is_added_as_asked()
     ws.run(&EditTool, json!({"path": "b.txt", "old_string": "a", "new_string": "c\n"})).await.unwrap();
     assert_eq!(ws.read("b.txt"), "c\n\n\nb\n");
 }
+
+#[tokio::test]
+async fn a_replacement_made_before_is_reported_done() {
+    let ws = TestWorkspace::new();
+    ws.write_read("config.json", "{\n  \"name\": \"svc\",\n  \"timeout\": 30,\n  \"retries\": 3\n}\n");
+    let change = json!({"path": "config.json", "old_string": "  \"timeout\": 30,", "new_string": "  \"timeout\": 60,"});
+    ws.run(&EditTool, change.clone()).await.unwrap();
+    let once = ws.read("config.json");
+    let err = ws.run(&EditTool, change).await.unwrap_err();
+    assert!(matches!(err, ToolError::EditAlreadyApplied { line: 3, .. }), "{err}");
+    assert!(err.is_already_done() && err.to_string().contains("that change is done"), "{err}");
+    assert_eq!(ws.read("config.json"), once);
+    // A new_string of a few characters may be in the file by chance: still no match.
+    let err = ws.run(&EditTool, json!({"path": "config.json", "old_string": "svc2", "new_string": " 3\n"})).await;
+    assert!(matches!(err, Err(ToolError::EditNoMatch { .. })), "{err:?}");
+}
