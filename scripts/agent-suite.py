@@ -16,6 +16,7 @@ gives several, for comparing two versions of the agent.
                            [--transcripts DIR]
 """
 import argparse
+import fcntl
 import json
 import os
 import shutil
@@ -203,6 +204,15 @@ def main():
     args = p.parse_args()
     args.seeds = [int(s) for s in args.seeds.split(",")]
     tasks = [t for t in TASKS if not args.only or t["name"] in args.only.split(",")]
+    # Every run uses the same fixture folders (their paths are in the system prompt), so a second
+    # suite running at the same time would delete the first one's files mid-task.
+    root = os.path.join(tempfile.gettempdir(), "hearth-suite")
+    os.makedirs(root, exist_ok=True)
+    lock = open(os.path.join(root, ".lock"), "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        sys.exit(f"another agent suite is running in {root}; wait for it to finish")
     results = []
     print(f"{'task':<22} {'seed':>4} {'ok':<4} {'wall s':>7} {'calls':>5} {'prompt':>7} {'reused':>7} {'new':>6}  tools")
     for task in tasks:
