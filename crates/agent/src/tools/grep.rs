@@ -129,7 +129,13 @@ impl Tool for GrepTool {
             } else if short_file && let Ok(file) = ReadTool.run(json!({ "path": path }), ctx).await {
                 // A search of one short file that finds nothing shows the file: small models
                 // otherwise repeat the search with the task's words instead of reading it.
-                out.text.push_str(&format!(".\n{path} is short; all of it:\n{}", file.text));
+                // The pattern is not echoed and no advice to search again: shown "No matches for
+                // 'server\.listen\((\d+)\)'" above the file, a 1.5B model answered from the
+                // pattern it had guessed (port 8080) rather than from the file (8731).
+                out.text = format!(
+                    "No line of {path} matches that pattern. {path} is short, so here it is in full:\n{}",
+                    file.text
+                );
             }
         }
         Ok(out)

@@ -71,8 +71,8 @@ async fn a_search_of_one_short_file_that_finds_nothing_shows_the_file() {
     let out = ws.run(&GrepTool, json!({"pattern": "syntax error", "path": "src/b.py"})).await.unwrap();
     assert_eq!(
         out.text,
-        "No matches for 'syntax error'. Try a shorter pattern (one word or name from the code), or read the file \
-         you expect it in.\nsrc/b.py is short; all of it:\n     1\tdef alpha():\n     2\t    pass\n"
+        "No line of src/b.py matches that pattern. src/b.py is short, so here it is in full:\n     1\tdef \
+         alpha():\n     2\t    pass\n"
     );
     // The model has now seen the file, so write may replace it.
     assert!(ws.ctx.has_seen(&ws.root().join("src/b.py")));
