@@ -320,6 +320,26 @@ impl StepGuard {
         paths
     }
 
+    /// What a reply held to text should say. In a turn that has changed no file the answer is
+    /// something the model read, and it is asked to quote it: told to say what it found, a 1.5B
+    /// model that had read `PORT = 8731` twice answered that the port was 12345. Asked also what
+    /// was left to do, it made up a task (change the port) in a turn that only asked a question.
+    /// A turn that changed files is asked about those files by name, in the first person: after a
+    /// subagent's made-up report, a model that had fixed `a - b` answered that it had changed a
+    /// return value, and asked "what you changed in calc.py" it wrote out another edit as JSON.
+    fn held_answer(&self) -> String {
+        let changed = self.changed_files();
+        if changed.is_empty() {
+            "the answer in one sentence, then the one line of a tool result above that shows it".into()
+        } else {
+            format!(
+                "what you did and what came of it, speaking as yourself (\"I ...\"): the change you made to {}, \
+                 and anything left to do",
+                changed.join(", ")
+            )
+        }
+    }
+
     fn decide(&mut self, step: usize, calls: &[StepCall]) -> NextStep {
         // A call is repeated when it ended exactly as before. One that now answers differently
         // (an edit after the read it asked for, refused again for another reason or now run) is
@@ -351,16 +371,13 @@ impl StepGuard {
         let planning = !calls.is_empty() && calls.iter().all(|call| call.name == PLAN_TOOL);
         self.plan_streak = if planning { self.plan_streak + 1 } else { 0 };
         if step + 1 >= self.max_steps {
-            return NextStep::answer_now(
-                "what you found or changed, and what is left to do",
-                "This turn has no step left for a tool call.",
-            );
+            return NextStep::answer_now(&self.held_answer(), "This turn has no step left for a tool call.");
         }
         // A model that writes out a call of a withheld tool does not take the limit in; refused,
         // it wrote the same call again until the turn ran out of steps.
         if !calls.is_empty() && calls.iter().all(|call| !self.offered.allows(&call.name)) {
             return NextStep::answer_now(
-                "what you found or changed, and what is left to do",
+                &self.held_answer(),
                 "The tool you called was not offered for that step, so it did not run.",
             );
         }
@@ -440,7 +457,7 @@ impl StepGuard {
         }
         if repeated {
             return NextStep::answer_now(
-                "what you did and what the result is",
+                &self.held_answer(),
                 "Calling again would repeat exactly this call, with nothing changed since.",
             );
         }

@@ -49,6 +49,21 @@ fn a_repeated_read_holds_the_next_reply_to_text() {
 }
 
 #[test]
+fn a_held_answer_quotes_what_was_read_unless_a_file_changed() {
+    let read = [call("read", json!({"path": "server.py"}))];
+    let mut guard = StepGuard::new(10);
+    guard.after_calls(1, &read);
+    let note = guard.after_calls(2, &read).note.unwrap_or_default();
+    assert!(note.contains("the answer in one sentence, then the one line of a tool result"), "{note}");
+    assert!(!note.contains("left to do"), "{note}");
+    let mut guard = StepGuard::new(10);
+    guard.after_calls(1, &[call("edit", json!({"path": "server.py", "old_string": "1", "new_string": "2"}))]);
+    guard.after_calls(2, &read);
+    let note = guard.after_calls(3, &read).note.unwrap_or_default();
+    assert!(note.contains("the change you made to server.py"), "{note}");
+}
+
+#[test]
 fn a_refused_call_repeated_withholds_its_tool_until_a_change() {
     let mut guard = StepGuard::new(10);
     let task = [refused("task", json!({"prompt": "rename get_user"}), "the subagent did no work")];
