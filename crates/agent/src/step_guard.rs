@@ -3,11 +3,11 @@
 //! (a tool left out cannot be emitted), not left to the prompt: models of 0.5-1.5B parameters
 //! repeat a call, alternate between two calls whose results cannot change (a refused command and
 //! a subagent asked the same question), search again and again without reading what they found,
-//! rewrite a file with what it already holds, or spend the last allowed step on a call whose
-//! result nobody sees. Before a call runs, it also turns down a call of a withheld tool written
-//! out in the reply's text, a subagent task that is the user's whole request, the same subagent
-//! task run again with nothing changed, and an edit that undoes the model's own change with
-//! nothing run in between.
+//! rewrite a file with what it already holds, write the request itself into a plan once the work
+//! is done, or spend the last allowed step on a call whose result nobody sees. Before a call
+//! runs, it also turns down a call of a withheld tool written out in the reply's text, a subagent
+//! task that is the user's whole request, the same subagent task run again with nothing changed,
+//! and an edit that undoes the model's own change with nothing run in between.
 
 use serde_json::Value;
 
@@ -340,6 +340,18 @@ impl StepGuard {
         }
     }
 
+    /// Whether a `todo` call's plan is one item that restates the user's request.
+    fn restates_request(&self, call: &StepCall) -> bool {
+        let Some(items) = call.arguments.get("todos").and_then(Value::as_array) else {
+            return false;
+        };
+        let [item] = items.as_slice() else {
+            return false;
+        };
+        let content = item.get("content").and_then(Value::as_str).map(fold).unwrap_or_default();
+        self.request.len() >= DELEGATED_REQUEST_MIN_CHARS && content.contains(&self.request)
+    }
+
     fn decide(&mut self, step: usize, calls: &[StepCall]) -> NextStep {
         // A call is repeated when it ended exactly as before. One that now answers differently
         // (an edit after the read it asked for, refused again for another reason or now run) is
@@ -395,6 +407,19 @@ impl StepGuard {
                 "the model handed the whole request to a subagent; it may not call task until a file changes or \
                  a command runs"
                     .into(),
+            );
+        }
+        // After a change and a check, small models write the request itself into the plan, then
+        // hand it to a subagent whose made-up report becomes the answer. A plan that only restates
+        // the request after files have changed ends the turn instead.
+        let changed = self.changed_files();
+        if planning && !changed.is_empty() && calls.iter().all(|call| self.restates_request(call)) {
+            return NextStep::answer_now(
+                &self.held_answer(),
+                &format!(
+                    "Your plan only repeats the user's request, and you changed {} earlier in this turn.",
+                    changed.join(", ")
+                ),
             );
         }
         // A rewrite of what a file already holds means the model has lost track of its own

@@ -64,6 +64,27 @@ fn a_held_answer_quotes_what_was_read_unless_a_file_changed() {
 }
 
 #[test]
+fn a_plan_that_restates_the_request_after_a_change_ends_the_turn() {
+    let request = "is_even in numbers.py returns the wrong answer. Fix it.";
+    let plan = [call("todo", json!({"todos": [{"content": request, "status": "in_progress"}]}))];
+    // Before any change, a plan is a fair first step.
+    let mut guard = StepGuard::new(10).with_request(request);
+    assert_eq!(guard.after_calls(1, &plan).tools, ReplyTools::All);
+    let mut guard = StepGuard::new(10).with_request(request);
+    guard.after_calls(1, &[call("edit", json!({"path": "numbers.py", "old_string": "1", "new_string": "0"}))]);
+    guard.after_calls(2, &[call("shell", json!({"command": "python3 numbers.py"}))]);
+    let next = guard.after_calls(3, &plan);
+    assert_eq!(next.tools, ReplyTools::TextOnly);
+    let note = next.note.unwrap_or_default();
+    assert!(note.contains("you changed numbers.py earlier"), "{note}");
+    // A plan of its own items is not the request again.
+    let mut guard = StepGuard::new(10).with_request(request);
+    guard.after_calls(1, &[call("edit", json!({"path": "numbers.py", "old_string": "1", "new_string": "0"}))]);
+    let steps = json!({"todos": [{"content": "fix is_even", "status": "completed"}, {"content": "run tests", "status": "pending"}]});
+    assert_eq!(guard.after_calls(2, &[call("todo", steps)]).tools, ReplyTools::All);
+}
+
+#[test]
 fn a_refused_call_repeated_withholds_its_tool_until_a_change() {
     let mut guard = StepGuard::new(10);
     let task = [refused("task", json!({"prompt": "rename get_user"}), "the subagent did no work")];
