@@ -584,6 +584,7 @@ impl Agent {
         let choice =
             if *tools == ReplyTools::TextOnly || offered.is_empty() { ToolChoice::None } else { ToolChoice::Auto };
         let grammar = ToolCallGrammar::new(self.runtime.format, offered.clone(), choice)?;
+        let grammar = if *tools == ReplyTools::TextOnly { grammar.with_prose_text() } else { grammar };
         let compiled = Arc::new(self.runtime.grammar_env.compile(&grammar)?);
         self.grammars.push((mode, tools.clone(), compiled.clone(), offered.clone()));
         Ok((mode, compiled, offered))

@@ -25,6 +25,7 @@ pub struct ToolCallGrammar {
     tools: Vec<Tool>,
     choice: ToolChoice,
     parallel_calls: bool,
+    prose: bool,
     lark: String,
 }
 
@@ -41,15 +42,25 @@ impl ToolCallGrammar {
                 });
             }
         }
-        let lark = build_lark(format, &tools, &choice, true);
-        Ok(Self { format, tools, choice, parallel_calls: true, lark })
+        let mut grammar = Self { format, tools, choice, parallel_calls: true, prose: false, lark: String::new() };
+        grammar.lark = build_lark(&grammar);
+        Ok(grammar)
     }
 
     /// Whether a reply may hold several calls (the default) or at most one (OpenAI's
     /// `parallel_tool_calls: false`; small models tend to repeat a call until the token limit).
     pub fn with_parallel_calls(mut self, allowed: bool) -> Self {
         self.parallel_calls = allowed;
-        self.lark = build_lark(self.format, &self.tools, &self.choice, allowed);
+        self.lark = build_lark(&self);
+        self
+    }
+
+    /// Text that may not open as a call written out as JSON (bare or in a ```json fence), for a
+    /// reply that must answer in prose: small models told to answer in plain text wrote another
+    /// call out instead. A client may want a JSON answer, so this is not what `None` means.
+    pub fn with_prose_text(mut self) -> Self {
+        self.prose = true;
+        self.lark = build_lark(&self);
         self
     }
 
@@ -89,7 +100,8 @@ fn literal(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_default()
 }
 
-fn build_lark(format: ToolCallFormat, tools: &[Tool], choice: &ToolChoice, parallel_calls: bool) -> String {
+fn build_lark(grammar: &ToolCallGrammar) -> String {
+    let (format, tools, choice) = (grammar.format, grammar.tools.as_slice(), &grammar.choice);
     let mut g = String::from("%llguidance {}\n");
     let start = match choice {
         ToolChoice::None => "TEXT?".to_string(),
@@ -113,7 +125,7 @@ fn build_lark(format: ToolCallFormat, tools: &[Tool], choice: &ToolChoice, paral
     let _ = writeln!(g, "start: {start}");
     // Text never contains a call's opening tag, so a call cannot hide inside it.
     let bare_calls = matches!(choice, ToolChoice::Auto) && !tools.is_empty();
-    if bare_calls {
+    if bare_calls || grammar.prose {
         // Nor does it start as a bare JSON call would: that start leads into `bare` instead.
         let _ = writeln!(g, "TEXT: /(?s:.+)/ & ~/(?s:.*){CALL_OPEN}(?s:.*)/ & ~/[ \\t\\n]*(\\{{|```json)(?s:.*)/");
     } else {
@@ -127,7 +139,7 @@ fn build_lark(format: ToolCallFormat, tools: &[Tool], choice: &ToolChoice, paral
         let bare: Vec<String> = (0..tools.len()).map(|i| format!("bare_{i}")).collect();
         let _ = writeln!(g, "bare_call: {}", bare.join(" | "));
     }
-    if parallel_calls {
+    if grammar.parallel_calls {
         let _ = writeln!(g, "calls: call (\"\\n\" call)*");
     } else {
         let _ = writeln!(g, "calls: call");

@@ -90,6 +90,24 @@ fn none_forbids_calls_and_named_allows_only_that_tool() {
 }
 
 #[test]
+fn prose_text_may_not_open_as_a_written_out_call() {
+    let tok = tokenizer();
+    let env = GrammarEnv::new(&tok).unwrap();
+    let grammar = ToolCallGrammar::new(ToolCallFormat::Qwen, vec![read_file(), run_command()], ToolChoice::None)
+        .unwrap()
+        .with_prose_text();
+    let prose = env.compile(&grammar).unwrap_or_else(|e| panic!("{e}\n{}", grammar.lark()));
+    let written = "{\"name\": \"read_file\", \"arguments\": {\"path\": \"a\"}}";
+    assert!(accepts(&tok, &prose, "I fixed it."));
+    assert!(accepts(&tok, &prose, &format!("I would call:\n{written}")));
+    assert!(!accepts(&tok, &prose, written));
+    assert!(!accepts(&tok, &prose, &format!("```json\n{written}\n```")));
+    assert!(!accepts(&tok, &prose, READ));
+    // Without it, a reply may be JSON.
+    assert!(accepts(&tok, &compiled(ToolCallFormat::Qwen, ToolChoice::None), written));
+}
+
+#[test]
 fn generic_format_uses_plain_text_tags() {
     let tok = tokenizer();
     let g = compiled(ToolCallFormat::Generic, ToolChoice::Auto);
