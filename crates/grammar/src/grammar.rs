@@ -55,9 +55,9 @@ impl ToolCallGrammar {
         self
     }
 
-    /// Text that may not open as a call written out as JSON (bare or in a ```json fence), for a
-    /// reply that must answer in prose: small models told to answer in plain text wrote another
-    /// call out instead. A client may want a JSON answer, so this is not what `None` means.
+    /// Text that may not open with `{` or a code fence, for a reply that must answer in prose:
+    /// small models told to answer in plain text wrote another call out as JSON instead. A client
+    /// may want a JSON or code answer, so this is not what `None` means.
     pub fn with_prose_text(mut self) -> Self {
         self.prose = true;
         self.lark = build_lark(&self);
@@ -125,7 +125,11 @@ fn build_lark(grammar: &ToolCallGrammar) -> String {
     let _ = writeln!(g, "start: {start}");
     // Text never contains a call's opening tag, so a call cannot hide inside it.
     let bare_calls = matches!(choice, ToolChoice::Auto) && !tools.is_empty();
-    if bare_calls || grammar.prose {
+    if grammar.prose {
+        // Prose opens with words: held to text, a model that may not open with a JSON call wrapped
+        // its whole answer in a ```plaintext fence instead.
+        let _ = writeln!(g, "TEXT: /(?s:.+)/ & ~/(?s:.*){CALL_OPEN}(?s:.*)/ & ~/[ \\t\\n]*(\\{{|```)(?s:.*)/");
+    } else if bare_calls {
         // Nor does it start as a bare JSON call would: that start leads into `bare` instead.
         let _ = writeln!(g, "TEXT: /(?s:.+)/ & ~/(?s:.*){CALL_OPEN}(?s:.*)/ & ~/[ \\t\\n]*(\\{{|```json)(?s:.*)/");
     } else {

@@ -90,7 +90,7 @@ fn none_forbids_calls_and_named_allows_only_that_tool() {
 }
 
 #[test]
-fn prose_text_may_not_open_as_a_written_out_call() {
+fn prose_text_may_not_open_with_json_or_a_fence() {
     let tok = tokenizer();
     let env = GrammarEnv::new(&tok).unwrap();
     let grammar = ToolCallGrammar::new(ToolCallFormat::Qwen, vec![read_file(), run_command()], ToolChoice::None)
@@ -102,6 +102,8 @@ fn prose_text_may_not_open_as_a_written_out_call() {
     assert!(accepts(&tok, &prose, &format!("I would call:\n{written}")));
     assert!(!accepts(&tok, &prose, written));
     assert!(!accepts(&tok, &prose, &format!("```json\n{written}\n```")));
+    assert!(!accepts(&tok, &prose, "```plaintext\nI fixed it.\n```"));
+    assert!(accepts(&tok, &prose, "I fixed it:\n```python\nreturn a + b\n```"));
     assert!(!accepts(&tok, &prose, READ));
     // Without it, a reply may be JSON.
     assert!(accepts(&tok, &compiled(ToolCallFormat::Qwen, ToolChoice::None), written));
