@@ -225,13 +225,19 @@ impl StepGuard {
     /// Whether a `task` with `arguments` hands the subagent the user's whole request, word for
     /// word. A user who asks for a subagent gets one.
     fn delegates_request(&self, arguments: &Value) -> bool {
-        if self.request.len() < DELEGATED_REQUEST_MIN_CHARS || self.request.contains("subagent") {
+        if self.request.contains("subagent") {
             return false;
         }
         ["description", "prompt"]
             .iter()
             .filter_map(|key| arguments.get(key).and_then(Value::as_str))
-            .any(|text| fold(text).contains(&self.request))
+            .any(|text| self.repeats_request(text))
+    }
+
+    /// Whether `text` holds the user's whole request, word for word; a request of a few words
+    /// may fairly be part of other text.
+    fn repeats_request(&self, text: &str) -> bool {
+        self.request.len() >= DELEGATED_REQUEST_MIN_CHARS && fold(text).contains(&self.request)
     }
 
     /// Why a `task` is not run: it is the user's whole request. The subagent starts with the same
@@ -348,8 +354,7 @@ impl StepGuard {
         let [item] = items.as_slice() else {
             return false;
         };
-        let content = item.get("content").and_then(Value::as_str).map(fold).unwrap_or_default();
-        self.request.len() >= DELEGATED_REQUEST_MIN_CHARS && content.contains(&self.request)
+        item.get("content").and_then(Value::as_str).is_some_and(|content| self.repeats_request(content))
     }
 
     fn decide(&mut self, step: usize, calls: &[StepCall]) -> NextStep {
@@ -427,7 +432,6 @@ impl StepGuard {
         // The note names the files changed in the turn: told only that the file already held the
         // text, the model answered that no change had been made, or retold the user's request.
         if !calls.is_empty() && calls.iter().all(|call| call.already_done) {
-            let changed = self.changed_files();
             let why = if changed.is_empty() {
                 "The file already holds the text you just wrote, so nothing was written.".to_string()
             } else {

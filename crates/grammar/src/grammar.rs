@@ -125,16 +125,15 @@ fn build_lark(grammar: &ToolCallGrammar) -> String {
     let _ = writeln!(g, "start: {start}");
     // Text never contains a call's opening tag, so a call cannot hide inside it.
     let bare_calls = matches!(choice, ToolChoice::Auto) && !tools.is_empty();
-    if grammar.prose {
-        // Prose opens with words: held to text, a model that may not open with a JSON call wrapped
-        // its whole answer in a ```plaintext fence instead.
-        let _ = writeln!(g, "TEXT: /(?s:.+)/ & ~/(?s:.*){CALL_OPEN}(?s:.*)/ & ~/[ \\t\\n]*(\\{{|```)(?s:.*)/");
-    } else if bare_calls {
-        // Nor does it start as a bare JSON call would: that start leads into `bare` instead.
-        let _ = writeln!(g, "TEXT: /(?s:.+)/ & ~/(?s:.*){CALL_OPEN}(?s:.*)/ & ~/[ \\t\\n]*(\\{{|```json)(?s:.*)/");
-    } else {
-        let _ = writeln!(g, "TEXT: /(?s:.+)/ & ~/(?s:.*){CALL_OPEN}(?s:.*)/");
+    // Nor does it start as a bare JSON call would, where that start leads into `bare` instead.
+    // Prose opens with words: held to text, a model that may not open with a JSON call wrapped
+    // its whole answer in a ```plaintext fence instead.
+    let barred_opening = if grammar.prose { Some("```") } else { bare_calls.then_some("```json") };
+    let _ = write!(g, "TEXT: /(?s:.+)/ & ~/(?s:.*){CALL_OPEN}(?s:.*)/");
+    if let Some(fence) = barred_opening {
+        let _ = write!(g, " & ~/[ \\t\\n]*(\\{{|{fence})(?s:.*)/");
     }
+    g.push('\n');
     if tools.is_empty() {
         return g;
     }
