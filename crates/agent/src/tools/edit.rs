@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use similar::TextDiff;
 
+use self::leftover::leftover_names_note;
 use super::syntax::{self, SyntaxChange};
 use super::write::existing_text;
 use super::{Tool, ToolContext, ToolError, ToolOutput, blocking, numbered_line, parse_args};
@@ -123,6 +124,9 @@ impl Tool for EditTool {
                 if first == last { format!("Line {first}") } else { format!("Lines {first}-{last}") }
             );
             if let Some(note) = syntax.note(&plan.shown) {
+                text.push_str(&note);
+            }
+            if let Some(note) = leftover_names_note(&plan.shown, &args.old_string, &args.new_string, &plan.after) {
                 text.push_str(&note);
             }
             Ok(ToolOutput {
@@ -323,5 +327,6 @@ pub(crate) fn unified_diff(shown: &str, before: &str, after: &str) -> String {
         .to_string()
 }
 
+mod leftover;
 #[cfg(test)]
 mod tests;

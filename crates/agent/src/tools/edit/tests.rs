@@ -249,3 +249,24 @@ async fn a_replacement_made_before_is_reported_done() {
     let err = ws.run(&EditTool, json!({"path": "config.json", "old_string": "svc2", "new_string": " 3\n"})).await;
     assert!(matches!(err, Err(ToolError::EditNoMatch { .. })), "{err:?}");
 }
+
+#[tokio::test]
+async fn a_rename_of_one_use_names_the_uses_left() {
+    let ws = TestWorkspace::new();
+    ws.write_read("main.py", "from users import get_user\n\nprint(get_user(7)['id'])\n");
+    let out = ws
+        .run(&EditTool, json!({"path": "main.py", "old_string": "get_user(7)", "new_string": "fetch_user(7)"}))
+        .await
+        .unwrap();
+    assert!(
+        out.text.contains("get_user is still used in main.py: line 1: `from users import get_user`"),
+        "{}",
+        out.text
+    );
+    let out = ws
+        .run(&EditTool, json!({"path": "main.py", "old_string": "import get_user", "new_string": "import fetch_user"}))
+        .await
+        .unwrap();
+    assert!(!out.text.contains("still used"), "{}", out.text);
+    assert_eq!(ws.read("main.py"), "from users import fetch_user\n\nprint(fetch_user(7)['id'])\n");
+}
