@@ -189,109 +189,6 @@ impl StepGuard {
         self
     }
 
-    /// Why the call must not run, if so: a tool this reply was not offered, a `task` that is the
-    /// user's whole request or is run again with nothing changed, or an `edit` that reverses one
-    /// made earlier in the turn.
-    pub fn refusal(&self, name: &str, arguments: &Value) -> Option<String> {
-        // The grammar keeps a withheld tool out of the reply's calls, but not out of its text, and
-        // a call written out in the text as a JSON block is still read as a call: a model told to
-        // stop searching wrote the same grep that way seven times.
-        if !self.offered.allows(name) {
-            // The same call made earlier gets its result again: the model is about to answer, and
-            // answered from its own guess when the last thing it read was a bare refusal.
-            let earlier =
-                self.calls.iter().rev().find(|call| {
-                    call.succeeded && call.is(name, arguments) && call.result.len() <= QUOTED_RESULT_BYTES
-                });
-            return Some(match earlier {
-                Some(call) => format!(
-                    "{name} cannot be called in this step, so it did not run again; the same call earlier in this \
-                     turn gave:\n{}",
-                    call.result
-                ),
-                None => format!(
-                    "{name} cannot be called in this step, as the note after the last tool result says, so it did \
-                     not run; use one of your other tools, or answer the user"
-                ),
-            });
-        }
-        match name {
-            "edit" => self.undo_refusal(arguments),
-            "task" => self.delegation_refusal(arguments).or_else(|| self.rerun_refusal(arguments)),
-            _ => None,
-        }
-    }
-
-    /// Whether a `task` with `arguments` hands the subagent the user's whole request, word for
-    /// word. A user who asks for a subagent gets one.
-    fn delegates_request(&self, arguments: &Value) -> bool {
-        if self.request.contains("subagent") {
-            return false;
-        }
-        ["description", "prompt"]
-            .iter()
-            .filter_map(|key| arguments.get(key).and_then(Value::as_str))
-            .any(|text| self.repeats_request(text))
-    }
-
-    /// Whether `text` holds the user's whole request, word for word; a request of a few words
-    /// may fairly be part of other text.
-    fn repeats_request(&self, text: &str) -> bool {
-        self.request.len() >= DELEGATED_REQUEST_MIN_CHARS && fold(text).contains(&self.request)
-    }
-
-    /// Why a `task` is not run: it is the user's whole request. The subagent starts with the same
-    /// tools and less to go on, and a 1.5B model handed a two-file rename that way got back a
-    /// subagent that changed nothing and reported the rename done.
-    fn delegation_refusal(&self, arguments: &Value) -> Option<String> {
-        self.delegates_request(arguments).then(|| {
-            "this task is the user's whole request, so a subagent would start where you are, with less to go on; \
-             it was not started. Do the work yourself: find the code with grep, read it, and change it with edit"
-                .to_string()
-        })
-    }
-
-    /// Why a `task` is not run again: the same task ran earlier in the turn and nothing has
-    /// changed since, so a second subagent would report the same. Small models ask again when the
-    /// report does not settle the task (a subagent that changed no file claiming a rename), which
-    /// costs a whole subagent run and then ends the turn on that report.
-    fn rerun_refusal(&self, arguments: &Value) -> Option<String> {
-        let ran = self.since_change.iter().any(|earlier| earlier.succeeded && earlier.is("task", arguments));
-        ran.then(|| {
-            "you gave a subagent exactly this task earlier in this turn and nothing has changed since, so it was \
-             not started again; its report is above. Check what it reported with grep and read, do the work \
-             yourself with edit and shell, or answer the user"
-                .to_string()
-        })
-    }
-
-    /// Why an `edit` is not made: it reverses one made earlier in the turn while nothing has run
-    /// since that could have shown the change was wrong. Small models undo their own fix after an
-    /// unrelated refusal (a command run in a file as if it were a folder) or for no reason at all;
-    /// a revert after a failing test run is allowed.
-    fn undo_refusal(&self, arguments: &Value) -> Option<String> {
-        fn field<'a>(args: &'a Value, key: &str) -> Option<&'a str> {
-            args.get(key).and_then(Value::as_str)
-        }
-        let (path, old, new) =
-            (field(arguments, "path")?, field(arguments, "old_string")?, field(arguments, "new_string")?);
-        let undone = self.calls.iter().rposition(|earlier| {
-            earlier.name == "edit"
-                && earlier.succeeded
-                && field(&earlier.arguments, "path") == Some(path)
-                && field(&earlier.arguments, "old_string") == Some(new)
-                && field(&earlier.arguments, "new_string") == Some(old)
-        })?;
-        let checked = self.calls[undone + 1..].iter().any(|call| call.succeeded && call.effect == Effect::Command);
-        (!checked).then(|| {
-            format!(
-                "this edit would undo the change you made to '{path}' earlier in this turn, and nothing has run \
-                 since to show that change was wrong, so it was not made: '{path}' keeps your change. If the task \
-                 is done, answer the user; to check the change, run the program or its tests"
-            )
-        })
-    }
-
     /// Records the calls that step `step` (from 1) made and decides the next. The first reply may
     /// call every tool, even in a one-step turn: its calls still run.
     pub fn after_calls(&mut self, step: usize, calls: &[StepCall]) -> NextStep {
@@ -525,5 +422,6 @@ impl StepGuard {
     }
 }
 
+mod refusals;
 #[cfg(test)]
 mod tests;
