@@ -7,10 +7,12 @@
 //! is done, or spend the last allowed step on a call whose result nobody sees. Before a call
 //! runs, it also turns down a call of a withheld tool written out in the reply's text, a subagent
 //! task that is the user's whole request, the same subagent task run again with nothing changed,
-//! and an edit that undoes the model's own change with nothing run in between.
+//! an edit that undoes the model's own change with nothing run in between, and one that makes an
+//! undone change again after a command failed with it in place.
 
 use serde_json::Value;
 
+use self::named_in_request::named_files;
 use crate::permissions::Effect;
 
 /// The tools a reply may call.
@@ -153,6 +155,8 @@ pub struct StepGuard {
     offered: ReplyTools,
     /// The user's request, folded by [`fold`]; empty when not known.
     request: String,
+    /// The files the request names, as written there.
+    named_files: Vec<String>,
 }
 
 /// Shortest folded request whose copy in a `task` counts as handing over the whole turn: a
@@ -180,12 +184,14 @@ impl StepGuard {
             withheld: Vec::new(),
             offered: ReplyTools::All,
             request: String::new(),
+            named_files: Vec::new(),
         }
     }
 
     /// The same guard, told the user's request, so that a `task` handing it all over is refused.
     pub fn with_request(mut self, request: &str) -> Self {
         self.request = fold(request);
+        self.named_files = named_files(request);
         self
     }
 
@@ -422,6 +428,14 @@ impl StepGuard {
     }
 }
 
+/// The non-zero exit code a shell result ends with, if any.
+fn failed_exit_code(result: &str) -> Option<i64> {
+    let (_, tail) = result.trim_end().rsplit_once("[exit code ")?;
+    let code: i64 = tail.strip_suffix(']')?.parse().ok()?;
+    (code != 0).then_some(code)
+}
+
+mod named_in_request;
 mod refusals;
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,8 @@
 
 use serde_json::Value;
 
-use super::{DELEGATED_REQUEST_MIN_CHARS, QUOTED_RESULT_BYTES, StepGuard, fold};
+use super::named_in_request::same_file;
+use super::{DELEGATED_REQUEST_MIN_CHARS, QUOTED_RESULT_BYTES, StepGuard, failed_exit_code, fold};
 use crate::permissions::Effect;
 
 impl StepGuard {
@@ -33,7 +34,7 @@ impl StepGuard {
             });
         }
         match name {
-            "edit" => self.undo_refusal(arguments),
+            "edit" => self.undo_refusal(arguments).or_else(|| self.redo_refusal(arguments)),
             "task" => self.delegation_refusal(arguments).or_else(|| self.rerun_refusal(arguments)),
             _ => None,
         }
@@ -107,5 +108,67 @@ impl StepGuard {
                  is done, answer the user; to check the change, run the program or its tests"
             )
         })
+    }
+
+    /// Why an `edit` is not made: it makes again a change made earlier in the turn and since
+    /// undone, and a command that ran after that change failed. The file has then been both ways
+    /// with the command failing, so the cause is elsewhere. A 1.5B model told to fix calc.py
+    /// changed the test's expected value instead, reverted it when the test still failed, and
+    /// made the change a third time without ever reading calc.py.
+    pub(super) fn redo_refusal(&self, arguments: &Value) -> Option<String> {
+        let path = arguments.get("path").and_then(Value::as_str)?;
+        let made = self.calls.iter().position(|earlier| earlier.succeeded && earlier.is("edit", arguments))?;
+        // A change to another file since then may be what the change was waiting for.
+        let other_change = self.calls[made + 1..].iter().any(|call| {
+            call.succeeded
+                && call.effect == Effect::Edit
+                && call.arguments.get("path").and_then(Value::as_str) != Some(path)
+        });
+        if other_change {
+            return None;
+        }
+        let failed = self.calls[made + 1..].iter().rev().find(|call| {
+            call.succeeded && call.effect == Effect::Command && failed_exit_code(&call.result).is_some()
+        })?;
+        let command = failed.arguments.get("command").and_then(Value::as_str).unwrap_or("the command");
+        let code = failed_exit_code(&failed.result)?;
+        let unread = self.unread_named_files();
+        let next = if unread.is_empty() {
+            "read the code that the failing command runs, find the cause there, and fix it".to_string()
+        } else {
+            format!(
+                "read {}, which the request names and you have not read, and fix the cause there",
+                unread.join(", ")
+            )
+        };
+        Some(format!(
+            "you made this same change to '{path}' earlier in this turn and `{command}` failed after it (exit \
+             code {code}); '{path}' has been both ways with the command failing, so the cause is elsewhere and the \
+             change was not made again. Next: {next}"
+        ))
+    }
+
+    /// The files the request names that no call of the turn has read, changed or run.
+    fn unread_named_files(&self) -> Vec<&str> {
+        self.named_files
+            .iter()
+            .filter(|named| {
+                !self.calls.iter().any(|call| {
+                    call.succeeded
+                        && match call.name.as_str() {
+                            "read" | "edit" | "write" => {
+                                call.arguments.get("path").and_then(Value::as_str).is_some_and(|p| same_file(p, named))
+                            }
+                            "shell" => {
+                                call.arguments.get("command").and_then(Value::as_str).is_some_and(|command| {
+                                    command.split_whitespace().any(|word| same_file(word, named))
+                                })
+                            }
+                            _ => false,
+                        }
+                })
+            })
+            .map(String::as_str)
+            .collect()
     }
 }

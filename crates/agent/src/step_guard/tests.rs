@@ -428,3 +428,66 @@ fn a_short_request_or_one_asking_for_a_subagent_may_be_handed_over() {
     // Without a request, nothing counts as handing it over.
     assert_eq!(StepGuard::new(20).refusal("task", &json!({"description": "x", "prompt": request})), None);
 }
+
+/// The calls of a model that changes a test's expected value, sees the test fail, reverts it and
+/// sees it fail again.
+fn flip_flop(guard: &mut StepGuard, between: Option<StepCall>) {
+    let to_six = json!({"path": "test_calc.py", "old_string": "== 5", "new_string": "== 6"});
+    let to_five = json!({"path": "test_calc.py", "old_string": "== 6", "new_string": "== 5"});
+    let failing_run = StepCall {
+        result: "AssertionError\n[exit code 1]".into(),
+        ..call("shell", json!({"command": "python3 test_calc.py"}))
+    };
+    guard.after_calls(1, &[call("read", json!({"path": "test_calc.py"}))]);
+    guard.after_calls(2, &[call("edit", to_six)]);
+    guard.after_calls(3, std::slice::from_ref(&failing_run));
+    guard.after_calls(4, &[call("edit", to_five)]);
+    if let Some(between) = between {
+        guard.after_calls(5, &[between]);
+    }
+    guard.after_calls(6, &[failing_run]);
+}
+
+#[test]
+fn a_change_made_again_after_failing_both_ways_is_refused() {
+    let request =
+        "The test in test_calc.py fails. Find the bug in calc.py and fix it so `python3 test_calc.py` passes.";
+    let again = json!({"path": "test_calc.py", "old_string": "== 5", "new_string": "== 6"});
+    let mut guard = StepGuard::new(24).with_request(request);
+    flip_flop(&mut guard, None);
+    let why = guard.refusal("edit", &again).unwrap();
+    assert!(why.contains("`python3 test_calc.py` failed after it (exit code 1)"), "{why}");
+    assert!(why.contains("read calc.py, which the request names and you have not read"), "{why}");
+    // Other edits of the same file still go ahead.
+    assert_eq!(
+        guard.refusal("edit", &json!({"path": "test_calc.py", "old_string": "== 5", "new_string": "== 7"})),
+        None
+    );
+
+    // calc.py read: the note points at the code the command runs instead.
+    let mut guard = StepGuard::new(24).with_request(request);
+    guard.after_calls(1, &[call("read", json!({"path": "./calc.py"}))]);
+    flip_flop(&mut guard, None);
+    let why = guard.refusal("edit", &again).unwrap();
+    assert!(why.contains("read the code that the failing command runs"), "{why}");
+
+    // A change to another file in between may be what the change needed.
+    let mut guard = StepGuard::new(24).with_request(request);
+    let fix = call("edit", json!({"path": "calc.py", "old_string": "a - b", "new_string": "a + b"}));
+    flip_flop(&mut guard, Some(fix));
+    assert_eq!(guard.refusal("edit", &again), None);
+}
+
+#[test]
+fn a_change_made_again_after_a_passing_run_is_not_refused() {
+    let again = json!({"path": "test_calc.py", "old_string": "== 5", "new_string": "== 6"});
+    let mut guard = StepGuard::new(24);
+    guard.after_calls(1, &[call("edit", again.clone())]);
+    let passing = StepCall { result: "ok\n[exit code 0]".into(), ..call("shell", json!({"command": "make"})) };
+    guard.after_calls(2, &[passing]);
+    guard.after_calls(3, &[call("edit", json!({"path": "test_calc.py", "old_string": "== 6", "new_string": "== 5"}))]);
+    assert_eq!(guard.redo_refusal(&again), None);
+    assert_eq!(failed_exit_code("boom\n[exit code 2]\n"), Some(2));
+    assert_eq!(failed_exit_code("ok\n[exit code 0]"), None);
+    assert_eq!(failed_exit_code("no code"), None);
+}
