@@ -4,15 +4,16 @@
 //! repeat a call, alternate between two calls whose results cannot change (a refused command and
 //! a subagent asked the same question), search again and again without reading what they found,
 //! rewrite a file with what it already holds, write the request itself into a plan once the work
-//! is done, or spend the last allowed step on a call whose result nobody sees. Before a call
-//! runs, it also turns down a call of a withheld tool written out in the reply's text, a subagent
-//! task that is the user's whole request, the same subagent task run again with nothing changed,
-//! an edit that undoes the model's own change with nothing run in between, and one that makes an
-//! undone change again after a command failed with it in place.
+//! is done, go on working after the command the request quoted has passed, or spend the last
+//! allowed step on a call whose result nobody sees. Before a call runs, it also turns down a
+//! call of a withheld tool written out in the reply's text, a subagent task that is the user's
+//! whole request, the same subagent task run again with nothing changed, an edit that undoes the
+//! model's own change with nothing run in between, and one that makes an undone change again
+//! after a command failed with it in place.
 
 use serde_json::Value;
 
-use self::named_in_request::named_files;
+use self::named_in_request::{named_files, one_spaced, quoted_spans};
 use crate::permissions::Effect;
 
 /// The tools a reply may call.
@@ -157,6 +158,8 @@ pub struct StepGuard {
     request: String,
     /// The files the request names, as written there.
     named_files: Vec<String>,
+    /// The spans the request quotes in backticks, some of them commands to make pass.
+    quoted: Vec<String>,
 }
 
 /// Shortest folded request whose copy in a `task` counts as handing over the whole turn: a
@@ -185,6 +188,7 @@ impl StepGuard {
             offered: ReplyTools::All,
             request: String::new(),
             named_files: Vec::new(),
+            quoted: Vec::new(),
         }
     }
 
@@ -192,6 +196,7 @@ impl StepGuard {
     pub fn with_request(mut self, request: &str) -> Self {
         self.request = fold(request);
         self.named_files = named_files(request);
+        self.quoted = quoted_spans(request);
         self
     }
 
@@ -247,6 +252,15 @@ impl StepGuard {
                 changed.join(", ")
             )
         }
+    }
+
+    /// The command quoted in the request that one of `calls` ran with exit code 0, if any.
+    fn passed_quoted_command<'a>(&self, calls: &'a [StepCall]) -> Option<&'a str> {
+        calls.iter().find_map(|call| {
+            let command = call.arguments.get("command").and_then(Value::as_str)?;
+            let passed = call.name == "shell" && call.succeeded && exit_code(&call.result) == Some(0);
+            (passed && self.quoted.contains(&one_spaced(command))).then_some(command)
+        })
     }
 
     /// Whether a `todo` call's plan is one item that restates the user's request.
@@ -328,6 +342,17 @@ impl StepGuard {
                     "Your plan only repeats the user's request, and you changed {} earlier in this turn.",
                     changed.join(", ")
                 ),
+            );
+        }
+        // The user said what done looks like: a quoted command that passes. Run after a change,
+        // and passing, the task is done; small models went on to plan it again, give it to a
+        // subagent and search for what they had already fixed until the turn ran out of steps.
+        if !changed.is_empty()
+            && let Some(command) = self.passed_quoted_command(calls)
+        {
+            return NextStep::answer_now(
+                &self.held_answer(),
+                &format!("`{command}` now passes after your change, which is what the request asked for."),
             );
         }
         // A rewrite of what a file already holds means the model has lost track of its own
@@ -428,11 +453,15 @@ impl StepGuard {
     }
 }
 
+/// The exit code a shell result ends with, if it ends with one.
+fn exit_code(result: &str) -> Option<i64> {
+    let (_, tail) = result.trim_end().rsplit_once("[exit code ")?;
+    tail.strip_suffix(']')?.parse().ok()
+}
+
 /// The non-zero exit code a shell result ends with, if any.
 fn failed_exit_code(result: &str) -> Option<i64> {
-    let (_, tail) = result.trim_end().rsplit_once("[exit code ")?;
-    let code: i64 = tail.strip_suffix(']')?.parse().ok()?;
-    (code != 0).then_some(code)
+    exit_code(result).filter(|&code| code != 0)
 }
 
 mod named_in_request;

@@ -1,4 +1,5 @@
-//! The file names a request mentions, so that a guard can point at the ones not yet looked at.
+//! What a request names: the files it mentions, so that a guard can point at the ones not yet
+//! looked at, and the commands it quotes, whose passing run is what the user asked for.
 
 /// What may wrap a file name in prose: quotes, brackets and the punctuation after it.
 const QUOTES_AND_PUNCTUATION: &str = "`'\"()[]{}<>,;:!?";
@@ -40,6 +41,19 @@ fn looks_like_file(word: &str) -> bool {
         && extension.chars().all(char::is_alphanumeric)
 }
 
+/// The spans of `request` quoted in backticks, with runs of white space made one space.
+pub(super) fn quoted_spans(request: &str) -> Vec<String> {
+    let pieces: Vec<&str> = request.split('`').collect();
+    // Odd pieces are quoted, but the last piece is never closed by a backtick.
+    let closed = &pieces[..pieces.len().saturating_sub(1)];
+    closed.iter().skip(1).step_by(2).map(|span| one_spaced(span)).filter(|span| !span.is_empty()).collect()
+}
+
+/// `text` with runs of white space made one space and the ends trimmed.
+pub(super) fn one_spaced(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// Whether a tool's `path` argument and a file name from the request are the same file: the
 /// request may give the name alone (`calc.py`) where the call gives the path (`./src/calc.py`).
 pub(super) fn same_file(path: &str, named: &str) -> bool {
@@ -60,6 +74,13 @@ mod tests {
         assert!(named_files("Rename get_user to fetch_user everywhere. Thanks.").is_empty());
         assert!(named_files("See https://example.com/a.html and Qwen2.5-Coder").is_empty());
         assert_eq!(named_files("Edit 'config.json'."), ["config.json"]);
+    }
+
+    #[test]
+    fn backtick_spans_are_quoted_spans() {
+        let request = "Fix it so `python3  test_calc.py` passes; `make` too, but not `this";
+        assert_eq!(quoted_spans(request), ["python3 test_calc.py", "make"]);
+        assert!(quoted_spans("no quotes ``").is_empty());
     }
 
     #[test]

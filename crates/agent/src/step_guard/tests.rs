@@ -491,3 +491,24 @@ fn a_change_made_again_after_a_passing_run_is_not_refused() {
     assert_eq!(failed_exit_code("ok\n[exit code 0]"), None);
     assert_eq!(failed_exit_code("no code"), None);
 }
+
+#[test]
+fn the_quoted_command_passing_after_a_change_ends_the_turn() {
+    let request = "Find the bug in calc.py and fix it so `python3 test_calc.py` passes.";
+    let run = |code: i32| StepCall {
+        result: format!("out\n[exit code {code}]"),
+        ..call("shell", json!({"command": "python3  test_calc.py"}))
+    };
+    // Before any change the run only shows the failure, or that there is nothing to fix.
+    let mut guard = StepGuard::new(24).with_request(request);
+    assert_eq!(guard.after_calls(1, &[run(0)]).tools, ReplyTools::All);
+    guard.after_calls(2, &[call("edit", json!({"path": "calc.py", "old_string": "a - b", "new_string": "a + b"}))]);
+    assert_eq!(guard.after_calls(3, &[run(1)]).tools, ReplyTools::All);
+    let other = StepCall { result: "[exit code 0]".into(), ..call("shell", json!({"command": "ls"})) };
+    assert_eq!(guard.after_calls(4, &[other]).tools, ReplyTools::All);
+    let next = guard.after_calls(5, &[run(0)]);
+    assert_eq!(next.tools, ReplyTools::TextOnly);
+    let note = next.note.unwrap();
+    assert!(note.contains("`python3  test_calc.py` now passes after your change"), "{note}");
+    assert!(note.contains("the change you made to calc.py"), "{note}");
+}
