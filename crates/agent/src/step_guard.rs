@@ -246,12 +246,28 @@ impl StepGuard {
         if changed.is_empty() {
             "the answer in one sentence, then the one line of a tool result above that shows it".into()
         } else {
+            let still_failing = match self.failing_since_change() {
+                Some((command, code)) => format!(", that `{command}` still fails (exit code {code}),"),
+                None => ",".to_string(),
+            };
             format!(
-                "what you did and what came of it, speaking as yourself (\"I ...\"): the change you made to {}, \
-                 and anything left to do",
+                "what you did and what came of it, speaking as yourself (\"I ...\"): the change you made to {}\
+                 {still_failing} and anything left to do",
                 changed.join(", ")
             )
         }
+    }
+
+    /// The command and exit code of the turn's last command, when it failed and no file has
+    /// changed since: a model held to text at the step limit reported a test as passing that had
+    /// failed after its last change.
+    fn failing_since_change(&self) -> Option<(&str, i64)> {
+        let last = self.calls.iter().rev().find(|call| call.succeeded && call.effect != Effect::ReadOnly)?;
+        if last.effect != Effect::Command {
+            return None;
+        }
+        let code = failed_exit_code(&last.result)?;
+        Some((last.arguments.get("command").and_then(Value::as_str)?, code))
     }
 
     /// The command quoted in the request that one of `calls` ran with exit code 0, if any.

@@ -512,3 +512,24 @@ fn the_quoted_command_passing_after_a_change_ends_the_turn() {
     assert!(note.contains("`python3  test_calc.py` now passes after your change"), "{note}");
     assert!(note.contains("the change you made to calc.py"), "{note}");
 }
+
+#[test]
+fn a_held_answer_after_a_failing_run_says_it_still_fails() {
+    let mut guard = StepGuard::new(8);
+    flip_flop(&mut guard, None);
+    let next = guard.after_calls(7, &[call("read", json!({"path": "calc.py"}))]);
+    assert_eq!(next.tools, ReplyTools::TextOnly);
+    let note = next.note.unwrap();
+    assert!(
+        note.contains(
+            "the change you made to test_calc.py, that `python3 test_calc.py` still fails (exit code 1), and"
+        ),
+        "{note}"
+    );
+    // A change after the failing run leaves its outcome open.
+    let mut guard = StepGuard::new(8);
+    flip_flop(&mut guard, None);
+    let fix = call("edit", json!({"path": "calc.py", "old_string": "a - b", "new_string": "a + b"}));
+    let note = guard.after_calls(7, &[fix]).note.unwrap();
+    assert!(note.contains("the change you made to test_calc.py, calc.py, and anything left to do"), "{note}");
+}
