@@ -3,13 +3,13 @@
 use serde_json::Value;
 
 use super::named_in_request::same_file;
-use super::{DELEGATED_REQUEST_MIN_CHARS, QUOTED_RESULT_BYTES, StepGuard, failed_exit_code, fold};
+use super::{DELEGATED_REQUEST_MIN_CHARS, QUOTED_RESULT_BYTES, StepCall, StepGuard, failed_exit_code, fold};
 use crate::permissions::Effect;
 
 impl StepGuard {
     /// Why the call must not run, if so: a tool this reply was not offered, a `task` that is the
     /// user's whole request or is run again with nothing changed, or an `edit` that reverses one
-    /// made earlier in the turn.
+    /// made earlier in the turn or makes again one since undone that a failing run followed.
     pub fn refusal(&self, name: &str, arguments: &Value) -> Option<String> {
         // The grammar keeps a withheld tool out of the reply's calls, but not out of its text, and
         // a call written out in the text as a JSON block is still read as a call: a model told to
@@ -111,7 +111,7 @@ impl StepGuard {
     }
 
     /// Why an `edit` is not made: it makes again a change made earlier in the turn and since
-    /// undone, and a command that ran after that change failed. The file has then been both ways
+    /// undone, and every command run since that change failed. The file has then been both ways
     /// with the command failing, so the cause is elsewhere. A 1.5B model told to fix calc.py
     /// changed the test's expected value instead, reverted it when the test still failed, and
     /// made the change a third time without ever reading calc.py.
@@ -127,9 +127,13 @@ impl StepGuard {
         if other_change {
             return None;
         }
-        let failed = self.calls[made + 1..].iter().rev().find(|call| {
-            call.succeeded && call.effect == Effect::Command && failed_exit_code(&call.result).is_some()
-        })?;
+        let runs: Vec<&StepCall> =
+            self.calls[made + 1..].iter().filter(|call| call.succeeded && call.effect == Effect::Command).collect();
+        // A run that passed since then leaves it open which way is right.
+        if runs.iter().any(|call| failed_exit_code(&call.result).is_none()) {
+            return None;
+        }
+        let failed = runs.last()?;
         let command = failed.arguments.get("command").and_then(Value::as_str).unwrap_or("the command");
         let code = failed_exit_code(&failed.result)?;
         let unread = self.unread_named_files();

@@ -479,13 +479,23 @@ fn a_change_made_again_after_failing_both_ways_is_refused() {
 }
 
 #[test]
-fn a_change_made_again_after_a_passing_run_is_not_refused() {
+fn a_change_made_again_after_any_passing_run_is_not_refused() {
     let again = json!({"path": "test_calc.py", "old_string": "== 5", "new_string": "== 6"});
     let mut guard = StepGuard::new(24);
     guard.after_calls(1, &[call("edit", again.clone())]);
     let passing = StepCall { result: "ok\n[exit code 0]".into(), ..call("shell", json!({"command": "make"})) };
     guard.after_calls(2, &[passing]);
     guard.after_calls(3, &[call("edit", json!({"path": "test_calc.py", "old_string": "== 6", "new_string": "== 5"}))]);
+    assert_eq!(guard.redo_refusal(&again), None);
+
+    // Failing with the change and passing without it is not failing both ways.
+    let mut guard = StepGuard::new(24);
+    guard.after_calls(1, &[call("edit", again.clone())]);
+    let failing = StepCall { result: "boom\n[exit code 1]".into(), ..call("shell", json!({"command": "make"})) };
+    guard.after_calls(2, &[failing]);
+    guard.after_calls(3, &[call("edit", json!({"path": "test_calc.py", "old_string": "== 6", "new_string": "== 5"}))]);
+    let passing = StepCall { result: "ok\n[exit code 0]".into(), ..call("shell", json!({"command": "make"})) };
+    guard.after_calls(4, &[passing]);
     assert_eq!(guard.redo_refusal(&again), None);
     assert_eq!(failed_exit_code("boom\n[exit code 2]\n"), Some(2));
     assert_eq!(failed_exit_code("ok\n[exit code 0]"), None);
