@@ -169,8 +169,7 @@ const DELEGATED_REQUEST_MIN_CHARS: usize = 24;
 /// `text` lowercased, with runs of white space made one space and the ends trimmed of spaces
 /// and full stops, so a request copied into a task compares equal to the original.
 fn fold(text: &str) -> String {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    words.join(" ").to_lowercase().trim_matches(|c: char| c == '.' || c == ' ').to_string()
+    one_spaced(text).to_lowercase().trim_matches(|c: char| c == '.' || c == ' ').to_string()
 }
 
 impl StepGuard {

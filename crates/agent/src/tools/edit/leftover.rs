@@ -26,8 +26,12 @@ pub(super) fn leftover_names_note(shown: &str, old: &str, new: &str, after: &str
     let mut notes = Vec::new();
     let mut next_call = None;
     for (name, renamed_to) in renamed(old, new)? {
-        let lines: Vec<(usize, &str)> =
-            after.lines().enumerate().filter(|(_, line)| has_word(line, name)).map(|(i, line)| (i + 1, line)).collect();
+        let lines: Vec<(usize, &str)> = after
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| tokens(line).contains(&name))
+            .map(|(i, line)| (i + 1, line))
+            .collect();
         if lines.is_empty() {
             continue;
         }
@@ -94,7 +98,8 @@ fn renamed<'a>(old: &'a str, new: &'a str) -> Option<Vec<(&'a str, &'a str)>> {
     (!names.is_empty()).then_some(names)
 }
 
-/// `text` cut into runs of word characters and single other characters.
+/// `text` cut into runs of word characters and single other characters, so a name is found as
+/// a whole word by comparing tokens.
 fn tokens(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut start = None;
@@ -121,15 +126,6 @@ fn is_word_char(ch: char) -> bool {
 /// A word that is a name rather than a number.
 fn is_name(token: &str) -> bool {
     token.chars().next().is_some_and(|ch| ch.is_alphabetic() || ch == '_')
-}
-
-/// Whether `line` holds `name` as a whole word.
-fn has_word(line: &str, name: &str) -> bool {
-    line.match_indices(name).any(|(at, _)| {
-        let before = line[..at].chars().next_back();
-        let after = line[at + name.len()..].chars().next();
-        !before.is_some_and(is_word_char) && !after.is_some_and(is_word_char)
-    })
 }
 
 #[cfg(test)]
