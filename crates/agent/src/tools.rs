@@ -16,6 +16,7 @@ mod syntax;
 mod task;
 mod todo;
 pub(crate) mod walk;
+mod words;
 mod write;
 
 use std::sync::{Arc, Mutex};

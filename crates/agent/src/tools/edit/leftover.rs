@@ -8,6 +8,7 @@
 use serde_json::json;
 
 use crate::tools::cut_line;
+use crate::tools::words::{is_name, tokens};
 
 /// Shortest name reported: one- and two-letter names (`i`, `x`, `df`) are often reused on purpose.
 const MIN_NAME_CHARS: usize = 3;
@@ -96,36 +97,6 @@ fn renamed<'a>(old: &'a str, new: &'a str) -> Option<Vec<(&'a str, &'a str)>> {
         .filter(|(from, _)| from.chars().count() >= MIN_NAME_CHARS && !new_tokens.contains(from))
         .collect();
     (!names.is_empty()).then_some(names)
-}
-
-/// `text` cut into runs of word characters and single other characters, so a name is found as
-/// a whole word by comparing tokens.
-fn tokens(text: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut start = None;
-    for (at, ch) in text.char_indices() {
-        if is_word_char(ch) {
-            start.get_or_insert(at);
-            continue;
-        }
-        if let Some(from) = start.take() {
-            out.push(&text[from..at]);
-        }
-        out.push(&text[at..at + ch.len_utf8()]);
-    }
-    if let Some(from) = start {
-        out.push(&text[from..]);
-    }
-    out
-}
-
-fn is_word_char(ch: char) -> bool {
-    ch.is_alphanumeric() || ch == '_'
-}
-
-/// A word that is a name rather than a number.
-fn is_name(token: &str) -> bool {
-    token.chars().next().is_some_and(|ch| ch.is_alphabetic() || ch == '_')
 }
 
 #[cfg(test)]
