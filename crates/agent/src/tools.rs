@@ -9,6 +9,7 @@ mod edit;
 mod error;
 mod glob;
 mod grep;
+mod python_defs;
 mod read;
 mod registry;
 mod shell;

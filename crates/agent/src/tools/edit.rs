@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use similar::TextDiff;
 
 use self::leftover::leftover_names_note;
+use super::python_defs::definition_notes;
 use super::syntax::{self, SyntaxChange};
 use super::write::existing_text;
 use super::{Tool, ToolContext, ToolError, ToolOutput, blocking, numbered_line, parse_args};
@@ -124,6 +125,9 @@ impl Tool for EditTool {
                 if first == last { format!("Line {first}") } else { format!("Lines {first}-{last}") }
             );
             if let Some(note) = syntax.note(&plan.shown) {
+                text.push_str(&note);
+            }
+            if let Some(note) = definition_notes(&plan.shown, Some(&plan.before), &plan.after) {
                 text.push_str(&note);
             }
             if let Some(note) = leftover_names_note(&plan.shown, &args.old_string, &args.new_string, &plan.after) {

@@ -6,8 +6,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::edit::{line_of, unified_diff};
+use super::python_defs::{TopLevelDef, definition_notes, is_python, top_level_defs};
 use super::syntax::{self, SyntaxChange};
-use super::{Tool, ToolContext, ToolError, ToolOutput, blocking, parse_args};
+use super::{Tool, ToolContext, ToolError, ToolOutput, blocking, cut_line, parse_args};
 use crate::permissions::{ActionRequest, Effect};
 use crate::protocol::FileChange;
 
@@ -145,6 +146,10 @@ fn write_file(
         text.push('\n');
         text.push_str(&note);
     }
+    if let Some(note) = definition_notes(&shown, before.as_deref(), &args.content) {
+        text.push('\n');
+        text.push_str(&note);
+    }
     Ok(ToolOutput {
         text,
         changes: vec![FileChange { path: shown, before, after: Some(args.content) }],
@@ -166,6 +171,9 @@ const QUOTED_EDIT_BYTES: usize = 1500;
 /// How to add `content` after the end of `before` with `edit`: the exact call when it is short,
 /// anchored on the shortest run of last lines that occurs once in the file.
 fn append_hint(path: &str, before: &str, content: &str) -> String {
+    if let Some(hint) = already_defined_hint(path, before, content) {
+        return hint;
+    }
     let lines: Vec<&str> = before.trim_end().lines().collect();
     let anchor = (1..=lines.len())
         .map(|k| lines[lines.len() - k..].join("\n"))
@@ -189,6 +197,32 @@ fn append_hint(path: &str, before: &str, content: &str) -> String {
              followed by the new code"
         )
     }
+}
+
+/// Longest definition line quoted in a hint.
+const QUOTED_DEF_CHARS: usize = 120;
+
+/// What to do instead of appending `content` to the Python file `path` when it defines a name
+/// that `before` already defines: appended, it would replace that definition. A small model that
+/// fixed its first attempt rewrote the file with that attempt again, and the offered append call
+/// brought the mistake back as a second `def`.
+fn already_defined_hint(path: &str, before: &str, content: &str) -> Option<String> {
+    if !is_python(path) {
+        return None;
+    }
+    let existing: Vec<TopLevelDef<'_>> = top_level_defs(before).collect();
+    let clashes: Vec<String> = top_level_defs(content)
+        .filter_map(|new| existing.iter().find(|old| old.name == new.name))
+        .map(|old| format!("`{}` (line {}: `{}`)", old.name, old.number, cut_line(old.line, QUOTED_DEF_CHARS)))
+        .collect();
+    if clashes.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{path} already defines {}, and adding your content after its last line would define it again, where \
+         Python keeps only the last definition. To change a definition, edit it where it is",
+        clashes.join(", ")
+    ))
 }
 
 /// The current text of `path`, `None` if it does not exist; refuses directories and files that

@@ -270,3 +270,24 @@ async fn a_rename_of_one_use_names_the_uses_left() {
     assert!(!out.text.contains("still used"), "{}", out.text);
     assert_eq!(ws.read("main.py"), "from users import fetch_user\n\nprint(fetch_user(7)['id'])\n");
 }
+
+#[tokio::test]
+async fn a_method_added_at_the_top_level_is_named_and_its_fix_applies() {
+    let ws = TestWorkspace::new();
+    ws.write_read(
+        "test_mathx.py",
+        "from mathx import subtract\n\n\ndef test_zero():\n    assert subtract(1, 1) == 0\n",
+    );
+    let out = ws
+        .run(
+            &EditTool,
+            json!({"path": "test_mathx.py", "old_string": "    assert subtract(1, 1) == 0",
+                   "new_string": "    assert subtract(1, 1) == 0\n\ndef test_subtract(self):\n    assert subtract(5, 3) == 2"}),
+        )
+        .await
+        .unwrap();
+    let (_, call) = out.text.split_once("call edit with these arguments: ").unwrap();
+    let out = ws.run(&EditTool, serde_json::from_str(call).unwrap()).await.unwrap();
+    assert!(!out.text.contains("self"), "{}", out.text);
+    assert!(ws.read("test_mathx.py").contains("\ndef test_subtract():\n"));
+}

@@ -156,3 +156,33 @@ async fn a_rewrite_may_drop_a_doubled_line() {
     let err = ws.run(&WriteTool, json!({"path": "shapes.txt", "content": "def area(w, h):\n    pass\n"})).await;
     assert!(matches!(err, Err(ToolError::WouldDeleteLines { count: 1, .. })), "{err:?}");
 }
+
+#[tokio::test]
+async fn a_new_file_with_a_top_level_method_says_so() {
+    let ws = TestWorkspace::new();
+    let out =
+        ws.run(&WriteTool, json!({"path": "t.py", "content": "def test_a(self):\n    assert True\n"})).await.unwrap();
+    assert!(out.text.starts_with("Created t.py (2 lines)\n`test_a` (line 1) takes `self`"), "{}", out.text);
+    let out = ws.run(&WriteTool, json!({"path": "u.py", "content": "def test_a():\n    assert True\n"})).await.unwrap();
+    assert_eq!(out.text, "Created u.py (2 lines)");
+}
+
+#[tokio::test]
+async fn a_rewrite_with_a_name_the_file_defines_is_not_offered_as_an_append() {
+    let ws = TestWorkspace::new();
+    let fixed = "from mathx import subtract\n\ndef test_subtract():\n    assert subtract(5, 3) == 2\n";
+    ws.write_read("test_mathx.py", fixed);
+    let again =
+        json!({"path": "test_mathx.py", "content": "def test_subtract(self):\n    assert subtract(5, 3) == 4\n"});
+    let err = ws.run(&WriteTool, again).await.unwrap_err().to_string();
+    assert!(
+        err.contains("test_mathx.py already defines `test_subtract` (line 3: `def test_subtract():`), and adding"),
+        "{err}"
+    );
+    assert!(!err.contains("arguments"), "{err}");
+    assert_eq!(ws.read("test_mathx.py"), fixed);
+    // New names are still offered as an append.
+    let more = json!({"path": "test_mathx.py", "content": "def test_more():\n    assert subtract(2, 2) == 0\n"});
+    let err = ws.run(&WriteTool, more).await.unwrap_err().to_string();
+    assert!(err.contains("call edit with these arguments"), "{err}");
+}
