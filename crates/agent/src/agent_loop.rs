@@ -23,12 +23,12 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::cancel::CancelFlag;
 use crate::conversation::{Conversation, ConversationError, Mark};
 use crate::file_listing::{LISTED_FILES, with_file_listing};
-use crate::permissions::{Approver, Effect, Mode, Permissions};
+use crate::permissions::{Approver, Mode, Permissions};
 use crate::protocol::{Event, TokenUsage};
 use crate::repetition;
 use crate::runtime::ModelRuntime;
 use crate::session::{Session, SessionError, UndoReport};
-use crate::step_guard::{ReplyTools, StepCall, StepGuard};
+use crate::step_guard::{ReplyTools, StepGuard};
 use crate::tools::{ToolContext, ToolRegistry};
 
 /// Longest user request restated after each step's tool results.
@@ -108,14 +108,6 @@ impl Default for AgentSettings {
             constrained: true,
         }
     }
-}
-
-/// How one tool call ended, for the step guard.
-struct CallEnd {
-    /// It ran, rather than being refused or failing.
-    succeeded: bool,
-    /// It was refused because what it would do is already done.
-    already_done: bool,
 }
 
 /// One agent: a conversation, its tools and guardrails, and the shared model.
@@ -328,22 +320,7 @@ impl Agent {
                 let _ = events.send(AgentEvent::TurnDone { text: last_text.clone(), steps: step });
                 return Ok(last_text);
             }
-            let (mut results, ends) = self.run_calls(&calls, &guard, events, cancel).await?;
-            let these: Vec<StepCall> = calls
-                .iter()
-                .zip(ends)
-                .zip(&results)
-                .map(|((c, end), result)| StepCall {
-                    name: c.function.name.clone(),
-                    arguments: c.function.arguments.clone(),
-                    // An unknown tool ran nothing; `task` is read-only, as its subagent's calls are
-                    // guarded in the subagent's own loop.
-                    effect: self.registry.get(&c.function.name).map_or(Effect::ReadOnly, |tool| tool.effect()),
-                    succeeded: end.succeeded,
-                    already_done: end.already_done,
-                    result: result.content.clone().unwrap_or_default(),
-                })
-                .collect();
+            let (mut results, these) = self.run_calls(&calls, &guard, events, cancel).await?;
             let next = guard.after_calls(step, &these);
             if let Some(content) = results.last_mut().and_then(|r| r.content.as_mut()) {
                 // Small models lose the thread after a few tool results and go on changing files
@@ -463,108 +440,6 @@ impl Agent {
         Ok((text, tokens))
     }
 
-    /// Runs the calls of one reply; subagent tasks run concurrently, other calls in order. Returns
-    /// the results and how each call ended.
-    async fn run_calls(
-        &mut self,
-        calls: &[TemplateToolCall],
-        guard: &StepGuard,
-        events: &UnboundedSender<AgentEvent>,
-        cancel: &CancelFlag,
-    ) -> Result<(Vec<ChatMessage>, Vec<CallEnd>), AgentError> {
-        let mut results = Vec::with_capacity(calls.len());
-        let mut tasks = tokio::task::JoinSet::new();
-        let mut task_slots = Vec::new();
-        for call in calls {
-            let call_id = call.id.clone().unwrap_or_default();
-            let name = call.function.name.clone();
-            let arguments = call.function.arguments.clone();
-            let _ = events.send(AgentEvent::ToolCall {
-                call_id: call_id.clone(),
-                name: name.clone(),
-                arguments: arguments.clone(),
-            });
-            self.record(Event::ToolCall {
-                call_id: call_id.clone(),
-                name: name.clone(),
-                arguments: arguments.clone(),
-            })?;
-            if cancel.is_set() {
-                results.push((call_id, name, Err(("cancelled by the user".to_string(), false)), None));
-                continue;
-            }
-            if let Some(refusal) = guard.refusal(&name, &arguments) {
-                results.push((call_id, name, Err((refusal, false)), None));
-                continue;
-            }
-            if name == "task" {
-                let registry = self.registry.clone();
-                let ctx = self.ctx.clone();
-                let permissions = self.permissions.clone();
-                let approver = self.approver.clone();
-                let slot = results.len();
-                results.push((call_id.clone(), name.clone(), Err((String::new(), false)), None));
-                task_slots.push(slot);
-                tasks.spawn(async move {
-                    let out = registry.call(&name, arguments, &ctx, &permissions, approver.as_ref()).await;
-                    (slot, out)
-                });
-                continue;
-            }
-            let out = self.registry.call(&name, arguments, &self.ctx, &self.permissions, self.approver.as_ref()).await;
-            match out {
-                Ok(output) => {
-                    for change in &output.changes {
-                        self.record(Event::FileChanged(change.clone()))?;
-                    }
-                    if let Some(todos) = &output.todos {
-                        self.record(Event::TodosUpdated { todos: todos.clone() })?;
-                    }
-                    results.push((call_id, name, Ok((output.text, output.failed)), output.diff));
-                }
-                Err(e) => results.push((call_id, name, Err((e.to_string(), e.is_already_done())), None)),
-            }
-        }
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok((slot, out)) => {
-                    results[slot].2 = out.map(|o| (o.text, o.failed)).map_err(|e| (e.to_string(), e.is_already_done()))
-                }
-                Err(e) => {
-                    if let Some(&slot) = task_slots.first() {
-                        results[slot].2 = Err((format!("the subagent stopped unexpectedly: {e}"), false));
-                    }
-                }
-            }
-        }
-        let mut messages = Vec::with_capacity(results.len());
-        let mut ends = Vec::with_capacity(results.len());
-        for (call_id, name, out, diff) in results {
-            ends.push(CallEnd { succeeded: out.is_ok(), already_done: matches!(out, Err((_, true))) });
-            // A command that ran and exited non-zero succeeded as a call (it may have changed the
-            // workspace, which the step guard must know) but is shown to the user as failed.
-            let (output, is_error) = match out {
-                Ok((text, failed)) => (text, failed),
-                Err((message, _)) => (format!("Error: {message}"), true),
-            };
-            let _ = events.send(AgentEvent::ToolResult {
-                call_id: call_id.clone(),
-                name: name.clone(),
-                output: output.clone(),
-                is_error,
-                diff,
-            });
-            self.record(Event::ToolResult {
-                call_id: call_id.clone(),
-                name: name.clone(),
-                output: output.clone(),
-                is_error,
-            })?;
-            messages.push(ChatMessage::tool_result(Some(call_id), Some(name), output));
-        }
-        Ok((messages, ends))
-    }
-
     /// The grammar for the tools `mode` offers, narrowed to `tools`, compiled once per pair.
     fn grammar_for(
         &mut self,
@@ -597,3 +472,5 @@ impl Agent {
         Ok(())
     }
 }
+
+mod tool_calls;

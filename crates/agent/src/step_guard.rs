@@ -111,6 +111,8 @@ pub struct StepCall {
     pub already_done: bool,
     /// What it returned to the model.
     pub result: String,
+    /// The exit code of a command that ran to its end.
+    pub exit_code: Option<i32>,
 }
 
 impl StepCall {
@@ -125,6 +127,11 @@ impl StepCall {
 
     fn same_call(&self, other: &StepCall) -> bool {
         self.is(&other.name, &other.arguments)
+    }
+
+    /// The exit code of a command that ran to its end and failed.
+    fn failed_exit_code(&self) -> Option<i32> {
+        self.exit_code.filter(|&code| code != 0)
     }
 
     /// Whether this is a call of `name` with `arguments`.
@@ -260,12 +267,12 @@ impl StepGuard {
     /// The command and exit code of the turn's last command, when it failed and no file has
     /// changed since: a model held to text at the step limit reported a test as passing that had
     /// failed after its last change.
-    fn failing_since_change(&self) -> Option<(&str, i64)> {
+    fn failing_since_change(&self) -> Option<(&str, i32)> {
         let last = self.calls.iter().rev().find(|call| call.succeeded && call.effect != Effect::ReadOnly)?;
         if last.effect != Effect::Command {
             return None;
         }
-        let code = failed_exit_code(&last.result)?;
+        let code = last.failed_exit_code()?;
         Some((last.arguments.get("command").and_then(Value::as_str)?, code))
     }
 
@@ -273,7 +280,7 @@ impl StepGuard {
     fn passed_quoted_command<'a>(&self, calls: &'a [StepCall]) -> Option<&'a str> {
         calls.iter().find_map(|call| {
             let command = call.arguments.get("command").and_then(Value::as_str)?;
-            let passed = call.name == "shell" && call.succeeded && exit_code(&call.result) == Some(0);
+            let passed = call.name == "shell" && call.succeeded && call.exit_code == Some(0);
             (passed && self.quoted.contains(&one_spaced(command))).then_some(command)
         })
     }
@@ -466,17 +473,6 @@ impl StepGuard {
         }
         NextStep::any_tool()
     }
-}
-
-/// The exit code a shell result ends with, if it ends with one.
-fn exit_code(result: &str) -> Option<i64> {
-    let (_, tail) = result.trim_end().rsplit_once("[exit code ")?;
-    tail.strip_suffix(']')?.parse().ok()
-}
-
-/// The non-zero exit code a shell result ends with, if any.
-fn failed_exit_code(result: &str) -> Option<i64> {
-    exit_code(result).filter(|&code| code != 0)
 }
 
 mod named_in_request;

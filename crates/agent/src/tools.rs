@@ -160,6 +160,9 @@ pub struct ToolOutput {
     pub todos: Option<Vec<TodoItem>>,
     /// The call ran but what it ran failed (a command's non-zero exit): shown as a failed call.
     pub failed: bool,
+    /// The exit code of a command that ran to its end; `None` for other tools and for a command
+    /// a signal stopped.
+    pub exit_code: Option<i32>,
 }
 
 impl ToolOutput {

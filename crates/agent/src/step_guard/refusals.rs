@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::named_in_request::same_file;
-use super::{DELEGATED_REQUEST_MIN_CHARS, QUOTED_RESULT_BYTES, StepCall, StepGuard, failed_exit_code, fold};
+use super::{DELEGATED_REQUEST_MIN_CHARS, QUOTED_RESULT_BYTES, StepCall, StepGuard, fold};
 use crate::permissions::Effect;
 
 impl StepGuard {
@@ -130,12 +130,12 @@ impl StepGuard {
         let runs: Vec<&StepCall> =
             self.calls[made + 1..].iter().filter(|call| call.succeeded && call.effect == Effect::Command).collect();
         // A run that passed since then leaves it open which way is right.
-        if runs.iter().any(|call| failed_exit_code(&call.result).is_none()) {
+        if runs.iter().any(|call| call.failed_exit_code().is_none()) {
             return None;
         }
         let failed = runs.last()?;
         let command = failed.arguments.get("command").and_then(Value::as_str).unwrap_or("the command");
-        let code = failed_exit_code(&failed.result)?;
+        let code = failed.failed_exit_code()?;
         let unread = self.unread_named_files();
         let next = if unread.is_empty() {
             "read the code that the failing command runs, find the cause there, and fix it".to_string()

@@ -15,6 +15,7 @@ fn call(name: &str, args: Value) -> StepCall {
         succeeded: true,
         already_done: false,
         result: "done".into(),
+        exit_code: None,
     }
 }
 
@@ -436,6 +437,7 @@ fn flip_flop(guard: &mut StepGuard, between: Option<StepCall>) {
     let to_five = json!({"path": "test_calc.py", "old_string": "== 6", "new_string": "== 5"});
     let failing_run = StepCall {
         result: "AssertionError\n[exit code 1]".into(),
+        exit_code: Some(1),
         ..call("shell", json!({"command": "python3 test_calc.py"}))
     };
     guard.after_calls(1, &[call("read", json!({"path": "test_calc.py"}))]);
@@ -483,7 +485,11 @@ fn a_change_made_again_after_any_passing_run_is_not_refused() {
     let again = json!({"path": "test_calc.py", "old_string": "== 5", "new_string": "== 6"});
     let mut guard = StepGuard::new(24);
     guard.after_calls(1, &[call("edit", again.clone())]);
-    let passing = StepCall { result: "ok\n[exit code 0]".into(), ..call("shell", json!({"command": "make"})) };
+    let passing = StepCall {
+        result: "ok\n[exit code 0]".into(),
+        exit_code: Some(0),
+        ..call("shell", json!({"command": "make"}))
+    };
     guard.after_calls(2, &[passing]);
     guard.after_calls(3, &[call("edit", json!({"path": "test_calc.py", "old_string": "== 6", "new_string": "== 5"}))]);
     assert_eq!(guard.redo_refusal(&again), None);
@@ -491,15 +497,28 @@ fn a_change_made_again_after_any_passing_run_is_not_refused() {
     // Failing with the change and passing without it is not failing both ways.
     let mut guard = StepGuard::new(24);
     guard.after_calls(1, &[call("edit", again.clone())]);
-    let failing = StepCall { result: "boom\n[exit code 1]".into(), ..call("shell", json!({"command": "make"})) };
+    let failing = StepCall {
+        result: "boom\n[exit code 1]".into(),
+        exit_code: Some(1),
+        ..call("shell", json!({"command": "make"}))
+    };
     guard.after_calls(2, &[failing]);
     guard.after_calls(3, &[call("edit", json!({"path": "test_calc.py", "old_string": "== 6", "new_string": "== 5"}))]);
-    let passing = StepCall { result: "ok\n[exit code 0]".into(), ..call("shell", json!({"command": "make"})) };
+    let passing = StepCall {
+        result: "ok\n[exit code 0]".into(),
+        exit_code: Some(0),
+        ..call("shell", json!({"command": "make"}))
+    };
     guard.after_calls(4, &[passing]);
     assert_eq!(guard.redo_refusal(&again), None);
-    assert_eq!(failed_exit_code("boom\n[exit code 2]\n"), Some(2));
-    assert_eq!(failed_exit_code("ok\n[exit code 0]"), None);
-    assert_eq!(failed_exit_code("no code"), None);
+
+    // Nor is a run that a signal stopped, which says nothing of either way.
+    let mut guard = StepGuard::new(24);
+    flip_flop(&mut guard, None);
+    assert!(guard.redo_refusal(&again).is_some());
+    let stopped = StepCall { result: "[killed by a signal: 9]".into(), ..call("shell", json!({"command": "make"})) };
+    guard.after_calls(7, &[stopped]);
+    assert_eq!(guard.redo_refusal(&again), None);
 }
 
 #[test]
@@ -507,6 +526,7 @@ fn the_quoted_command_passing_after_a_change_ends_the_turn() {
     let request = "Find the bug in calc.py and fix it so `python3 test_calc.py` passes.";
     let run = |code: i32| StepCall {
         result: format!("out\n[exit code {code}]"),
+        exit_code: Some(code),
         ..call("shell", json!({"command": "python3  test_calc.py"}))
     };
     // Before any change the run only shows the failure, or that there is nothing to fix.
@@ -514,7 +534,8 @@ fn the_quoted_command_passing_after_a_change_ends_the_turn() {
     assert_eq!(guard.after_calls(1, &[run(0)]).tools, ReplyTools::All);
     guard.after_calls(2, &[call("edit", json!({"path": "calc.py", "old_string": "a - b", "new_string": "a + b"}))]);
     assert_eq!(guard.after_calls(3, &[run(1)]).tools, ReplyTools::All);
-    let other = StepCall { result: "[exit code 0]".into(), ..call("shell", json!({"command": "ls"})) };
+    let other =
+        StepCall { result: "[exit code 0]".into(), exit_code: Some(0), ..call("shell", json!({"command": "ls"})) };
     assert_eq!(guard.after_calls(4, &[other]).tools, ReplyTools::All);
     let next = guard.after_calls(5, &[run(0)]);
     assert_eq!(next.tools, ReplyTools::TextOnly);

@@ -225,7 +225,7 @@ impl Tool for ShellTool {
             Some(code) => text.push_str(&format!("[exit code {code}]")),
             None => text.push_str(&format!("[killed by a signal: {status}]")),
         }
-        Ok(ToolOutput { failed: !status.success(), ..ToolOutput::text(text) })
+        Ok(ToolOutput { failed: !status.success(), exit_code: status.code(), ..ToolOutput::text(text) })
     }
 }
 

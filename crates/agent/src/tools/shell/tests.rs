@@ -15,12 +15,15 @@ async fn shows_stdout_stderr_and_the_exit_code() {
     assert!(out.text.contains("err\n"), "{}", out.text);
     assert!(out.text.ends_with("[exit code 3]"), "{}", out.text);
     assert!(out.failed, "a non-zero exit is a failed call");
+    assert_eq!(out.exit_code, Some(3));
     let quiet = ws.run(&ShellTool, json!({"command": "true"})).await.unwrap();
     assert_eq!(quiet.text, "(no output)\n[exit code 0]");
     assert!(!quiet.failed);
+    assert_eq!(quiet.exit_code, Some(0));
     let killed = ws.run(&ShellTool, json!({"command": "kill -9 $$"})).await.unwrap();
     assert!(killed.text.contains("[killed by a signal"), "{}", killed.text);
     assert!(killed.failed);
+    assert_eq!(killed.exit_code, None);
 }
 
 #[tokio::test]
