@@ -5,6 +5,7 @@
 //! the user when needed), and only then runs the tool. Tools touch paths only through
 //! [`Workspace::resolve`], so confinement holds for every tool.
 
+mod copied_numbers;
 mod edit;
 mod error;
 mod glob;

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use similar::TextDiff;
 
 use self::leftover::leftover_names_note;
+use super::copied_numbers::{copied_line_number, quoted_example, refuse_copied_numbers};
 use super::python_defs::definition_notes;
 use super::syntax::{self, SyntaxChange};
 use super::write::existing_text;
@@ -75,6 +76,7 @@ impl Tool for EditTool {
         let path = ctx.workspace.resolve(&args.path)?;
         let shown = ctx.workspace.display_path(&path);
         ctx.require_seen(&path, || ToolError::EditNotReadYet(shown.clone()))?;
+        refuse_copied_numbers(&args.new_string, "new_string", &shown, ctx.approved_by_user)?;
         let plan = plan_edit(path, shown, &args)?;
         Ok(ActionRequest {
             tool: self.name().into(),
@@ -90,6 +92,7 @@ impl Tool for EditTool {
         let path = ctx.workspace.resolve(&args.path)?;
         let shown = ctx.workspace.display_path(&path);
         ctx.require_seen(&path, || ToolError::EditNotReadYet(shown.clone()))?;
+        refuse_copied_numbers(&args.new_string, "new_string", &shown, ctx.approved_by_user)?;
         let seen = path.clone();
         let approved = ctx.approved_by_user;
         let out = blocking(move || {
@@ -278,6 +281,13 @@ const CLOSE_LINE_MAX_CHARS: usize = 400;
 /// models write `timeout: 30` for `"timeout": 30,`), for which the closest line is quoted so the
 /// model can copy it rather than read the file again.
 fn no_match_hint(content: &str, old: &str) -> String {
+    if let Some(example) = copied_line_number(old) {
+        return format!(
+            "; its lines start with line numbers as read shows them (`{}`), which are not part of the file: copy \
+             only the text after each number and its tab",
+            quoted_example(example)
+        );
+    }
     let Some(first) = old.lines().map(str::trim).find(|line| !line.is_empty()) else {
         return String::new();
     };

@@ -57,6 +57,21 @@ pub enum ToolError {
     )]
     EditNotReadYet(String),
 
+    /// A write or edit's new text carries line numbers copied from `read`'s output.
+    #[error(
+        "{field} starts its lines with line numbers as read shows them, such as `{example}`, so '{path}' was not \
+         changed. The numbers are not part of the file: give only the text after each number and its tab, \
+         indented as in the file"
+    )]
+    CopiedLineNumbers {
+        /// The file.
+        path: String,
+        /// The argument holding the numbers.
+        field: &'static str,
+        /// Its first numbered line.
+        example: String,
+    },
+
     /// `write` would delete lines of an existing file; only a person's approval lets it through
     /// (deleting lines is edit's job, where the lines removed are named).
     #[error(

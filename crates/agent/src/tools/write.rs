@@ -5,6 +5,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::copied_numbers::refuse_copied_numbers;
 use super::edit::{line_of, unified_diff};
 use super::python_defs::{TopLevelDef, definition_notes, is_python, top_level_defs};
 use super::syntax::{self, SyntaxChange};
@@ -56,6 +57,7 @@ impl Tool for WriteTool {
         let shown = ctx.workspace.display_path(&path);
         // Refused here as well as in `run`, so nobody is asked to approve a write that would fail.
         ctx.require_seen(&path, || ToolError::NotReadYet(shown.clone()))?;
+        refuse_copied_numbers(&args.content, "content", &shown, ctx.approved_by_user)?;
         let before = existing_text(&path, &args.path)?;
         refuse_no_change(before.as_deref(), &args.content, &shown)?;
         let (summary, preview) = match &before {
@@ -76,6 +78,7 @@ impl Tool for WriteTool {
         let path = ctx.workspace.resolve(&args.path)?;
         let shown = ctx.workspace.display_path(&path);
         ctx.require_seen(&path, || ToolError::NotReadYet(shown.clone()))?;
+        refuse_copied_numbers(&args.content, "content", &shown, ctx.approved_by_user)?;
         let before = existing_text(&path, &args.path)?;
         refuse_no_change(before.as_deref(), &args.content, &shown)?;
         // A person who approved the call saw the diff; the refusals below are for unattended writes.

@@ -291,3 +291,20 @@ async fn a_method_added_at_the_top_level_is_named_and_its_fix_applies() {
     assert!(!out.text.contains("self"), "{}", out.text);
     assert!(ws.read("test_mathx.py").contains("\ndef test_subtract():\n"));
 }
+
+#[tokio::test]
+async fn line_numbers_copied_from_read_are_named() {
+    let ws = TestWorkspace::new();
+    let text = "def slug(s):\n    return s.lower()\n";
+    ws.write_read("strings.py", text);
+    let numbered_old = json!({"path": "strings.py", "old_string": "     2\t    return s.lower()", "new_string": "    return s.upper()"});
+    let err = ws.run(&EditTool, numbered_old).await.unwrap_err().to_string();
+    assert!(
+        err.contains("its lines start with line numbers as read shows them (`     2\t    return s.lower()`)"),
+        "{err}"
+    );
+    let numbered_new = json!({"path": "strings.py", "old_string": "    return s.lower()", "new_string": "     2\t    return s.upper()"});
+    let err = ws.run(&EditTool, numbered_new).await.unwrap_err();
+    assert!(matches!(err, ToolError::CopiedLineNumbers { field: "new_string", .. }), "{err}");
+    assert_eq!(ws.read("strings.py"), text);
+}

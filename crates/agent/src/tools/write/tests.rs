@@ -186,3 +186,25 @@ async fn a_rewrite_with_a_name_the_file_defines_is_not_offered_as_an_append() {
     let err = ws.run(&WriteTool, more).await.unwrap_err().to_string();
     assert!(err.contains("call edit with these arguments"), "{err}");
 }
+
+#[tokio::test]
+async fn content_with_line_numbers_from_read_is_refused() {
+    let ws = TestWorkspace::new();
+    let text = "def slug(s):\n    return s.lower()\n";
+    ws.write_read("strings.py", text);
+    let numbered = json!({"path": "strings.py", "content": "     1    def slug(s):\n     2        return s.lower()"});
+    let err = ws.run(&WriteTool, numbered.clone()).await.unwrap_err();
+    assert!(
+        err.to_string().starts_with(
+            "content starts its lines with line numbers as read shows them, such as `     1    def slug(s):`"
+        ),
+        "{err}"
+    );
+    assert_eq!(ws.read("strings.py"), text);
+    // A new file gets the same refusal, and a person's approval lets the text through.
+    let new_file = json!({"path": "new.txt", "content": "     1\tone\n     2\ttwo\n"});
+    assert!(matches!(ws.run(&WriteTool, new_file.clone()).await, Err(ToolError::CopiedLineNumbers { .. })));
+    let approved = ToolContext { approved_by_user: true, ..ws.ctx.clone() };
+    WriteTool.run(new_file, &approved).await.unwrap();
+    assert_eq!(ws.read("new.txt"), "     1\tone\n     2\ttwo\n");
+}
