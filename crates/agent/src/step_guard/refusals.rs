@@ -88,17 +88,17 @@ impl StepGuard {
     /// unrelated refusal (a command run in a file as if it were a folder) or for no reason at all;
     /// a revert after a failing test run is allowed.
     fn undo_refusal(&self, arguments: &Value) -> Option<String> {
-        fn field<'a>(args: &'a Value, key: &str) -> Option<&'a str> {
-            args.get(key).and_then(Value::as_str)
-        }
-        let (path, old, new) =
-            (field(arguments, "path")?, field(arguments, "old_string")?, field(arguments, "new_string")?);
+        let (path, old, new) = (
+            text_field(arguments, "path")?,
+            text_field(arguments, "old_string")?,
+            text_field(arguments, "new_string")?,
+        );
         let undone = self.calls.iter().rposition(|earlier| {
             earlier.name == "edit"
                 && earlier.succeeded
-                && field(&earlier.arguments, "path") == Some(path)
-                && field(&earlier.arguments, "old_string") == Some(new)
-                && field(&earlier.arguments, "new_string") == Some(old)
+                && text_field(&earlier.arguments, "path") == Some(path)
+                && text_field(&earlier.arguments, "old_string") == Some(new)
+                && text_field(&earlier.arguments, "new_string") == Some(old)
         })?;
         let checked = self.calls[undone + 1..].iter().any(|call| call.succeeded && call.effect == Effect::Command);
         (!checked).then(|| {
@@ -116,8 +116,21 @@ impl StepGuard {
     /// changed the test's expected value instead, reverted it when the test still failed, and
     /// made the change a third time without ever reading calc.py.
     pub(super) fn redo_refusal(&self, arguments: &Value) -> Option<String> {
-        let path = arguments.get("path").and_then(Value::as_str)?;
+        let path = text_field(arguments, "path")?;
         let made = self.calls.iter().position(|earlier| earlier.succeeded && earlier.is("edit", arguments))?;
+        // Made again without being undone, the change is already in place (an insertion can be
+        // made twice); the edit tool says so better than a claim that the file has been both ways.
+        let (old, new) = (text_field(arguments, "old_string")?, text_field(arguments, "new_string")?);
+        let undone = self.calls[made + 1..].iter().any(|call| {
+            call.succeeded
+                && call.name == "edit"
+                && text_field(&call.arguments, "path") == Some(path)
+                && text_field(&call.arguments, "old_string") == Some(new)
+                && text_field(&call.arguments, "new_string") == Some(old)
+        });
+        if !undone {
+            return None;
+        }
         // A change to another file since then may be what the change was waiting for.
         let other_change = self.calls[made + 1..].iter().any(|call| {
             call.succeeded
@@ -175,4 +188,9 @@ impl StepGuard {
             .map(String::as_str)
             .collect()
     }
+}
+
+/// The string argument `key` of a call's `args`.
+fn text_field<'a>(args: &'a Value, key: &str) -> Option<&'a str> {
+    args.get(key).and_then(Value::as_str)
 }

@@ -481,6 +481,22 @@ fn a_change_made_again_after_failing_both_ways_is_refused() {
 }
 
 #[test]
+fn a_change_never_undone_is_not_said_to_have_been_both_ways() {
+    // An insertion leaves its old_string in place, so the same call can come again.
+    let insert =
+        json!({"path": "calc.py", "old_string": "def add(a, b):", "new_string": "def add(a, b):\n    return a + b"});
+    let mut guard = StepGuard::new(24);
+    guard.after_calls(1, &[call("edit", insert.clone())]);
+    let failing = StepCall {
+        result: "boom\n[exit code 1]".into(),
+        exit_code: Some(1),
+        ..call("shell", json!({"command": "make"}))
+    };
+    guard.after_calls(2, &[failing]);
+    assert_eq!(guard.redo_refusal(&insert), None);
+}
+
+#[test]
 fn a_change_made_again_after_any_passing_run_is_not_refused() {
     let again = json!({"path": "test_calc.py", "old_string": "== 5", "new_string": "== 6"});
     let mut guard = StepGuard::new(24);
