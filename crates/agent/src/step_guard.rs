@@ -382,6 +382,11 @@ impl StepGuard {
         // The note names the files changed in the turn: told only that the file already held the
         // text, the model answered that no change had been made, or retold the user's request.
         if !calls.is_empty() && calls.iter().all(|call| call.already_done) {
+            // Unless the command run since the change still fails: then the change is in place
+            // but the task is not done, and a model held to text claimed the test passed.
+            if !repeated && let Some(note) = self.done_but_failing() {
+                return NextStep { tools: ReplyTools::All, note: Some(note), notice: None };
+            }
             let why = if changed.is_empty() {
                 "The file already holds the text you just wrote, so nothing was written.".to_string()
             } else {
@@ -475,6 +480,7 @@ impl StepGuard {
     }
 }
 
+mod done_but_failing;
 mod named_in_request;
 mod refusals;
 #[cfg(test)]
