@@ -134,6 +134,21 @@ impl StepCall {
         self.exit_code.filter(|&code| code != 0)
     }
 
+    /// Whether this is an edit that ran and is the reverse of an edit with `arguments`: the same
+    /// file, with old_string and new_string swapped.
+    fn reverses(&self, arguments: &Value) -> bool {
+        let (Some(path), Some(old), Some(new)) =
+            (text_field(arguments, "path"), text_field(arguments, "old_string"), text_field(arguments, "new_string"))
+        else {
+            return false;
+        };
+        self.succeeded
+            && self.name == "edit"
+            && text_field(&self.arguments, "path") == Some(path)
+            && text_field(&self.arguments, "old_string") == Some(new)
+            && text_field(&self.arguments, "new_string") == Some(old)
+    }
+
     /// Whether this is a call of `name` with `arguments`.
     fn is(&self, name: &str, arguments: &Value) -> bool {
         self.name == name && self.arguments == *arguments
@@ -478,6 +493,11 @@ impl StepGuard {
         }
         NextStep::any_tool()
     }
+}
+
+/// The string argument `key` of a call's `args`.
+fn text_field<'a>(args: &'a Value, key: &str) -> Option<&'a str> {
+    args.get(key).and_then(Value::as_str)
 }
 
 mod done_but_failing;

@@ -91,17 +91,9 @@ impl Agent {
         for (call, out) in calls.iter().zip(results) {
             let call_id = call.id.clone().unwrap_or_default();
             let name = call.function.name.clone();
-            let step_call = StepCall {
-                name: name.clone(),
-                arguments: call.function.arguments.clone(),
-                // An unknown tool ran nothing; `task` is read-only, as its subagent's calls are
-                // guarded in the subagent's own loop.
-                effect: self.registry.get(&name).map_or(Effect::ReadOnly, |tool| tool.effect()),
-                succeeded: out.is_ok(),
-                already_done: matches!(out, Err((_, true))),
-                result: String::new(),
-                exit_code: out.as_ref().ok().and_then(|output| output.exit_code),
-            };
+            let succeeded = out.is_ok();
+            let already_done = matches!(out, Err((_, true)));
+            let exit_code = out.as_ref().ok().and_then(|output| output.exit_code);
             // A command that ran and exited non-zero succeeded as a call (it may have changed the
             // workspace, which the step guard must know) but is shown to the user as failed.
             let (output, is_error, diff) = match out {
@@ -121,7 +113,17 @@ impl Agent {
                 output: output.clone(),
                 is_error,
             })?;
-            ended.push(StepCall { result: output.clone(), ..step_call });
+            ended.push(StepCall {
+                name: name.clone(),
+                arguments: call.function.arguments.clone(),
+                // An unknown tool ran nothing; `task` is read-only, as its subagent's calls are
+                // guarded in the subagent's own loop.
+                effect: self.registry.get(&name).map_or(Effect::ReadOnly, |tool| tool.effect()),
+                succeeded,
+                already_done,
+                result: output.clone(),
+                exit_code,
+            });
             messages.push(ChatMessage::tool_result(Some(call_id), Some(name), output));
         }
         Ok((messages, ended))

@@ -22,23 +22,10 @@ impl StepGuard {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::{Value, json};
+    use serde_json::json;
 
-    use crate::permissions::Effect;
+    use crate::step_guard::tests::call;
     use crate::step_guard::{ReplyTools, StepCall, StepGuard};
-
-    fn call(name: &str, arguments: Value) -> StepCall {
-        let effect = if name == "shell" { Effect::Command } else { Effect::Edit };
-        StepCall {
-            name: name.into(),
-            arguments,
-            effect,
-            succeeded: true,
-            already_done: false,
-            result: "done".into(),
-            exit_code: None,
-        }
-    }
 
     #[test]
     fn a_change_made_again_while_the_command_fails_does_not_end_the_turn() {

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::named_in_request::same_file;
-use super::{DELEGATED_REQUEST_MIN_CHARS, QUOTED_RESULT_BYTES, StepCall, StepGuard, fold};
+use super::{DELEGATED_REQUEST_MIN_CHARS, QUOTED_RESULT_BYTES, StepCall, StepGuard, fold, text_field};
 use crate::permissions::Effect;
 
 impl StepGuard {
@@ -88,18 +88,8 @@ impl StepGuard {
     /// unrelated refusal (a command run in a file as if it were a folder) or for no reason at all;
     /// a revert after a failing test run is allowed.
     fn undo_refusal(&self, arguments: &Value) -> Option<String> {
-        let (path, old, new) = (
-            text_field(arguments, "path")?,
-            text_field(arguments, "old_string")?,
-            text_field(arguments, "new_string")?,
-        );
-        let undone = self.calls.iter().rposition(|earlier| {
-            earlier.name == "edit"
-                && earlier.succeeded
-                && text_field(&earlier.arguments, "path") == Some(path)
-                && text_field(&earlier.arguments, "old_string") == Some(new)
-                && text_field(&earlier.arguments, "new_string") == Some(old)
-        })?;
+        let path = text_field(arguments, "path")?;
+        let undone = self.calls.iter().rposition(|earlier| earlier.reverses(arguments))?;
         let checked = self.calls[undone + 1..].iter().any(|call| call.succeeded && call.effect == Effect::Command);
         (!checked).then(|| {
             format!(
@@ -120,22 +110,13 @@ impl StepGuard {
         let made = self.calls.iter().position(|earlier| earlier.succeeded && earlier.is("edit", arguments))?;
         // Made again without being undone, the change is already in place (an insertion can be
         // made twice); the edit tool says so better than a claim that the file has been both ways.
-        let (old, new) = (text_field(arguments, "old_string")?, text_field(arguments, "new_string")?);
-        let undone = self.calls[made + 1..].iter().any(|call| {
-            call.succeeded
-                && call.name == "edit"
-                && text_field(&call.arguments, "path") == Some(path)
-                && text_field(&call.arguments, "old_string") == Some(new)
-                && text_field(&call.arguments, "new_string") == Some(old)
-        });
+        let undone = self.calls[made + 1..].iter().any(|call| call.reverses(arguments));
         if !undone {
             return None;
         }
         // A change to another file since then may be what the change was waiting for.
         let other_change = self.calls[made + 1..].iter().any(|call| {
-            call.succeeded
-                && call.effect == Effect::Edit
-                && call.arguments.get("path").and_then(Value::as_str) != Some(path)
+            call.succeeded && call.effect == Effect::Edit && text_field(&call.arguments, "path") != Some(path)
         });
         if other_change {
             return None;
@@ -188,9 +169,4 @@ impl StepGuard {
             .map(String::as_str)
             .collect()
     }
-}
-
-/// The string argument `key` of a call's `args`.
-fn text_field<'a>(args: &'a Value, key: &str) -> Option<&'a str> {
-    args.get(key).and_then(Value::as_str)
 }

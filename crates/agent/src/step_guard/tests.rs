@@ -2,7 +2,7 @@ use serde_json::json;
 
 use super::*;
 
-fn call(name: &str, args: Value) -> StepCall {
+pub(super) fn call(name: &str, args: Value) -> StepCall {
     let effect = match name {
         "edit" | "write" => Effect::Edit,
         "shell" => Effect::Command,

@@ -59,12 +59,16 @@ pub(crate) fn definition_notes(shown: &str, before: Option<&str>, after: &str) -
 /// The names `after` defines more than once at the top level where `before` did not.
 fn defined_twice_note(shown: &str, before: Option<&str>, after: &str) -> Option<String> {
     let defs: Vec<TopLevelDef<'_>> = top_level_defs(after).collect();
+    let earlier: Vec<TopLevelDef<'_>> = before.map(|text| top_level_defs(text).collect()).unwrap_or_default();
     let mut notes = Vec::new();
     for (at, def) in defs.iter().enumerate() {
-        let same: Vec<String> = defs.iter().filter(|d| d.name == def.name).map(|d| d.number.to_string()).collect();
         let first_of_its_name = defs[..at].iter().all(|d| d.name != def.name);
-        let twice_before = before.is_some_and(|text| top_level_defs(text).filter(|d| d.name == def.name).count() > 1);
-        if same.len() > 1 && first_of_its_name && !twice_before {
+        let twice_before = earlier.iter().filter(|d| d.name == def.name).count() > 1;
+        if !first_of_its_name || twice_before {
+            continue;
+        }
+        let same: Vec<String> = defs.iter().filter(|d| d.name == def.name).map(|d| d.number.to_string()).collect();
+        if same.len() > 1 {
             notes.push(format!("`{}` (lines {})", def.name, same.join(", ")));
         }
     }
